@@ -1,0 +1,418 @@
+//! What a provider offers, and the check of a request against it.
+//!
+//! The check runs before anything is sent, so a setting a provider lacks is
+//! never paid for and never silently dropped: it is an error that names the
+//! allowed values or, when the caller chose [`Strictness::BestEffort`], a
+//! [`Warning`] carried on the result.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::request::{Aspect, ImageRequest, Quality, ReferenceImage};
+
+/// Whether a provider answers at once or through a task to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One HTTP call returns the images (OpenAI).
+    Sync,
+    /// A create returns a task id; the status is polled (Runbase, gptimage15.ai).
+    Async,
+}
+
+/// How a provider takes reference images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceInput {
+    /// Public URLs in the JSON body.
+    Urls,
+    /// File uploads (multipart). The client reads local files and downloads
+    /// URLs before submitting.
+    Uploads,
+}
+
+/// A provider's published request rate limit for one API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// The window.
+    #[serde(with = "crate::serde_duration_ms")]
+    pub per: Duration,
+}
+
+/// What a provider offers. Each provider crate publishes one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Aspects the provider renders.
+    pub aspects: Vec<Aspect>,
+    /// Qualities it accepts.
+    pub qualities: Vec<Quality>,
+    /// The quality it uses when none is sent, if documented.
+    pub default_quality: Option<Quality>,
+    /// Longest prompt, in characters.
+    pub max_prompt_chars: usize,
+    /// Most reference images per request (0: none).
+    pub max_reference_images: usize,
+    /// How reference images are sent.
+    pub reference_input: ReferenceInput,
+    /// Whether `input_fidelity` is offered.
+    pub input_fidelity: bool,
+    /// Whether a webhook (`callback_url`) is offered.
+    pub webhooks: bool,
+    /// Sync or async.
+    pub mode: Mode,
+    /// Most images one request can make (1 for one-image-per-task providers).
+    pub max_images_per_request: u32,
+    /// The poll interval the provider advises.
+    #[serde(with = "crate::serde_duration_ms")]
+    pub poll_interval: Duration,
+    /// The published per-key rate limit, if any.
+    pub rate_limit: Option<RateLimit>,
+    /// How long one HTTP call may take: long for synchronous providers,
+    /// whose call includes the whole generation.
+    #[serde(with = "crate::serde_duration_ms")]
+    pub request_timeout: Duration,
+}
+
+/// What to do with a setting the provider does not offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strictness {
+    /// Refuse the request before anything is sent (the default).
+    #[default]
+    Strict,
+    /// Drop or adjust the setting and report a [`Warning`] on the result.
+    BestEffort,
+}
+
+/// A setting that was adjusted or dropped because the provider lacks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// The setting (`quality`, `input_fidelity`, ...).
+    pub setting: String,
+    /// What happened to it, for a person.
+    pub message: String,
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Capabilities {
+    /// Checks `request` against these capabilities for `provider`.
+    ///
+    /// Returns the request as it will be sent (adjusted under
+    /// [`Strictness::BestEffort`]) and the warnings for what was adjusted.
+    /// Problems no adjustment can fix (an empty or over-long prompt, a size
+    /// no provider renders, a zero count) are errors either way.
+    ///
+    /// ```
+    /// use imagegen_core::{Capabilities, ImageRequest, Quality, Strictness};
+    /// # fn caps() -> Capabilities { imagegen_core::capabilities::tests_support::runbase_like() }
+    /// let request = ImageRequest::new("lamp").quality(Quality::Low);
+    /// let err = caps().check("runbase", &request, Strictness::Strict).unwrap_err();
+    /// assert!(err.to_string().contains("allowed: medium, high"));
+    /// let (adjusted, warnings) = caps().check("runbase", &request, Strictness::BestEffort).unwrap();
+    /// assert_eq!(adjusted.quality, Some(Quality::Medium));
+    /// assert_eq!(warnings[0].setting, "quality");
+    /// ```
+    pub fn check(
+        &self,
+        provider: &str,
+        request: &ImageRequest,
+        strictness: Strictness,
+    ) -> Result<(ImageRequest, Vec<Warning>), Error> {
+        let fail = |message: String| Err(Error::invalid_request(message).with_provider(provider));
+        let mut out = request.clone();
+        let mut warnings = Vec::new();
+        let mut unsupported = |setting: &str, message: String| -> Result<(), Error> {
+            match strictness {
+                Strictness::Strict => Err(Error::invalid_request(message)
+                    .with_provider(provider)
+                    .with_hint("pass best-effort to drop unsupported settings with a warning")),
+                Strictness::BestEffort => {
+                    warnings.push(Warning {
+                        setting: setting.to_owned(),
+                        message,
+                    });
+                    Ok(())
+                }
+            }
+        };
+
+        if request.prompt.trim().is_empty() {
+            return fail("the prompt is empty; describe the image to generate".into());
+        }
+        let chars = request.prompt.chars().count();
+        if chars > self.max_prompt_chars {
+            return fail(format!(
+                "the prompt is {chars} characters long; {provider} accepts at most {}",
+                self.max_prompt_chars
+            ));
+        }
+        if request.count == 0 {
+            return fail("count must be at least 1".into());
+        }
+
+        if let Some(size) = request.size {
+            match Aspect::from_size(size) {
+                Some(aspect) if request.aspect.is_some_and(|a| a != aspect) => {
+                    return fail(format!(
+                        "size {size} is aspect {aspect}, but aspect {} was also asked for; give one",
+                        request.aspect.unwrap_or(aspect)
+                    ));
+                }
+                Some(aspect) => {
+                    out.aspect = Some(aspect);
+                    out.size = None;
+                }
+                None => {
+                    let sizes: Vec<_> = self.aspects.iter().map(|a| a.size()).collect();
+                    return fail(format!(
+                        "size {size} is not offered by {provider}; allowed: {}",
+                        list(&sizes)
+                    ));
+                }
+            }
+        }
+        if let Some(aspect) = out.aspect
+            && !self.aspects.contains(&aspect)
+        {
+            unsupported(
+                "aspect",
+                format!(
+                    "{provider} does not offer aspect {aspect}; allowed: {}",
+                    list(&self.aspects)
+                ),
+            )?;
+            out.aspect = None;
+        }
+
+        if let Some(quality) = request.quality
+            && !self.qualities.contains(&quality)
+        {
+            let nearest = self.nearest_quality(quality);
+            unsupported(
+                "quality",
+                format!(
+                    "{provider} does not offer quality {quality}; allowed: {}{}",
+                    list(&self.qualities),
+                    nearest.map(|q| format!(" (using {q})")).unwrap_or_default()
+                ),
+            )?;
+            out.quality = nearest;
+        }
+
+        if request.references.len() > self.max_reference_images {
+            if self.max_reference_images == 0 {
+                unsupported(
+                    "references",
+                    format!("{provider} does not take reference images"),
+                )?;
+            } else {
+                unsupported(
+                    "references",
+                    format!(
+                        "{provider} takes at most {} reference images, {} were given",
+                        self.max_reference_images,
+                        request.references.len()
+                    ),
+                )?;
+            }
+            out.references.truncate(self.max_reference_images);
+        }
+        if self.reference_input == ReferenceInput::Urls {
+            // A local file cannot be sent to a URL-only provider, and there is
+            // no sensible best-effort for it: the user's intent would be lost.
+            if let Some(bad) = out
+                .references
+                .iter()
+                .find(|r| !matches!(r, ReferenceImage::Url(_)))
+            {
+                return fail(format!(
+                    "{provider} takes reference images as public http(s) URLs, not local files ({}); upload the file somewhere reachable and pass its URL",
+                    bad.describe()
+                ));
+            }
+        }
+
+        if request.input_fidelity.is_some() {
+            if !self.input_fidelity {
+                unsupported(
+                    "input_fidelity",
+                    format!("{provider} does not offer input fidelity"),
+                )?;
+                out.input_fidelity = None;
+            } else if out.references.is_empty() {
+                unsupported(
+                    "input_fidelity",
+                    "input fidelity only applies with reference images".to_owned(),
+                )?;
+                out.input_fidelity = None;
+            }
+        }
+
+        if request.callback_url.is_some() && !self.webhooks {
+            unsupported(
+                "callback_url",
+                format!("{provider} does not offer webhooks (callback_url)"),
+            )?;
+            out.callback_url = None;
+        }
+
+        Ok((out, warnings))
+    }
+
+    /// The offered quality closest to `wanted`, preferring the next higher
+    /// one (a user who asked for `low` is better served by `medium` than by
+    /// nothing).
+    fn nearest_quality(&self, wanted: Quality) -> Option<Quality> {
+        let rank = |q: Quality| -> i32 {
+            match q {
+                Quality::Low => 0,
+                Quality::Medium => 1,
+                Quality::High => 2,
+                Quality::Auto => 1,
+            }
+        };
+        let mut offered: Vec<Quality> = self.qualities.clone();
+        offered.sort_by_key(|q| {
+            let d = rank(*q) - rank(wanted);
+            (d.unsigned_abs(), d < 0)
+        });
+        offered.first().copied()
+    }
+}
+
+/// Capabilities shaped like the real providers', for doctests and unit tests
+/// in this crate (which knows no provider).
+#[doc(hidden)]
+pub mod tests_support {
+    use super::*;
+
+    /// A Runbase-like provider: medium/high only, URL references, async.
+    pub fn runbase_like() -> Capabilities {
+        Capabilities {
+            aspects: Aspect::ALL.to_vec(),
+            qualities: vec![Quality::Medium, Quality::High],
+            default_quality: None,
+            max_prompt_chars: 4000,
+            max_reference_images: 16,
+            reference_input: ReferenceInput::Urls,
+            input_fidelity: false,
+            webhooks: false,
+            mode: Mode::Async,
+            max_images_per_request: 1,
+            poll_interval: Duration::from_secs(2),
+            rate_limit: Some(RateLimit {
+                requests: 20,
+                per: Duration::from_secs(10),
+            }),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::runbase_like;
+    use super::*;
+    use crate::request::{Fidelity, ImageSize};
+
+    #[test]
+    fn strict_refuses_unsupported_settings_naming_allowed_values() {
+        let caps = runbase_like();
+        let err = caps
+            .check(
+                "runbase",
+                &ImageRequest::new("x").input_fidelity(Fidelity::High),
+                Strictness::Strict,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("does not offer input fidelity"),
+            "{err}"
+        );
+        let err = caps
+            .check(
+                "runbase",
+                &ImageRequest::new("x").callback_url("http://h/cb"),
+                Strictness::Strict,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("webhooks"), "{err}");
+    }
+
+    #[test]
+    fn best_effort_drops_with_one_warning_per_setting() {
+        let caps = runbase_like();
+        let request = ImageRequest::new("x")
+            .quality(Quality::Low)
+            .input_fidelity(Fidelity::Low)
+            .callback_url("http://h/cb");
+        let (out, warnings) = caps
+            .check("runbase", &request, Strictness::BestEffort)
+            .unwrap();
+        assert_eq!(out.quality, Some(Quality::Medium));
+        assert_eq!(out.input_fidelity, None);
+        assert_eq!(out.callback_url, None);
+        let settings: Vec<_> = warnings.iter().map(|w| w.setting.as_str()).collect();
+        assert_eq!(settings, ["quality", "input_fidelity", "callback_url"]);
+    }
+
+    #[test]
+    fn prompt_limits_are_errors_even_best_effort() {
+        let caps = runbase_like();
+        let long = "a".repeat(4001);
+        let err = caps
+            .check("runbase", &ImageRequest::new(long), Strictness::BestEffort)
+            .unwrap_err();
+        assert!(err.to_string().contains("4001 characters"), "{err}");
+        assert!(
+            caps.check("runbase", &ImageRequest::new("  "), Strictness::BestEffort)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn explicit_size_becomes_an_aspect_or_an_error_listing_sizes() {
+        let caps = runbase_like();
+        let (out, _) = caps
+            .check(
+                "runbase",
+                &ImageRequest::new("x").size(ImageSize::new(1536, 1024)),
+                Strictness::Strict,
+            )
+            .unwrap();
+        assert_eq!(out.aspect, Some(Aspect::Landscape));
+        let err = caps
+            .check(
+                "runbase",
+                &ImageRequest::new("x").size(ImageSize::new(512, 512)),
+                Strictness::BestEffort,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("allowed: 1024x1024, 1024x1536, 1536x1024"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn local_files_are_refused_by_url_only_providers() {
+        let caps = runbase_like();
+        let request = ImageRequest::new("x").reference(ReferenceImage::parse("./ref.png"));
+        let err = caps
+            .check("runbase", &request, Strictness::BestEffort)
+            .unwrap_err();
+        assert!(err.to_string().contains("public http(s) URLs"), "{err}");
+    }
+}
