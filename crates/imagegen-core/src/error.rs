@@ -125,8 +125,13 @@ type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// assert_eq!(err.to_string(), "runbase: too many requests (HTTP 429, code RATE_LIMITED)");
 /// ```
 #[derive(thiserror::Error)]
+#[error(transparent)]
 #[non_exhaustive]
-pub struct Error {
+pub struct Error(Box<ErrorInner>);
+
+// Boxed so `Result<T, Error>` stays one pointer wide on the happy path.
+#[derive(thiserror::Error)]
+struct ErrorInner {
     kind: ErrorKind,
     provider: Option<String>,
     http_status: Option<u16>,
@@ -145,7 +150,7 @@ impl Error {
     /// A new error of `kind` with a human-readable `message`; retryability
     /// defaults to [`ErrorKind::retryable_by_default`].
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorInner {
             kind,
             provider: None,
             http_status: None,
@@ -157,7 +162,7 @@ impl Error {
             may_have_reached_server: false,
             task_id: None,
             source: None,
-        }
+        }))
     }
 
     /// An invalid-request error, raised before anything is sent.
@@ -189,100 +194,103 @@ impl Error {
 
     /// Which provider the error came from.
     pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
-        self.provider = Some(provider.into());
+        self.0.provider = Some(provider.into());
         self
     }
     /// The HTTP status the provider answered with.
     pub fn with_http_status(mut self, status: u16) -> Self {
-        self.http_status = Some(status);
+        self.0.http_status = Some(status);
         self
     }
     /// The provider's own error code (`RATE_LIMITED`, `insufficient_quota`).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
+        self.0.code = Some(code.into());
         self
     }
     /// What the user can do about it ("set RUNBASE_API_KEY", "allowed: ...").
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.0.hint = Some(hint.into());
         self
     }
     /// Overrides whether a retry could help.
     pub fn with_retryable(mut self, retryable: bool) -> Self {
-        self.retryable = retryable;
+        self.0.retryable = retryable;
         self
     }
     /// How long the provider asked us to wait before trying again.
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = Some(retry_after);
+        self.0.retry_after = Some(retry_after);
         self
     }
     /// Marks that the request may have reached the server: for a create, it
     /// may have been accepted and paid for even though we saw a failure.
     pub fn with_may_have_reached_server(mut self, reached: bool) -> Self {
-        self.may_have_reached_server = reached;
+        self.0.may_have_reached_server = reached;
         self
     }
     /// The provider task this error is about, so a caller can resume it.
     pub fn with_task_id(mut self, task_id: impl Into<String>) -> Self {
-        self.task_id = Some(task_id.into());
+        self.0.task_id = Some(task_id.into());
         self
     }
     /// The underlying cause.
     pub fn with_source(mut self, source: impl Into<Source>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
     /// Replaces the message, keeping everything else.
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
+        self.0.message = message.into();
         self
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
     /// The provider the error came from, if any.
     pub fn provider(&self) -> Option<&str> {
-        self.provider.as_deref()
+        self.0.provider.as_deref()
     }
     /// The HTTP status, when the provider answered.
     pub fn http_status(&self) -> Option<u16> {
-        self.http_status
+        self.0.http_status
     }
     /// The provider's own error code, when it sent one.
     pub fn code(&self) -> Option<&str> {
-        self.code.as_deref()
+        self.0.code.as_deref()
     }
     /// The message, without provider, status or hint.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
     /// What the user can do about it, when known.
     pub fn hint(&self) -> Option<&str> {
-        self.hint.as_deref()
+        self.0.hint.as_deref()
     }
     /// Whether trying again could help.
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        self.0.retryable
     }
     /// How long the provider asked us to wait, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
-    /// Whether the request may have reached the server. For a create this
-    /// means it may have been accepted and charged: resending could pay twice.
+    /// Whether the request may have been accepted by the server. For a create
+    /// this means it may have been charged: resending could pay twice. A
+    /// refusal the server answered (4xx) or a failure to connect is `false`;
+    /// a timeout after sending, a connection lost mid-exchange or a 5xx is
+    /// `true`.
     pub fn may_have_reached_server(&self) -> bool {
-        self.may_have_reached_server
+        self.0.may_have_reached_server
     }
     /// The task this error is about, if one was created.
     pub fn task_id(&self) -> Option<&str> {
-        self.task_id.as_deref()
+        self.0.task_id.as_deref()
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for ErrorInner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(provider) = &self.provider {
             write!(f, "{provider}: ")?;
@@ -305,6 +313,12 @@ impl fmt::Display for Error {
 }
 
 impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for ErrorInner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind);

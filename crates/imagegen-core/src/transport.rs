@@ -198,12 +198,15 @@ impl HttpResponse {
     }
 
     /// An error for this response when the body says nothing more precise
-    /// than the status: kind from the status, `retry-after` attached.
+    /// than the status: kind from the status, `retry-after` attached, and a
+    /// 5xx marked as possibly accepted (the server got the request and may
+    /// have acted on it before failing; a 4xx is a refusal).
     pub fn status_error(&self, provider: &str, message: impl Into<String>) -> Error {
         let kind = ErrorKind::from_http_status(self.status);
         let mut error = Error::new(kind, message)
             .with_provider(provider)
-            .with_http_status(self.status);
+            .with_http_status(self.status)
+            .with_may_have_reached_server(self.status >= 500);
         if let Some(wait) = self.retry_after() {
             error = error.with_retry_after(wait);
         }
