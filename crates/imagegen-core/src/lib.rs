@@ -13,6 +13,7 @@
 //! parse, and never sleep, retry or poll.
 
 pub mod capabilities;
+pub mod config;
 pub mod error;
 pub mod provider;
 pub mod request;
@@ -23,6 +24,7 @@ pub mod transport;
 pub(crate) use serde_helpers::{serde_b64, serde_duration_ms};
 
 pub use capabilities::{Capabilities, Mode, RateLimit, ReferenceInput, Strictness, Warning};
+pub use config::{ProviderConfig, ResolvedConfig};
 pub use error::{Error, ErrorKind, Result};
 pub use provider::{ImageOutput, ImageProvider, TaskState, TaskStatus, TokenUsage};
 pub use request::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
