@@ -1,1 +1,74 @@
-fn main() {}
+//! `cargo xtask`: see `cargo xtask --help`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use xtask::codegen;
+
+/// Workspace automation for imagegen.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate `crates/imagegen-<provider>/src/generated.rs` from
+    /// `schemas/<provider>/*.json` with typify.
+    Codegen {
+        /// Write nothing; exit non-zero and name each stale or missing file.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Scaffold a new provider: template schemas, a crate with a skeleton
+    /// `ImageProvider`, and its registration in the workspace and facade.
+    NewProvider {
+        /// Lower-case provider name (`[a-z][a-z0-9]*`), e.g. `acme`.
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let root = codegen::workspace_root();
+    match cli.command {
+        Cmd::Codegen { check: true } => {
+            let drift = codegen::check(&root)?;
+            if drift.is_empty() {
+                println!("generated code is up to date");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for d in &drift {
+                eprintln!("{d}");
+            }
+            eprintln!("run `cargo xtask codegen` and commit the result");
+            Ok(ExitCode::FAILURE)
+        }
+        Cmd::Codegen { check: false } => {
+            let written = codegen::write_all(&root)?;
+            for path in &written {
+                println!("wrote {}", path.display());
+            }
+            if written.is_empty() {
+                println!("generated code was already up to date");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::NewProvider { name } => {
+            xtask::new_provider::run(&root, &name)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

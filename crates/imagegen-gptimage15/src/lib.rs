@@ -1,1 +1,5 @@
-//! imagegen-gptimage15
+//! imagegen-gptimage15: the gptimage15.ai provider for imagegen.
+//!
+//! [`generated`] holds the wire types, generated from `schemas/gptimage15/*.json`.
+
+pub mod generated;
