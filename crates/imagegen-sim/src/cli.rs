@@ -1,0 +1,125 @@
+//! The command line: `imagegen-sim --port N ...`, reusable by the `imagegen`
+//! CLI as `imagegen sim` through [`SimArgs`] and [`serve`].
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::config::{LatencyProfile, SimConfig};
+use crate::faults::FaultConfig;
+use crate::{Sim, SimHandle};
+
+/// Latency profiles selectable on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// Milliseconds (tests).
+    Fast,
+    /// Seconds, like the real services (demos).
+    Realistic,
+    /// No latency at all (benchmarks).
+    Instant,
+}
+
+/// Options of the simulator's command line.
+#[derive(Args, Clone, Debug)]
+pub struct SimArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// An accepted API key, besides `sim-key` (repeatable).
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// Latency profile.
+    #[arg(long, value_enum, default_value_t = Profile::Realistic)]
+    pub profile: Profile,
+    /// Seed of every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Fault injection as JSON, e.g. '{"create_500": 0.1, "burst_429": 0.05}'.
+    #[arg(long, value_name = "JSON")]
+    pub faults: Option<String>,
+    /// Starting credits of every key on every provider.
+    #[arg(long)]
+    pub credits: Option<u64>,
+    /// Runbase requests allowed per key per window (0 disables the limit).
+    #[arg(long, default_value_t = 20)]
+    pub runbase_rate_limit: u32,
+    /// Runbase rate-limit window in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub runbase_rate_window_ms: u64,
+}
+
+impl SimArgs {
+    /// The [`SimConfig`] these options describe.
+    pub fn to_config(&self) -> Result<SimConfig, String> {
+        let mut config = match self.profile {
+            Profile::Fast => SimConfig::fast(),
+            Profile::Realistic => SimConfig::realistic(),
+            Profile::Instant => SimConfig::instant(),
+        }
+        .host(self.host)
+        .port(self.port)
+        .runbase_rate_limit(
+            self.runbase_rate_limit,
+            Duration::from_millis(self.runbase_rate_window_ms),
+        );
+        for key in &self.api_keys {
+            config = config.api_key(key.clone());
+        }
+        if let Some(seed) = self.seed {
+            config = config.seed(seed);
+        }
+        if let Some(credits) = self.credits {
+            config = config.credits(credits);
+        }
+        if let Some(json) = &self.faults {
+            let faults: FaultConfig =
+                serde_json::from_str(json).map_err(|e| format!("--faults: {e}"))?;
+            crate::providers::admin::check_faults(&faults).map_err(|e| format!("--faults: {e}"))?;
+            config = config.faults(faults);
+        }
+        Ok(config)
+    }
+}
+
+/// The lines printed at start: base URLs and accepted keys.
+pub fn banner(sim: &SimHandle, config: &SimConfig) -> String {
+    let latency = match config.latency {
+        LatencyProfile::Instant => "instant".to_string(),
+        LatencyProfile::Fast => "fast".to_string(),
+        LatencyProfile::Realistic => "realistic".to_string(),
+        LatencyProfile::Fixed {
+            queue_ms,
+            generate_ms,
+        } => format!("fixed ({queue_ms} ms queue, {generate_ms} ms generation)"),
+    };
+    format!(
+        "imagegen-sim listening on {}\n  runbase:    {}\n  gptimage15: {}\n  openai:     {}\n  ledger:     {}/_sim/ledger\n  accepted keys: {}\n  magic keys:    {}\n  latency: {latency}, seed {}, {} credits per key per provider\n",
+        sim.base_url(),
+        sim.runbase_url(),
+        sim.gptimage15_url(),
+        sim.openai_url(),
+        sim.base_url(),
+        config.api_keys.join(", "),
+        crate::magic::ALL.join(", "),
+        config.seed,
+        config.credits,
+    )
+}
+
+/// Runs the simulator until Ctrl-C, printing its URLs and keys first.
+pub async fn serve(args: SimArgs) -> std::io::Result<()> {
+    let config = args
+        .to_config()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let sim = Sim::start(config.clone()).await?;
+    print!("{}", banner(&sim, &config));
+    tokio::signal::ctrl_c().await?;
+    println!("imagegen-sim: shutting down");
+    sim.shutdown().await;
+    Ok(())
+}

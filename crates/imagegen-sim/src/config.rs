@@ -1,0 +1,252 @@
+//! Start-up configuration of the simulator: keys, seed, credits, latency and
+//! rate limits.
+//!
+//! Only [`FaultConfig`] and [`LatencyProfile`] can change while the sim runs
+//! (through [`crate::SimHandle::set_faults`], [`crate::SimHandle::set_latency`]
+//! or `PUT /_sim/config`); everything else is fixed at [`crate::Sim::start`].
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::faults::FaultConfig;
+
+/// The API key every sim accepts unless told otherwise.
+pub const DEFAULT_API_KEY: &str = "sim-key";
+
+/// Default credit balance of every key on every provider.
+pub const DEFAULT_CREDITS: u64 = 1_000_000;
+
+/// How long a simulated task waits in the queue and then generates.
+///
+/// Latency is computed from timestamps when a task is polled: no timer runs
+/// per task. Generation time grows with quality (`low` < `medium` < `high`),
+/// except for [`LatencyProfile::Fixed`], where every quality takes the same
+/// time. A task's latency is fixed when it is created: changing the profile
+/// at run time only affects later tasks.
+///
+/// Serialized in snake case: `"fast"`, `"realistic"`, `"instant"` or
+/// `{"fixed": {"queue_ms": 10, "generate_ms": 50}}`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyProfile {
+    /// No latency at all: a task is finished at its first poll and an OpenAI
+    /// call answers at once. For benchmarks.
+    Instant,
+    /// A few milliseconds: queue 5 ms, generation 10 / 20 / 40 ms for
+    /// low / medium / high. For tests (the default).
+    #[default]
+    Fast,
+    /// Seconds, like the real services: queue 1 s, generation 4 / 8 / 16 s
+    /// for low / medium / high, each varied by up to ±20% per task
+    /// (deterministically, from the task id). For demos.
+    Realistic,
+    /// The same queue and generation time for every task and quality.
+    Fixed {
+        /// Time spent queued (`queued` / `PENDING`), in milliseconds.
+        queue_ms: u64,
+        /// Time spent generating, in milliseconds.
+        generate_ms: u64,
+    },
+}
+
+/// Quality levels that drive generation time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QualityLevel {
+    Low,
+    Medium,
+    High,
+}
+
+impl LatencyProfile {
+    /// Queue and generation durations for one task of `quality`; `jitter` is a
+    /// per-task random value (only [`LatencyProfile::Realistic`] uses it).
+    pub(crate) fn durations(self, quality: QualityLevel, jitter: u64) -> (Duration, Duration) {
+        let ms = Duration::from_millis;
+        match self {
+            LatencyProfile::Instant => (Duration::ZERO, Duration::ZERO),
+            LatencyProfile::Fast => {
+                let generate = match quality {
+                    QualityLevel::Low => 10,
+                    QualityLevel::Medium => 20,
+                    QualityLevel::High => 40,
+                };
+                (ms(5), ms(generate))
+            }
+            LatencyProfile::Realistic => {
+                let generate: u64 = match quality {
+                    QualityLevel::Low => 4_000,
+                    QualityLevel::Medium => 8_000,
+                    QualityLevel::High => 16_000,
+                };
+                // 80% .. 120%
+                let pct = 80 + (jitter % 41);
+                (ms(1_000 * pct / 100), ms(generate * pct / 100))
+            }
+            LatencyProfile::Fixed {
+                queue_ms,
+                generate_ms,
+            } => (ms(queue_ms), ms(generate_ms)),
+        }
+    }
+}
+
+/// A request budget per key: at most `requests` in any fixed `window`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per window; `0` disables the limit.
+    pub requests: u32,
+    /// Window length.
+    #[serde(with = "duration_ms")]
+    pub window: Duration,
+}
+
+impl Default for RateLimit {
+    /// Runbase's documented limit: 20 requests per 10 seconds.
+    fn default() -> Self {
+        RateLimit {
+            requests: 20,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Everything [`crate::Sim::start`] needs. Build it with [`SimConfig::fast`],
+/// [`SimConfig::realistic`] or [`SimConfig::instant`] and the builder methods.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Address to bind; `127.0.0.1` by default.
+    pub host: IpAddr,
+    /// Port to bind; `0` (the default) picks a free one.
+    pub port: u16,
+    /// Accepted API keys; `["sim-key"]` by default. The magic keys
+    /// (see [`crate::magic`]) are always accepted as well.
+    pub api_keys: Vec<String>,
+    /// Seed of every random choice (ids, faults, image variants).
+    pub seed: u64,
+    /// Latency model at start.
+    pub latency: LatencyProfile,
+    /// Fault injection at start.
+    pub faults: FaultConfig,
+    /// Starting credit balance of every key on every provider.
+    pub credits: u64,
+    /// Runbase's per-key request budget (POST /runs and GET /runs/:id together).
+    pub runbase_rate_limit: RateLimit,
+    /// If set, a runbase key that has made this many requests gets
+    /// `429 USAGE_EXCEEDED` on every later request (quota gone for good).
+    pub runbase_usage_quota: Option<u64>,
+    /// How long a finished task is kept before it may be forgotten (then its
+    /// id answers 404). One hour by default.
+    pub task_ttl: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig::fast()
+    }
+}
+
+impl SimConfig {
+    /// Latencies of a few milliseconds, for tests. This is the default.
+    pub fn fast() -> Self {
+        SimConfig {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            api_keys: vec![DEFAULT_API_KEY.to_string()],
+            seed: 0x5eed,
+            latency: LatencyProfile::Fast,
+            faults: FaultConfig::default(),
+            credits: DEFAULT_CREDITS,
+            runbase_rate_limit: RateLimit::default(),
+            runbase_usage_quota: None,
+            task_ttl: Duration::from_secs(3600),
+        }
+    }
+
+    /// Latencies of seconds, like the real services, for demos.
+    pub fn realistic() -> Self {
+        SimConfig::fast().latency(LatencyProfile::Realistic)
+    }
+
+    /// Zero latency: tasks finish at their first poll. For benchmarks.
+    pub fn instant() -> Self {
+        SimConfig::fast().latency(LatencyProfile::Instant)
+    }
+
+    /// Sets the port (`0` = ephemeral).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets the address to bind (default `127.0.0.1`).
+    pub fn host(mut self, host: IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// Adds an accepted API key (`sim-key` stays accepted).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        if !self.api_keys.contains(&key) {
+            self.api_keys.push(key);
+        }
+        self
+    }
+
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the latency model.
+    pub fn latency(mut self, latency: LatencyProfile) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Sets the fault injection.
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Sets the starting credits of every key on every provider.
+    pub fn credits(mut self, credits: u64) -> Self {
+        self.credits = credits;
+        self
+    }
+
+    /// Sets runbase's per-key rate limit (`requests == 0` disables it).
+    pub fn runbase_rate_limit(mut self, requests: u32, window: Duration) -> Self {
+        self.runbase_rate_limit = RateLimit { requests, window };
+        self
+    }
+
+    /// Sets a per-key runbase request quota after which every request gets
+    /// `429 USAGE_EXCEEDED`.
+    pub fn runbase_usage_quota(mut self, requests: u64) -> Self {
+        self.runbase_usage_quota = Some(requests);
+        self
+    }
+
+    /// Sets how long finished tasks are kept.
+    pub fn task_ttl(mut self, ttl: Duration) -> Self {
+        self.task_ttl = ttl;
+        self
+    }
+}

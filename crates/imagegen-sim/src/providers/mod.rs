@@ -1,0 +1,133 @@
+//! The HTTP surface: every provider's routes, the files, `/_sim/`, and the
+//! per-prefix 404 / 405 answers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub(crate) mod admin;
+pub(crate) mod files;
+pub(crate) mod gptimage15;
+pub(crate) mod openai;
+pub(crate) mod openai_params;
+pub(crate) mod runbase;
+
+/// Path prefix standing for `https://runbase.net/api/v1`.
+pub const RUNBASE_PREFIX: &str = "/runbase/api/v1";
+/// Path prefix standing for `https://gptimage15.ai/api`.
+pub const GPTIMAGE15_PREFIX: &str = "/gptimage15/api";
+/// Path prefix standing for `https://api.openai.com/v1`.
+pub const OPENAI_PREFIX: &str = "/openai/v1";
+
+/// Largest request body (edits with 16 images).
+const BODY_LIMIT: usize = 128 * 1024 * 1024;
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route(&format!("{RUNBASE_PREFIX}/runs"), post(runbase::create))
+        .route(
+            &format!("{RUNBASE_PREFIX}/runs/{{id}}"),
+            get(runbase::status),
+        )
+        .route(
+            &format!("{GPTIMAGE15_PREFIX}/generate"),
+            post(gptimage15::create),
+        )
+        .route(
+            &format!("{GPTIMAGE15_PREFIX}/status"),
+            get(gptimage15::status_v1),
+        )
+        .route(
+            &format!("{GPTIMAGE15_PREFIX}/v2/status"),
+            get(gptimage15::status_v2),
+        )
+        .route(
+            &format!("{OPENAI_PREFIX}/images/generations"),
+            post(openai::generations),
+        )
+        .route(
+            &format!("{OPENAI_PREFIX}/images/edits"),
+            post(openai::edits),
+        )
+        .route("/files/{provider}/{task}/{name}", get(files::get))
+        .route("/_sim/ledger", get(admin::ledger))
+        .route(
+            "/_sim/config",
+            get(admin::get_config).put(admin::put_config),
+        )
+        .route("/_sim/reset", post(admin::reset))
+        .route("/_sim/health", get(admin::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn index(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
+    let base = &state.base_url;
+    axum::Json(json!({
+        "name": "imagegen-sim",
+        "runbase": format!("{base}{RUNBASE_PREFIX}"),
+        "gptimage15": format!("{base}{GPTIMAGE15_PREFIX}"),
+        "openai": format!("{base}{OPENAI_PREFIX}"),
+        "ledger": format!("{base}/_sim/ledger"),
+        "config": format!("{base}/_sim/config"),
+    }))
+    .into_response()
+}
+
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix || path.starts_with(&format!("{prefix}/"))
+}
+
+/// 404 in the shape of the provider whose prefix the path is under.
+fn no_route(method: &Method, uri: &Uri, status: StatusCode) -> Response {
+    let path = uri.path();
+    let not_allowed = status == StatusCode::METHOD_NOT_ALLOWED;
+    if under(path, RUNBASE_PREFIX) {
+        let (msg, code) = if not_allowed {
+            (
+                format!("Method {method} not allowed on {path}."),
+                "method_not_allowed",
+            )
+        } else {
+            (format!("No route for {method} {path}."), "not_found")
+        };
+        return runbase::error(status, msg, Some(code)).into_response(false);
+    }
+    if under(path, GPTIMAGE15_PREFIX) {
+        let msg = if not_allowed {
+            "Method Not Allowed"
+        } else {
+            "Not Found"
+        };
+        return gptimage15::error(status.as_u16(), msg).into_response(false);
+    }
+    if under(path, OPENAI_PREFIX) {
+        let v1 = path.strip_prefix("/openai").unwrap_or(path);
+        return openai_params::invalid(format!("Invalid URL ({method} {v1})"), None, None)
+            .with_status(StatusCode::NOT_FOUND)
+            .into_response(false);
+    }
+    (
+        status,
+        axum::Json(json!({ "error": { "message": format!("No route for {method} {path}.") } })),
+    )
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    no_route(&method, &uri, StatusCode::NOT_FOUND)
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    no_route(&method, &uri, StatusCode::METHOD_NOT_ALLOWED)
+}

@@ -1,0 +1,338 @@
+//! Shared server state and the per-request context every provider handler
+//! goes through: authentication, the fault dice, and booking of answers.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::Provider;
+use crate::config::{LatencyProfile, QualityLevel, RateLimit, SimConfig};
+use crate::faults::{Dice, Fault, FaultConfig, mix};
+use crate::images::ImageCache;
+use crate::ledger::{Ledger, LedgerStore};
+use crate::ratelimit::{Bursts, RateLimiter};
+use crate::tasks::{Phase, TaskStore};
+
+/// What can change at run time (`GET`/`PUT /_sim/config`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct RuntimeConfig {
+    /// Fault injection in force.
+    pub faults: FaultConfig,
+    /// Latency model for new tasks.
+    pub latency: LatencyProfile,
+}
+
+/// Everything the handlers share.
+pub(crate) struct AppState {
+    pub seed: u64,
+    pub api_keys: HashSet<String>,
+    pub credits: u64,
+    pub usage_quota: Option<u64>,
+    pub runtime: RwLock<RuntimeConfig>,
+    request_counter: AtomicU64,
+    id_counter: AtomicU64,
+    pub ledger: LedgerStore,
+    pub tasks: TaskStore,
+    pub images: ImageCache,
+    pub limiter: RateLimiter,
+    pub bursts: Bursts,
+    pub base_url: String,
+    pub http: reqwest::Client,
+}
+
+/// Result of reading the `Authorization` header.
+pub(crate) enum Auth {
+    Missing,
+    Invalid(String),
+}
+
+impl AppState {
+    pub fn new(config: &SimConfig, base_url: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .user_agent("imagegen-sim")
+            .build()
+            .unwrap_or_default();
+        AppState {
+            seed: config.seed,
+            api_keys: config.api_keys.iter().cloned().collect(),
+            credits: config.credits,
+            usage_quota: config.runbase_usage_quota,
+            runtime: RwLock::new(RuntimeConfig {
+                faults: config.faults.clone(),
+                latency: config.latency,
+            }),
+            request_counter: AtomicU64::new(0),
+            id_counter: AtomicU64::new(0),
+            ledger: LedgerStore::new(config.credits),
+            tasks: TaskStore::new(config.task_ttl),
+            images: ImageCache::default(),
+            limiter: RateLimiter::new(config.runbase_rate_limit),
+            bursts: Bursts::default(),
+            base_url,
+            http,
+        }
+    }
+
+    pub fn runtime(&self) -> RuntimeConfig {
+        self.runtime
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_runtime(&self, f: impl FnOnce(&mut RuntimeConfig)) {
+        f(&mut self.runtime.write().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub fn rate_limit(&self) -> RateLimit {
+        self.limiter.limit()
+    }
+
+    /// Authenticates a provider request and draws its dice.
+    pub fn begin(self: &Arc<Self>, provider: Provider, headers: &HeaderMap) -> Result<Ctx, Auth> {
+        let key = match bearer(headers) {
+            None => {
+                self.ledger.record_status(provider, "", 401);
+                return Err(Auth::Missing);
+            }
+            Some(k) => k,
+        };
+        if !self.api_keys.contains(&key) && !crate::magic::is_magic(&key) {
+            self.ledger.record_status(provider, &key, 401);
+            return Err(Auth::Invalid(key));
+        }
+        let dice = Dice {
+            seed: self.seed,
+            request_no: self.request_counter.fetch_add(1, Ordering::Relaxed),
+            faults: self.runtime().faults,
+        };
+        Ok(Ctx {
+            state: self.clone(),
+            provider,
+            key,
+            dice,
+        })
+    }
+
+    /// A fresh task id for `provider`.
+    pub fn next_id(&self, provider: Provider) -> String {
+        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
+        let h = mix(self.seed ^ mix(n ^ ((provider as u64) << 56)));
+        match provider {
+            Provider::Runbase => format!("run_{h:016x}"),
+            Provider::Gptimage15 => format!("n{:02}{:012x}gptimg", n % 100, h & 0xffff_ffff_ffff),
+            Provider::Openai => format!("img_{h:016x}"),
+        }
+    }
+
+    /// Refunds every gptimage15 task that has failed and was not refunded yet.
+    pub fn settle(&self) {
+        let now = Instant::now();
+        let mut refunds = Vec::new();
+        self.tasks.for_each(|t| {
+            if t.provider == Provider::Gptimage15 && !t.refunded && t.phase_at(now) == Phase::Failed
+            {
+                t.refunded = true;
+                refunds.push((t.api_key.clone(), t.cost));
+            }
+        });
+        for (key, cost) in refunds {
+            self.ledger.refund(Provider::Gptimage15, &key, cost);
+        }
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        self.settle();
+        self.ledger.snapshot()
+    }
+
+    pub fn reset(&self) {
+        self.tasks.reset();
+        self.ledger.reset();
+        self.limiter.reset();
+        self.bursts.reset();
+    }
+}
+
+/// The key of a `Bearer` authorization, if any.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, key) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let key = key.trim();
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// One authenticated provider request.
+pub(crate) struct Ctx {
+    pub state: Arc<AppState>,
+    pub provider: Provider,
+    pub key: String,
+    pub dice: Dice,
+}
+
+/// An answer before it is sent.
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn new(status: StatusCode, body: Value) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub fn ok(body: Value) -> Self {
+        Reply::new(StatusCode::OK, body)
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl ToString) -> Self {
+        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+            self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+
+    /// The answer as JSON, its body cut in half when `malformed`.
+    pub fn into_response(self, malformed: bool) -> Response {
+        let mut bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+        if malformed {
+            bytes.truncate((bytes.len() / 2).max(1));
+        }
+        let mut resp = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response();
+        for (k, v) in self.headers {
+            resp.headers_mut().append(k, v);
+        }
+        resp
+    }
+}
+
+impl Ctx {
+    /// Sends an answer as is, booking it.
+    pub fn send(&self, reply: Reply) -> Response {
+        self.state
+            .ledger
+            .record_status(self.provider, &self.key, reply.status.as_u16());
+        reply.into_response(false)
+    }
+
+    /// Sends a successful answer, applying the slow and malformed faults.
+    pub async fn send_success(&self, reply: Reply) -> Response {
+        if self.dice.roll(Fault::SlowResponse) {
+            tokio::time::sleep(self.dice.faults.effective_slow_delay()).await;
+        }
+        let malformed = self.dice.roll(Fault::MalformedJson);
+        self.state
+            .ledger
+            .record_status(self.provider, &self.key, reply.status.as_u16());
+        reply.into_response(malformed)
+    }
+
+    /// Whether this request falls in a 429 burst.
+    pub fn in_burst(&self) -> bool {
+        let start = self.dice.roll(Fault::Burst429);
+        self.state.bursts.hit(
+            self.provider,
+            &self.key,
+            start,
+            self.dice.faults.effective_burst_len(),
+        )
+    }
+
+    /// Queue and generation time of a new task.
+    pub fn durations(&self, quality: QualityLevel) -> (std::time::Duration, std::time::Duration) {
+        self.state
+            .runtime()
+            .latency
+            .durations(quality, self.dice.value(0x11))
+    }
+}
+
+/// `2024-12-19T10:00:00.123Z`.
+pub(crate) fn rfc3339_millis(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
+}
+
+/// `2024-12-19T10:00:00Z`.
+pub(crate) fn rfc3339_secs(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
+}
+
+/// `2024-12-19 10:00:00`.
+pub(crate) fn plain_datetime(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
+}
+
+/// The public base of file URLs: the request's `Host`, else the bound address.
+pub(crate) fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) if !host.is_empty() && !host.contains(['/', ' ']) => format!("http://{host}"),
+        _ => state.base_url.clone(),
+    }
+}
+
+/// A hash of a JSON body with object keys sorted.
+pub(crate) fn body_hash(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn feed(v: &Value, h: &mut std::collections::hash_map::DefaultHasher) {
+        match v {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.to_string()).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(a) => {
+                (4u8, a.len()).hash(h);
+                for x in a {
+                    feed(x, h);
+                }
+            }
+            Value::Object(o) => {
+                (5u8, o.len()).hash(h);
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                for k in keys {
+                    k.hash(h);
+                    feed(&o[k], h);
+                }
+            }
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    feed(v, &mut h);
+    h.finish()
+}
