@@ -63,12 +63,19 @@ impl Drift {
     }
 }
 
+impl Drift {
+    /// `missing` or `stale`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Drift::Missing(_) => "missing",
+            Drift::Stale(_) => "stale",
+        }
+    }
+}
+
 impl std::fmt::Display for Drift {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Drift::Missing(p) => write!(f, "missing: {}", p.display()),
-            Drift::Stale(p) => write!(f, "stale: {}", p.display()),
-        }
+        write!(f, "{}: {}", self.kind(), self.path().display())
     }
 }
 
@@ -311,4 +318,187 @@ pub fn check(root: &Path) -> Result<Vec<Drift>> {
         }
     }
     Ok(drift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{Scratch, copy_dir};
+
+    /// A scratch workspace holding a copy of `schemas/` and every provider's
+    /// committed `generated.rs`.
+    fn scratch_with_generated(name: &str) -> Scratch {
+        let real = workspace_root();
+        let scratch = Scratch::new(name);
+        copy_dir(&real.join("schemas"), &scratch.path.join("schemas")).unwrap();
+        for p in discover_providers(&real).unwrap() {
+            let copy = provider(&scratch.path, &p.name).output;
+            fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            fs::copy(&p.output, &copy).unwrap();
+        }
+        scratch
+    }
+
+    /// The drift check against the real workspace: fails `cargo test` when
+    /// a schema changed and `cargo xtask codegen` was not run.
+    #[test]
+    fn committed_generated_code_is_up_to_date() {
+        let drift = check(&workspace_root()).unwrap();
+        assert!(
+            drift.is_empty(),
+            "generated code is out of date, run `cargo xtask codegen`:\n{}",
+            drift
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    #[test]
+    fn check_reports_drift_and_codegen_fixes_it() {
+        let scratch = scratch_with_generated("drift");
+        let root = &scratch.path;
+        assert_eq!(check(root).unwrap(), vec![], "a fresh copy is up to date");
+
+        // A new property in one schema makes that provider's file stale.
+        let schema_path = root.join("schemas/runbase/run.json");
+        let mut schema: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&schema_path).unwrap()).unwrap();
+        schema["properties"]["drift_probe"] =
+            serde_json::json!({"description": "added by a test", "type": "string"});
+        fs::write(&schema_path, serde_json::to_string_pretty(&schema).unwrap()).unwrap();
+        // And a deleted file is reported missing.
+        let openai = provider(root, "openai").output;
+        fs::remove_file(&openai).unwrap();
+
+        let runbase = provider(root, "runbase").output;
+        let before = fs::read_to_string(&runbase).unwrap();
+        let drift = check(root).unwrap();
+        assert_eq!(
+            drift,
+            vec![
+                Drift::Missing(openai.clone()),
+                Drift::Stale(runbase.clone())
+            ]
+        );
+        assert!(
+            drift[1]
+                .to_string()
+                .contains("imagegen-runbase/src/generated.rs")
+        );
+        assert_eq!(
+            fs::read_to_string(&runbase).unwrap(),
+            before,
+            "check writes nothing"
+        );
+        assert!(!openai.exists(), "check writes nothing");
+
+        let mut written = write_all(root).unwrap();
+        written.sort();
+        assert_eq!(written, vec![openai, runbase.clone()]);
+        assert!(
+            fs::read_to_string(&runbase)
+                .unwrap()
+                .contains("pub drift_probe:")
+        );
+        assert_eq!(check(root).unwrap(), vec![], "up to date after codegen");
+        assert_eq!(
+            write_all(root).unwrap(),
+            Vec::<PathBuf>::new(),
+            "idempotent"
+        );
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        for p in discover_providers(&workspace_root()).unwrap() {
+            assert_eq!(generate(&p).unwrap(), generate(&p).unwrap(), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn providers_are_discovered_not_listed() {
+        let names: Vec<String> = discover_providers(&workspace_root())
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        for expected in ["gptimage15", "openai", "runbase"] {
+            assert!(names.contains(&expected.to_string()), "{names:?}");
+        }
+
+        let scratch = Scratch::new("discover");
+        let root = &scratch.path;
+        fs::create_dir_all(root.join("schemas/foo")).unwrap();
+        fs::create_dir_all(root.join("schemas/empty")).unwrap();
+        fs::write(
+            root.join("schemas/foo/thing.json"),
+            r#"{"title": "FooThing", "type": "object", "properties": {"a": {"type": "string"}}}"#,
+        )
+        .unwrap();
+        let found = discover_providers(root).unwrap();
+        assert_eq!(found, vec![provider(root, "foo")]);
+        assert!(write_all(root).is_err(), "no crate directory yet");
+        fs::create_dir_all(root.join("crates/imagegen-foo/src")).unwrap();
+        write_all(root).unwrap();
+        let text = fs::read_to_string(root.join("crates/imagegen-foo/src/generated.rs")).unwrap();
+        assert!(
+            text.starts_with("// @generated by `cargo xtask codegen` from schemas/foo/*.json.")
+        );
+        assert!(text.contains("pub struct FooThing"));
+    }
+
+    #[test]
+    fn schema_rules_are_enforced() {
+        let scratch = Scratch::new("rules");
+        let dir = scratch.path.join("schemas/bar");
+        fs::create_dir_all(&dir).unwrap();
+        let p = provider(&scratch.path, "bar");
+
+        fs::write(dir.join("a.json"), r#"{"type": "object"}"#).unwrap();
+        let err = generate(&p).unwrap_err().to_string();
+        assert!(err.contains("needs a `title`"), "{err}");
+
+        fs::write(
+            dir.join("a.json"),
+            r##"{"title": "A", "type": "object", "properties": {"s": {"$ref": "#/definitions/S"}},
+                "definitions": {"S": {"type": "string", "enum": ["x"]}}}"##,
+        )
+        .unwrap();
+        fs::write(
+            dir.join("b.json"),
+            r##"{"title": "B", "type": "object", "properties": {"s": {"$ref": "#/definitions/S"}},
+                "definitions": {"S": {"type": "string", "enum": ["x"]}}}"##,
+        )
+        .unwrap();
+        generate(&p).expect("identical shared definitions are fine");
+
+        fs::write(
+            dir.join("b.json"),
+            r##"{"title": "B", "type": "object", "properties": {"s": {"$ref": "#/definitions/S"}},
+                "definitions": {"S": {"type": "string", "enum": ["y"]}}}"##,
+        )
+        .unwrap();
+        let err = generate(&p).unwrap_err().to_string();
+        assert!(err.contains("`S` is defined differently"), "{err}");
+
+        fs::write(
+            dir.join("b.json"),
+            r#"{"title": "B", "type": "string", "pattern": "^a+$"}"#,
+        )
+        .unwrap();
+        let err = generate(&p).unwrap_err().to_string();
+        assert!(err.contains("regress"), "{err}");
+    }
+
+    #[test]
+    fn doc_attributes_become_comments() {
+        let source =
+            "#[doc = \" One.\\n\\n Two \\\"quoted\\\"\"]\n    #[doc = r\"raw\"]\nstruct A;\n";
+        assert_eq!(
+            doc_attributes_to_comments(source).unwrap(),
+            "/// One.\n///\n/// Two \"quoted\"\n    /// raw\nstruct A;\n"
+        );
+    }
 }

@@ -5,3 +5,6 @@
 
 pub mod codegen;
 pub mod new_provider;
+
+#[cfg(test)]
+mod test_support;

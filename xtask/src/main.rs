@@ -51,7 +51,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             for d in &drift {
-                eprintln!("{d}");
+                let path = d.path().strip_prefix(&root).unwrap_or(d.path());
+                eprintln!("{}: {}", d.kind(), path.display());
             }
             eprintln!("run `cargo xtask codegen` and commit the result");
             Ok(ExitCode::FAILURE)
@@ -59,6 +60,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Codegen { check: false } => {
             let written = codegen::write_all(&root)?;
             for path in &written {
+                let path = path.strip_prefix(&root).unwrap_or(path);
                 println!("wrote {}", path.display());
             }
             if written.is_empty() {
