@@ -8,20 +8,23 @@
     rustdoc::broken_intra_doc_links
 )]
 
-/// An API error. Unknown fields are ignored.
+/// An API error. OpenAI sends all four members (`param` and `code` may be null). Decision: only `message` is required, so that bodies from gateways speaking this API that leave the others out still parse. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OpenAiError {
     /// Machine-readable code, if any, e.g. `unknown_parameter`, `rate_limit_exceeded`, `insufficient_quota`.
-    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub code: ::std::option::Option<::std::string::String>,
     /// Human-readable message.
     pub message: ::std::string::String,
     /// The request parameter concerned, if any.
-    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub param: ::std::option::Option<::std::string::String>,
     /// Error type, e.g. `invalid_request_error`, `insufficient_quota`, `requests`.
-    #[serde(rename = "type")]
-    pub type_: ::std::string::String,
+    #[serde(
+        rename = "type",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub type_: ::std::option::Option<::std::string::String>,
 }
 /// Body of an OpenAI error response (HTTP 400, 401, 403, 404, 429, 500, 503). On 429 the `code` tells a rate limit (`rate_limit_exceeded`, worth a retry) from `insufficient_quota` (not). The first example is the 400 openai.md quotes; the others are illustrative.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
