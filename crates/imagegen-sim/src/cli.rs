@@ -34,7 +34,7 @@ pub struct SimArgs {
     #[arg(long = "api-key", value_name = "KEY")]
     pub api_keys: Vec<String>,
     /// Latency profile.
-    #[arg(long, value_enum, default_value_t = Profile::Realistic)]
+    #[arg(long, value_enum, default_value_t = Profile::Fast)]
     pub profile: Profile,
     /// Seed of every random choice.
     #[arg(long)]

@@ -97,8 +97,8 @@ impl LatencyProfile {
 pub struct RateLimit {
     /// Requests allowed per window; `0` disables the limit.
     pub requests: u32,
-    /// Window length.
-    #[serde(with = "duration_ms")]
+    /// Window length (`window_ms` in JSON).
+    #[serde(with = "duration_ms", rename = "window_ms")]
     pub window: Duration,
 }
 

@@ -3,7 +3,7 @@
 //! - `GET /_sim/ledger`: the [`crate::Ledger`] as JSON (failed gptimage15
 //!   tasks are refunded first, so the figures are settled).
 //! - `GET /_sim/config`: `{faults, latency, seed, api_keys, magic_keys,
-//!   credits, runbase_rate_limit: {requests, window (ms)}, runbase_usage_quota}`.
+//!   credits, runbase_rate_limit: {requests, window_ms}, runbase_usage_quota}`.
 //! - `PUT /_sim/config`: `{"faults"?: FaultConfig, "latency"?: LatencyProfile}`;
 //!   each field given replaces the one in force (a `faults` object replaces
 //!   all fault settings; missing probabilities are 0). Answers like GET.

@@ -92,6 +92,7 @@ fn kind(v: &Value) -> &'static str {
 fn supported(values: &[&str]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
     match quoted.split_last() {
+        Some((last, rest)) if rest.len() == 1 => format!("{} and {last}", rest[0]),
         Some((last, rest)) if !rest.is_empty() => format!("{}, and {last}", rest.join(", ")),
         _ => quoted.join(""),
     }

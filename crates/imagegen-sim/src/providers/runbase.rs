@@ -60,7 +60,10 @@ fn rate_limited(retry: std::time::Duration, window_ms: Option<u128>) -> Reply {
     let secs = retry_after_secs(retry);
     let mut r = error(
         StatusCode::TOO_MANY_REQUESTS,
-        format!("Rate limit exceeded. Retry after {secs} seconds."),
+        format!(
+            "Rate limit exceeded. Retry after {secs} second{}.",
+            if secs == 1 { "" } else { "s" }
+        ),
         Some("RATE_LIMITED"),
     )
     .header("retry-after", secs);

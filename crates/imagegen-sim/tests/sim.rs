@@ -1,0 +1,15 @@
+//! Integration tests of imagegen-sim, over real HTTP on loopback only.
+//!
+//! One test binary (to keep linking cheap); one module per concern.
+
+mod sim {
+    pub mod common;
+
+    mod admin;
+    mod cli;
+    mod faults;
+    mod gptimage15;
+    mod load;
+    mod openai;
+    mod runbase;
+}

@@ -1,0 +1,93 @@
+//! The command line: options, and the binary run end to end.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use clap::Parser;
+use imagegen_sim::{LatencyProfile, SimArgs};
+
+use super::common::*;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    sim: SimArgs,
+}
+
+#[test]
+fn options_make_a_config() {
+    let cli = Cli::try_parse_from([
+        "imagegen-sim",
+        "--port",
+        "9999",
+        "--api-key",
+        "a",
+        "--api-key",
+        "b",
+        "--profile",
+        "realistic",
+        "--seed",
+        "42",
+        "--faults",
+        r#"{"create_500": 0.25}"#,
+        "--credits",
+        "7",
+    ])
+    .unwrap();
+    let c = cli.sim.to_config().unwrap();
+    assert_eq!(c.port, 9999);
+    assert_eq!(c.api_keys, ["sim-key", "a", "b"]);
+    assert_eq!(c.latency, LatencyProfile::Realistic);
+    assert_eq!((c.seed, c.credits, c.faults.create_500), (42, 7, 0.25));
+    let defaults = Cli::try_parse_from(["imagegen-sim"])
+        .unwrap()
+        .sim
+        .to_config()
+        .unwrap();
+    assert_eq!(
+        (defaults.port, defaults.latency),
+        (8787, LatencyProfile::Fast)
+    );
+    let bad = Cli::try_parse_from(["imagegen-sim", "--faults", "{"])
+        .unwrap()
+        .sim
+        .to_config();
+    assert!(bad.is_err());
+}
+
+#[tokio::test]
+async fn the_binary_serves_until_killed() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imagegen-sim"))
+        .args([
+            "--port",
+            "0",
+            "--profile",
+            "instant",
+            "--api-key",
+            "cli-key",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn imagegen-sim");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    for _ in 0..6 {
+        banner.push(lines.next().unwrap().unwrap());
+    }
+    let runbase = banner[1].split_whitespace().last().unwrap().to_string();
+    assert!(
+        runbase.starts_with("http://127.0.0.1:") && runbase.ends_with("/runbase/api/v1"),
+        "{banner:?}"
+    );
+    assert!(banner.iter().any(|l| l.contains("cli-key")), "{banner:?}");
+    let a = post(
+        &format!("{runbase}/runs"),
+        Some("cli-key"),
+        RUNBASE_SEED_BODY,
+    )
+    .await;
+    assert_eq!(a.status, reqwest::StatusCode::OK, "{}", a.body);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
