@@ -45,6 +45,8 @@
 //! - A task's latency is decided at its creation from the profile in force;
 //!   its status is computed from timestamps at each poll.
 
+#![warn(missing_docs)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

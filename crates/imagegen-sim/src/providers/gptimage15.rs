@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -243,7 +243,7 @@ pub(crate) async fn create(
     };
     let id = task.id.clone();
     if let Some(url) = valid.callback {
-        spawn_callback(state.clone(), &task, url);
+        super::callback::spawn(state.clone(), &task, url);
     }
     state.tasks.insert(task);
     if ctx.dice.roll(Fault::DropAfterAccept) {
@@ -274,7 +274,7 @@ pub(crate) async fn status_v2(
 }
 
 /// Marks a failed task refunded; returns the credits to give back.
-fn take_refund(t: &mut Task, now: Instant) -> Option<u64> {
+pub(crate) fn take_refund(t: &mut Task, now: Instant) -> Option<u64> {
     (t.phase_at(now) == Phase::Failed && !t.refunded).then(|| {
         t.refunded = true;
         t.cost
@@ -368,43 +368,4 @@ async fn status(
     }
     envelope["data"] = data;
     ctx.send_success(Reply::ok(envelope)).await
-}
-
-/// Calls `url` when `task` ends, with retries; refunds a failed task first.
-fn spawn_callback(state: Arc<AppState>, task: &Task, url: String) {
-    let id = task.id.clone();
-    let key = task.api_key.clone();
-    let done_at = tokio::time::Instant::from_std(task.done_at());
-    let failed = task.failure.is_some();
-    tokio::spawn(async move {
-        tokio::time::sleep_until(done_at).await;
-        let now = Instant::now();
-        if let Some(Some(credits)) = state
-            .tasks
-            .with(Provider::Gptimage15, &id, |t| take_refund(t, now))
-        {
-            state.ledger.refund(Provider::Gptimage15, &key, credits);
-        }
-        let body = json!({ "task_id": id, "status": if failed { "FAILED" } else { "SUCCESS" } });
-        let mut backoff = Duration::from_millis(100);
-        for attempt in 0..4 {
-            if attempt > 0 {
-                tokio::time::sleep(backoff).await;
-                backoff *= 4;
-            }
-            match state.http.post(&url).json(&body).send().await {
-                Ok(r) if r.status().is_success() => {
-                    state
-                        .ledger
-                        .record_callback(Provider::Gptimage15, &key, true);
-                    return;
-                }
-                Ok(r) => tracing::debug!(%url, status = %r.status(), "callback refused"),
-                Err(e) => tracing::debug!(%url, error = %e, "callback failed"),
-            }
-        }
-        state
-            .ledger
-            .record_callback(Provider::Gptimage15, &key, false);
-    });
 }

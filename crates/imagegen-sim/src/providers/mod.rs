@@ -12,12 +12,13 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-pub(crate) mod admin;
-pub(crate) mod files;
-pub(crate) mod gptimage15;
-pub(crate) mod openai;
-pub(crate) mod openai_params;
-pub(crate) mod runbase;
+pub mod admin;
+pub mod callback;
+pub mod files;
+pub mod gptimage15;
+pub mod openai;
+pub mod openai_params;
+pub mod runbase;
 
 /// Path prefix standing for `https://runbase.net/api/v1`.
 pub const RUNBASE_PREFIX: &str = "/runbase/api/v1";
