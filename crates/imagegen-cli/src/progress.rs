@@ -99,13 +99,6 @@ impl Progress {
         }
     }
 
-    /// Sets the bar's trailing message (e.g. `12 failed`).
-    pub fn status(&self, msg: String) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(msg);
-        }
-    }
-
     /// Removes the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

@@ -1,0 +1,81 @@
+//! `imagegen jobs DIR`: what the journal says.
+
+use serde::Serialize;
+
+use crate::args::JobsArgs;
+use crate::exit::{CliResult, Exit};
+use crate::journal::{JobRow, JobState, Journal, Summary};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    journal: String,
+    summary: &'a Summary,
+    jobs: Vec<&'a JobRow>,
+}
+
+pub fn run(args: JobsArgs) -> CliResult<Exit> {
+    let journal = Journal::open(&args.dir)?;
+    let summary = journal.summary()?;
+    let jobs = journal.jobs()?;
+    if args.json {
+        let report = Report {
+            journal: journal.path().display().to_string(),
+            summary: &summary,
+            jobs: jobs.iter().collect(),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("reports serialize")
+        );
+        return Ok(Exit::Ok);
+    }
+    let mut out = String::new();
+    out.push_str(&format!("journal: {}\n", journal.path().display()));
+    out.push_str(&format!("jobs: {}\n", summary.total));
+    for state in JobState::ALL {
+        let n = summary.count(state);
+        if n > 0 {
+            out.push_str(&format!("  {:<11} {n}\n", state.as_str()));
+        }
+    }
+    out.push_str(&format!("images saved: {}\n", summary.images));
+    out.push_str(&format!(
+        "credits: {} reported, {} estimated\n",
+        summary.credits_reported, summary.credits_estimated
+    ));
+    let show = |title: &str, pick: &dyn Fn(&JobRow) -> bool, out: &mut String| {
+        let picked: Vec<_> = jobs.iter().filter(|j| pick(j)).collect();
+        if picked.is_empty() {
+            return;
+        }
+        out.push_str(&format!("\n{title}:\n"));
+        for j in picked {
+            out.push_str(&format!(
+                "  job {:<5} line {:<5} {:<10} {}{}\n",
+                j.id,
+                j.line,
+                j.state.as_str(),
+                j.task_id
+                    .as_ref()
+                    .map(|t| format!("[{} {t}] ", j.provider.as_deref().unwrap_or("?")))
+                    .unwrap_or_default(),
+                j.error.as_deref().unwrap_or(&j.prompt),
+            ));
+        }
+    };
+    show(
+        "failed",
+        &|j| matches!(j.state, JobState::Failed | JobState::Invalid),
+        &mut out,
+    );
+    show(
+        "ambiguous (create may have been accepted; `imagegen resume DIR --retry-ambiguous` resubmits)",
+        &|j| j.state.is_ambiguous(),
+        &mut out,
+    );
+    if args.all {
+        show("all jobs", &|_| true, &mut out);
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,138 @@
+//! `imagegen providers`: what each provider offers.
+
+use imagegen_core::{Capabilities, Mode};
+use serde::Serialize;
+
+use crate::args::ProvidersArgs;
+use crate::exit::{CliResult, Exit};
+use crate::providers::{NAMES, capabilities, key_var};
+
+#[derive(Serialize)]
+struct Row {
+    name: &'static str,
+    key_env: &'static str,
+    capabilities: Capabilities,
+}
+
+/// How one cell of the table is computed from a provider's row.
+type Cell = Box<dyn Fn(&Row) -> String>;
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn secs(d: std::time::Duration) -> String {
+    crate::progress::human_duration(d)
+}
+
+pub fn run(args: ProvidersArgs) -> CliResult<Exit> {
+    let mut rows = Vec::new();
+    for name in NAMES {
+        rows.push(Row {
+            name,
+            key_env: key_var(name),
+            capabilities: capabilities(name)?,
+        });
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("capabilities serialize")
+        );
+        return Ok(Exit::Ok);
+    }
+    let fields: Vec<(&str, Cell)> = vec![
+        ("aspects", Box::new(|r: &Row| list(&r.capabilities.aspects))),
+        (
+            "qualities",
+            Box::new(|r: &Row| list(&r.capabilities.qualities)),
+        ),
+        (
+            "prompt limit",
+            Box::new(|r: &Row| format!("{} chars", r.capabilities.max_prompt_chars)),
+        ),
+        (
+            "reference images",
+            Box::new(|r: &Row| match r.capabilities.max_reference_images {
+                0 => "no".into(),
+                n => format!(
+                    "up to {n} ({})",
+                    match r.capabilities.reference_input {
+                        imagegen_core::ReferenceInput::Urls => "URLs",
+                        imagegen_core::ReferenceInput::Uploads => "files or URLs",
+                    }
+                ),
+            }),
+        ),
+        (
+            "input fidelity",
+            Box::new(|r: &Row| yes(r.capabilities.input_fidelity)),
+        ),
+        ("webhooks", Box::new(|r: &Row| yes(r.capabilities.webhooks))),
+        (
+            "mode",
+            Box::new(|r: &Row| match r.capabilities.mode {
+                Mode::Sync => "sync".into(),
+                Mode::Async => "async (submit, poll)".into(),
+            }),
+        ),
+        (
+            "images per request",
+            Box::new(|r: &Row| r.capabilities.max_images_per_request.to_string()),
+        ),
+        (
+            "poll interval",
+            Box::new(|r: &Row| match r.capabilities.mode {
+                Mode::Sync => "-".into(),
+                Mode::Async => secs(r.capabilities.poll_interval),
+            }),
+        ),
+        (
+            "rate limit",
+            Box::new(|r: &Row| match r.capabilities.rate_limit {
+                Some(rl) => format!("{} per {}", rl.requests, secs(rl.per)),
+                None => "not published".into(),
+            }),
+        ),
+        ("key", Box::new(|r: &Row| r.key_env.to_owned())),
+    ];
+    let label = fields.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    let cells: Vec<Vec<String>> = fields
+        .iter()
+        .map(|(_, f)| rows.iter().map(f).collect())
+        .collect();
+    let widths: Vec<usize> = (0..rows.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|c| c[i].len())
+                .chain([rows[i].name.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = format!("{:label$}", "");
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str(&format!("  {:w$}", r.name, w = widths[i]));
+    }
+    out = out.trim_end().to_owned();
+    out.push('\n');
+    for ((l, _), row) in fields.iter().zip(&cells) {
+        let mut line = format!("{l:label$}");
+        for (i, c) in row.iter().enumerate() {
+            line.push_str(&format!("  {c:w$}", w = widths[i]));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes".into() } else { "no".into() }
+}

@@ -1,0 +1,69 @@
+//! `imagegen status` and `imagegen wait`: one task by id.
+
+use imagegen_core::{Strictness, TaskState};
+
+use crate::args::{TaskArgs, WaitArgs};
+use crate::commands::connect;
+use crate::commands::generate::{emit, wait_error};
+use crate::exit::{CliResult, Exit};
+use crate::progress::{Mode, Progress};
+use crate::providers::check_name;
+
+pub async fn status(args: TaskArgs) -> CliResult<Exit> {
+    let provider = check_name(&args.provider)?;
+    let session = connect(&args.conn, &[provider], Strictness::Strict).await?;
+    let status = session.engine.status(provider, &args.task_id).await?;
+    if args.json {
+        let mut value = serde_json::to_value(&status).expect("statuses serialize");
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("provider".into(), provider.into());
+        }
+        println!("{value}");
+    } else {
+        let detail = match &status.state {
+            TaskState::Failed { message, .. } => format!(": {message}"),
+            TaskState::Unknown { raw } => format!(" (provider said `{raw}`)"),
+            _ => String::new(),
+        };
+        println!(
+            "{provider} task {}: {}{detail}",
+            status.task_id,
+            status.state.name()
+        );
+        for out in &status.outputs {
+            if let imagegen_core::ImageOutput::Url { url } = out {
+                println!("  {url}");
+            }
+        }
+        if let Some(c) = status.credits {
+            println!("  credits: {c}");
+        }
+    }
+    Ok(match status.state {
+        TaskState::Failed { .. } | TaskState::Cancelled => Exit::Failed,
+        _ => Exit::Ok,
+    })
+}
+
+pub async fn wait(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
+    let provider = check_name(&args.provider)?;
+    let session = connect(&args.conn, &[provider], Strictness::Strict).await?;
+    let engine = &session.engine;
+    let progress = Progress::new(if mode == Mode::Bar { Mode::Lines } else { mode }, 0);
+    let task = engine.task(provider, &args.task_id)?;
+    let finished = engine
+        .wait(&task, args.output.timeout)
+        .await
+        .map_err(|e| wait_error(e, &task))?;
+    emit(
+        engine,
+        &finished,
+        &args.task_id,
+        &args.output.out,
+        args.no_download,
+        args.output.json,
+        &progress,
+    )
+    .await?;
+    Ok(Exit::Ok)
+}

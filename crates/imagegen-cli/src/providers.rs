@@ -1,0 +1,88 @@
+//! Building providers by name: keys from the environment (or the simulator's
+//! `sim-key`), base URLs from `--base-url`, `*_BASE_URL` or `--sim`.
+//!
+//! This is the only module that names provider crates.
+
+use std::sync::Arc;
+
+use imagegen_core::{ApiKey, Capabilities, Error, ImageProvider};
+
+use crate::exit::{CliError, Exit};
+
+/// The providers imagegen knows, in the order `imagegen providers` lists them.
+pub const NAMES: [&str; 3] = ["runbase", "gptimage15", "openai"];
+
+/// The environment variable holding `provider`'s API key.
+pub fn key_var(provider: &str) -> &'static str {
+    match provider {
+        "gptimage15" => "GPTIMAGE15_API_KEY",
+        "openai" => "OPENAI_API_KEY",
+        _ => "RUNBASE_API_KEY",
+    }
+}
+
+/// Checks a provider name, with a suggestion for a near miss.
+pub fn check_name(name: &str) -> Result<&'static str, CliError> {
+    let lower = name.trim().to_ascii_lowercase();
+    if let Some(known) = NAMES.iter().find(|n| **n == lower) {
+        return Ok(known);
+    }
+    let alias = match lower.as_str() {
+        "gptimage" | "gpt-image-15" | "gptimage1.5" | "gptimage15.ai" | "gpt-image" => {
+            Some("gptimage15")
+        }
+        "runbase.net" | "run-base" => Some("runbase"),
+        "open-ai" | "openai.com" => Some("openai"),
+        _ => None,
+    };
+    let hint = match alias {
+        Some(a) => format!("did you mean `{a}`?"),
+        None => format!("choose one of: {}", NAMES.join(", ")),
+    };
+    Err(CliError::new(Exit::Usage, format!("unknown provider `{name}`")).hint(hint))
+}
+
+/// How to reach a provider.
+#[allow(dead_code)] // base_url is read once the provider crates land
+#[derive(Debug, Clone, Default)]
+pub struct Endpoint {
+    /// The key; `None` reads the provider's env var.
+    pub key: Option<ApiKey>,
+    /// The base URL; `None` reads `*_BASE_URL`, else the real host.
+    pub base_url: Option<String>,
+}
+
+/// Builds provider `name` (already checked by [`check_name`]).
+pub fn build(name: &str, endpoint: &Endpoint) -> Result<Arc<dyn ImageProvider>, Error> {
+    let key = match &endpoint.key {
+        Some(k) => k.clone(),
+        None => ApiKey::from_env(key_var(name), name)?,
+    };
+    let _ = key;
+    // Provider structs (imagegen_runbase::Runbase, ...) have not landed yet.
+    Err(Error::not_implemented(name, "building the provider"))
+}
+
+/// The capabilities of provider `name`, without a key.
+pub fn capabilities(name: &str) -> Result<Capabilities, Error> {
+    let endpoint = Endpoint {
+        key: Some(ApiKey::new("capabilities-only")),
+        base_url: Some("http://127.0.0.1:9".into()),
+    };
+    Ok(build(name, &endpoint)?.capabilities().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_get_a_suggestion() {
+        assert_eq!(check_name("RunBase").unwrap(), "runbase");
+        let err = check_name("gptimage").unwrap_err();
+        assert_eq!(err.hint.as_deref(), Some("did you mean `gptimage15`?"));
+        let err = check_name("dalle").unwrap_err();
+        assert_eq!(err.message, "unknown provider `dalle`");
+        assert_eq!(err.exit, Exit::Usage);
+    }
+}
