@@ -1,0 +1,21 @@
+//! End-to-end tests of the `imagegen` binary against the simulator, which
+//! runs in this test process on loopback (or in the CLI with `--sim`).
+//! One test binary, several modules, to keep link time down.
+
+#[path = "cli/support.rs"]
+mod support;
+
+#[path = "cli/help.rs"]
+mod help;
+
+#[path = "cli/errors.rs"]
+mod errors;
+
+#[path = "cli/generate.rs"]
+mod generate;
+
+#[path = "cli/batch.rs"]
+mod batch;
+
+#[path = "cli/crash.rs"]
+mod crash;
