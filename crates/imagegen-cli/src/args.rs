@@ -18,7 +18,7 @@ Environment:
 #[command(
     name = "imagegen",
     version,
-    about,
+    about = "Generate images with GPT Image 1.5 from Runbase, gptimage15.ai or OpenAI",
     long_about = None,
     after_help = format!("{ENV_HELP}\n\n{EXIT_CODES_HELP}"),
     after_long_help = format!("Try it without an API key:\n  imagegen generate \"A cinematic product photo of a ceramic lamp\" --sim\n\n{ENV_HELP}\n\n{EXIT_CODES_HELP}"),
@@ -172,7 +172,7 @@ pub struct GenerateArgs {
     #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1)]
     pub n: u32,
 
-    /// Submit and print the task ids, but do not download the images.
+    /// Wait for the images but print their URLs instead of saving them.
     #[arg(long)]
     pub no_download: bool,
 

@@ -198,3 +198,32 @@ fn unknown_task_is_not_found() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
 }
+
+#[test]
+fn standalone_sim_serves_other_commands() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("imagegen"))
+        .args(["sim", "--port", "0", "--profile", "fast"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).unwrap();
+    let base = banner.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{banner}");
+    let out = imagegen(dir.path())
+        .env("RUNBASE_API_KEY", "sim-key")
+        .env("RUNBASE_BASE_URL", format!("{base}/runbase/api/v1"))
+        .env("IMAGEGEN_POLL_INTERVAL", "20ms")
+        .args(["generate", "a lamp from another process", "--json"])
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1);
+}
