@@ -1,0 +1,366 @@
+//! The [`Client`]: one front door for every provider, owning time.
+//!
+//! Providers send one HTTP request per call and never sleep; the client
+//! decides when requests go out (the account's [`RateBudget`](crate::RateBudget)),
+//! whether a failure is sent again ([`RetryPolicy`]), how tasks are waited
+//! for ([`PollPolicy`]), how a request is split over tasks and which provider
+//! takes it. This file holds the builder and the single-request calls;
+//! `generate.rs` holds generation, fan-out and fallback.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::budgets::{AccountBudget, Budgets};
+use crate::capabilities::{RateLimit, Strictness};
+use crate::download::Downloader;
+use crate::error::{Error, ErrorKind};
+use crate::provider::{ImageProvider, TaskStatus};
+use crate::request::ImageRequest;
+use crate::retry::{CallKind, Jitter, Retrier, RetryPolicy};
+use crate::waiter::{PollPolicy, Wakers};
+
+/// A task status fetched because a webhook said the task changed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CallbackEvent {
+    /// The provider's name.
+    pub provider: String,
+    /// The status, fetched with the API key (never taken from the webhook).
+    pub status: TaskStatus,
+}
+
+/// The imagegen client. Cheap to clone (an `Arc` inside); share one.
+///
+/// ```no_run
+/// # async fn run(provider: impl imagegen_core::ImageProvider + 'static) -> Result<(), imagegen_core::Error> {
+/// use imagegen_core::{Client, ImageRequest, Quality};
+/// let client = Client::builder().provider(provider).build()?;
+/// let generation = client
+///     .generate(ImageRequest::new("a ceramic lamp").quality(Quality::High).count(2))
+///     .await?;
+/// let saved = client.download(&generation, "out").await?;
+/// println!("{} images, {:?} credits", saved.len(), generation.credits);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// One provider with its account's budgets, resolved once at build time.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub provider: Arc<dyn ImageProvider>,
+    pub account: Arc<AccountBudget>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub providers: Vec<Entry>,
+    pub retry: RetryPolicy,
+    pub poll: PollPolicy,
+    pub strictness: Strictness,
+    pub retry_ambiguous: bool,
+    pub budgets: Arc<Budgets>,
+    pub jitter: Jitter,
+    pub downloader: Downloader,
+    pub wakers: Wakers,
+    pub events: broadcast::Sender<CallbackEvent>,
+}
+
+/// Builds a [`Client`].
+///
+/// Providers are tried in the order they are added (fallback order).
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ClientBuilder {
+    providers: Vec<Arc<dyn ImageProvider>>,
+    retry: Option<RetryPolicy>,
+    poll: Option<PollPolicy>,
+    strictness: Strictness,
+    retry_ambiguous: bool,
+    rate_limits: Vec<(String, RateLimit)>,
+    budgets: Option<Arc<Budgets>>,
+    jitter_seed: Option<u64>,
+    downloader: Option<Downloader>,
+}
+
+impl ClientBuilder {
+    /// Adds a provider (tried after those added before it).
+    pub fn provider(self, provider: impl ImageProvider + 'static) -> Self {
+        self.provider_arc(Arc::new(provider))
+    }
+    /// Adds a shared provider.
+    pub fn provider_arc(mut self, provider: Arc<dyn ImageProvider>) -> Self {
+        self.providers.push(provider);
+        self
+    }
+    /// Sets the retry policy (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+    /// Sets the poll policy (default: [`PollPolicy::default`]).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = Some(policy);
+        self
+    }
+    /// What to do with settings a provider lacks (default: strict).
+    pub fn strictness(mut self, strictness: Strictness) -> Self {
+        self.strictness = strictness;
+        self
+    }
+    /// Allows sending a create again after a failure that may have been
+    /// accepted (and charged). Off by default: a retry could pay twice.
+    pub fn retry_ambiguous_creates(mut self, retry: bool) -> Self {
+        self.retry_ambiguous = retry;
+        self
+    }
+    /// Overrides the published rate limit of the provider named `provider`
+    /// (a gateway with other limits, a simulator with a short window).
+    /// Applies when this builder is the first to register the account.
+    pub fn rate_limit(mut self, provider: impl Into<String>, limit: RateLimit) -> Self {
+        self.rate_limits.push((provider.into(), limit));
+        self
+    }
+    /// Shares per-account budgets with other clients.
+    pub fn budgets(mut self, budgets: Arc<Budgets>) -> Self {
+        self.budgets = Some(budgets);
+        self
+    }
+    /// Seeds the jitter generator (reproducible backoff and poll intervals).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+    /// Sets the downloader used for images and reference URLs.
+    pub fn downloader(mut self, downloader: Downloader) -> Self {
+        self.downloader = Some(downloader);
+        self
+    }
+
+    /// Builds the client. Fails without providers, or with two providers of
+    /// the same name (task handles name their provider).
+    pub fn build(self) -> Result<Client, Error> {
+        if self.providers.is_empty() {
+            return Err(Error::invalid_request(
+                "a client needs at least one provider",
+            ));
+        }
+        let retry = self.retry.unwrap_or_default();
+        let budgets = self.budgets.unwrap_or_default();
+        let mut providers: Vec<Entry> = Vec::with_capacity(self.providers.len());
+        for provider in self.providers {
+            let name = provider.name().to_owned();
+            if providers.iter().any(|e| e.provider.name() == name) {
+                return Err(Error::invalid_request(format!(
+                    "two providers are named `{name}`; names must be unique in a client"
+                )));
+            }
+            let limit = self
+                .rate_limits
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == name)
+                .map(|(_, l)| *l)
+                .or(provider.capabilities().rate_limit);
+            let account = budgets.account(&provider.account_id(), limit, retry.budget);
+            providers.push(Entry { provider, account });
+        }
+        let jitter = match self.jitter_seed {
+            Some(seed) => Jitter::seeded(seed),
+            None => Jitter::from_entropy(),
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                providers,
+                retry,
+                poll: self.poll.unwrap_or_default(),
+                strictness: self.strictness,
+                retry_ambiguous: self.retry_ambiguous,
+                budgets,
+                jitter,
+                downloader: self.downloader.unwrap_or_default(),
+                wakers: Wakers::default(),
+                events: broadcast::channel(256).0,
+            }),
+        })
+    }
+}
+
+impl Client {
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The provider named `name`, if the client has one.
+    pub fn provider(&self, name: &str) -> Option<&Arc<dyn ImageProvider>> {
+        self.inner.entry(name).ok().map(|e| &e.provider)
+    }
+
+    /// The providers' names, in fallback order.
+    pub fn provider_names(&self) -> Vec<&str> {
+        self.inner
+            .providers
+            .iter()
+            .map(|e| e.provider.name())
+            .collect()
+    }
+
+    /// The per-account budgets this client draws from.
+    pub fn budgets(&self) -> &Arc<Budgets> {
+        &self.inner.budgets
+    }
+
+    /// The downloader.
+    pub fn downloader(&self) -> &Downloader {
+        &self.inner.downloader
+    }
+
+    /// One status request for `task_id` at `provider`, through the account's
+    /// rate budget and the retry policy.
+    pub async fn status(&self, provider: &str, task_id: &str) -> Result<TaskStatus, Error> {
+        let entry = self.inner.entry(provider)?;
+        let deadline = Instant::now() + self.inner.retry.deadline;
+        let span = tracing::info_span!("imagegen.status", provider, task_id);
+        let (result, _) = self
+            .inner
+            .status_call(entry, task_id, deadline)
+            .instrument(span)
+            .await;
+        result.map_err(|e| e.with_task_id(task_id))
+    }
+
+    /// Asks `provider` to cancel `task_id` (most providers cannot: the error
+    /// is then [`ErrorKind::NotImplemented`]).
+    pub async fn cancel(&self, provider: &str, task_id: &str) -> Result<(), Error> {
+        let entry = self.inner.entry(provider)?;
+        let deadline = Instant::now() + self.inner.retry.deadline;
+        let retrier = self.inner.retrier(entry, CallKind::Status, deadline);
+        let (result, _) = retrier.run(|| entry.provider.cancel(task_id)).await;
+        result.map_err(|e| e.with_task_id(task_id))
+    }
+
+    /// Handles a webhook hint that `task_id` at `provider` changed: fetches
+    /// its status with the API key at once (the webhook body is never
+    /// trusted), hands it to any waiter on the task (which returns at once if
+    /// it is final, or polls again), and publishes it to
+    /// [`subscribe_callbacks`](Self::subscribe_callbacks).
+    pub async fn on_callback(&self, provider: &str, task_id: &str) -> Result<TaskStatus, Error> {
+        let entry = self.inner.entry(provider)?;
+        let deadline = Instant::now() + self.inner.retry.deadline;
+        let span = tracing::info_span!("imagegen.callback", provider, task_id);
+        let (result, _) = self
+            .inner
+            .status_call(entry, task_id, deadline)
+            .instrument(span)
+            .await;
+        match result {
+            Ok(status) => {
+                self.inner.wakers.wake(provider, task_id, Some(&status));
+                let _ = self.inner.events.send(CallbackEvent {
+                    provider: provider.to_owned(),
+                    status: status.clone(),
+                });
+                Ok(status)
+            }
+            Err(err) => {
+                // Still a hint: let the waiters look for themselves.
+                self.inner.wakers.wake(provider, task_id, None);
+                Err(err.with_task_id(task_id))
+            }
+        }
+    }
+
+    /// Statuses fetched by [`on_callback`](Self::on_callback), for an
+    /// application that reacts to webhooks rather than waiting.
+    pub fn subscribe_callbacks(&self) -> broadcast::Receiver<CallbackEvent> {
+        self.inner.events.subscribe()
+    }
+}
+
+impl Inner {
+    pub(crate) fn entry(&self, name: &str) -> Result<&Entry, Error> {
+        self.providers
+            .iter()
+            .find(|e| e.provider.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.providers.iter().map(|e| e.provider.name()).collect();
+                Error::invalid_request(format!(
+                    "this client has no provider named `{name}`; it has: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    pub(crate) fn retrier<'a>(
+        &'a self,
+        entry: &'a Entry,
+        kind: CallKind,
+        deadline: Instant,
+    ) -> Retrier<'a> {
+        Retrier {
+            policy: &self.retry,
+            budget: entry.account.retry(),
+            rate: entry.account.rate(),
+            jitter: &self.jitter,
+            kind,
+            provider: entry.provider.name(),
+            deadline,
+        }
+    }
+
+    /// One status request with retries; returns the requests sent.
+    pub(crate) async fn status_call(
+        &self,
+        entry: &Entry,
+        task_id: &str,
+        deadline: Instant,
+    ) -> (Result<TaskStatus, Error>, u32) {
+        self.retrier(entry, CallKind::Status, deadline)
+            .run(|| entry.provider.status(task_id))
+            .await
+    }
+
+    /// One create with retries (never resent after an ambiguous failure
+    /// unless opted in).
+    pub(crate) async fn create_call(
+        &self,
+        entry: &Entry,
+        request: &ImageRequest,
+    ) -> Result<TaskStatus, Error> {
+        let deadline = Instant::now() + self.retry.deadline;
+        let kind = CallKind::Create {
+            retry_ambiguous: self.retry_ambiguous,
+        };
+        let (result, attempts) = self
+            .retrier(entry, kind, deadline)
+            .run(|| entry.provider.submit(request))
+            .await;
+        if attempts > 1 {
+            tracing::debug!(attempts, "create needed retries");
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+impl Inner {
+    pub(crate) fn wakers_is_empty(&self) -> bool {
+        self.wakers.is_empty()
+    }
+}
+
+/// The error for a wait that had nothing to wait for.
+pub(crate) fn no_images(provider: &str) -> Error {
+    Error::new(
+        ErrorKind::Decode,
+        "the provider reported success but returned no images",
+    )
+    .with_provider(provider)
+    .with_retryable(false)
+}

@@ -1,0 +1,275 @@
+//! What the client hands back: task handles to persist, and finished
+//! generations with everything that was paid for.
+//!
+//! A [`TaskHandle`] is serializable so a caller can write it down the moment
+//! a create is accepted and resume waiting after a crash, in another process.
+//! A [`Generation`] keeps every image that came out even when sibling tasks
+//! failed, because those images are already paid for.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::capabilities::Warning;
+use crate::error::Error;
+use crate::provider::{ImageOutput, TaskStatus, TokenUsage};
+use crate::request::ImageRequest;
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One accepted task, enough to wait for it later, even in another process.
+///
+/// ```
+/// use imagegen_core::{ImageRequest, TaskHandle};
+/// let handle = TaskHandle::new("runbase", "run_123", ImageRequest::new("lamp"));
+/// let json = serde_json::to_string(&handle).unwrap();
+/// let back: TaskHandle = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back.task_id, "run_123");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TaskHandle {
+    /// The provider's name (as in [`ImageProvider::name`](crate::ImageProvider::name)).
+    pub provider: String,
+    /// The provider's task id.
+    pub task_id: String,
+    /// The request as sent for this task (its `count` is this task's share).
+    pub request: ImageRequest,
+    /// When the create was accepted, in Unix milliseconds.
+    pub submitted_at: u64,
+    /// For synchronous providers (and tasks that finished at once): the
+    /// finished status, inline image bytes included (base64 in JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<TaskStatus>,
+}
+
+impl TaskHandle {
+    /// A handle for a task submitted now, not finished.
+    pub fn new(
+        provider: impl Into<String>,
+        task_id: impl Into<String>,
+        request: ImageRequest,
+    ) -> Self {
+        TaskHandle {
+            provider: provider.into(),
+            task_id: task_id.into(),
+            request,
+            submitted_at: unix_ms_now(),
+            finished: None,
+        }
+    }
+}
+
+/// The result of [`Client::submit`](crate::Client::submit): the accepted
+/// tasks, what was adjusted, and the creates that failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Submission {
+    /// One handle per accepted task.
+    pub handles: Vec<TaskHandle>,
+    /// Settings adjusted under best-effort, and providers skipped by fallback.
+    pub warnings: Vec<Warning>,
+    /// Creates that failed while others were accepted. A failure with
+    /// [`Error::may_have_reached_server`] may still have been charged.
+    pub failures: Vec<TaskFailure>,
+    /// The whole request as checked and sent (before the fan-out split).
+    pub request: ImageRequest,
+}
+
+/// A task (or a create) that produced no image.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TaskFailure {
+    /// The task, if a create was accepted.
+    pub task_id: Option<String>,
+    /// What went wrong.
+    pub error: Error,
+}
+
+/// One image of a generation.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct GeneratedImage {
+    /// The task that made it.
+    pub task_id: String,
+    /// Its position among its task's outputs (0-based).
+    pub index: u32,
+    /// A URL to download or the bytes themselves.
+    pub output: ImageOutput,
+}
+
+/// What one task cost and how long it took.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TaskSummary {
+    /// The provider's task id.
+    pub task_id: String,
+    /// The final state's name (`succeeded`, `failed`, ...), or `timeout` /
+    /// `cancelled` / `error` when waiting ended without a final state.
+    pub state: String,
+    /// Credits the provider reported for the task.
+    pub credits: Option<f64>,
+    /// Token usage the provider reported.
+    pub usage: Option<TokenUsage>,
+    /// Status requests sent for this task (retries included).
+    pub polls: u32,
+    /// When the create was accepted (Unix ms).
+    pub submitted_at: u64,
+    /// When waiting ended (Unix ms).
+    pub finished_at: u64,
+}
+
+/// When a generation ran and how long its parts took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timings {
+    /// The earliest accepted create (Unix ms).
+    pub submitted_at: u64,
+    /// When the last task ended (Unix ms).
+    pub finished_at: u64,
+    /// Time spent creating tasks; `None` when waiting on handles from earlier.
+    pub create: Option<Duration>,
+    /// Time spent waiting for the tasks.
+    pub wait: Duration,
+}
+
+/// A finished generation: every image that came out, what it cost, and what
+/// went wrong along the way.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Generation {
+    /// The provider that made the images.
+    pub provider: String,
+    /// The images, task by task in submission order.
+    pub images: Vec<GeneratedImage>,
+    /// One summary per accepted task.
+    pub tasks: Vec<TaskSummary>,
+    /// The sum of the credits reported; `None` if no task reported any.
+    pub credits: Option<f64>,
+    /// The sum of the token usage reported; `None` if none was.
+    pub usage: Option<TokenUsage>,
+    /// Adjusted settings, skipped providers, undocumented statuses.
+    pub warnings: Vec<Warning>,
+    /// Tasks and creates that produced no image (the images above are kept).
+    pub failures: Vec<TaskFailure>,
+    /// When and how long.
+    pub timings: Timings,
+    /// Status requests sent in all.
+    pub polls: u32,
+    /// The request as checked and sent.
+    pub request: ImageRequest,
+}
+
+impl Generation {
+    /// The images.
+    pub fn images(&self) -> &[GeneratedImage] {
+        &self.images
+    }
+    /// The ids of the accepted tasks.
+    pub fn task_ids(&self) -> Vec<&str> {
+        self.tasks.iter().map(|t| t.task_id.as_str()).collect()
+    }
+    /// Whether every task succeeded and every create was accepted.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+    /// The credits reported for `task_id`.
+    pub fn task_credits(&self, task_id: &str) -> Option<f64> {
+        self.tasks
+            .iter()
+            .find(|t| t.task_id == task_id)
+            .and_then(|t| t.credits)
+    }
+}
+
+#[cfg(test)]
+impl Generation {
+    /// A generation of `images` from one task `task_id` that cost `credits`.
+    pub(crate) fn for_tests(
+        provider: &str,
+        request: ImageRequest,
+        images: Vec<GeneratedImage>,
+        credits: Option<f64>,
+    ) -> Generation {
+        let tasks = images
+            .iter()
+            .map(|i| TaskSummary {
+                task_id: i.task_id.clone(),
+                state: "succeeded".into(),
+                credits,
+                usage: None,
+                polls: 1,
+                submitted_at: 0,
+                finished_at: 0,
+            })
+            .collect();
+        Generation {
+            provider: provider.to_owned(),
+            images,
+            tasks,
+            credits,
+            usage: None,
+            warnings: Vec::new(),
+            failures: Vec::new(),
+            timings: Timings {
+                submitted_at: 0,
+                finished_at: 0,
+                create: None,
+                wait: Duration::ZERO,
+            },
+            polls: 1,
+            request,
+        }
+    }
+}
+
+impl GeneratedImage {
+    /// An image of task `task_id` at `index`.
+    pub fn new(task_id: impl Into<String>, index: u32, output: ImageOutput) -> Self {
+        GeneratedImage {
+            task_id: task_id.into(),
+            index,
+            output,
+        }
+    }
+}
+
+/// Adds the outputs of a finished status to `images`.
+pub(crate) fn push_outputs(images: &mut Vec<GeneratedImage>, status: &TaskStatus) {
+    for (index, output) in status.outputs.iter().enumerate() {
+        images.push(GeneratedImage {
+            task_id: status.task_id.clone(),
+            index: index as u32,
+            output: output.clone(),
+        });
+    }
+}
+
+/// Sums optional credits: `None` only if none were reported.
+pub(crate) fn add_credits(total: Option<f64>, more: Option<f64>) -> Option<f64> {
+    match (total, more) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    }
+}
+
+/// Sums optional token usage.
+pub(crate) fn add_usage(total: Option<TokenUsage>, more: Option<TokenUsage>) -> Option<TokenUsage> {
+    match (total, more) {
+        (None, None) => None,
+        (a, b) => {
+            let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+            Some(TokenUsage {
+                input_tokens: a.input_tokens + b.input_tokens,
+                output_tokens: a.output_tokens + b.output_tokens,
+                total_tokens: a.total_tokens + b.total_tokens,
+            })
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Waiting for a task to finish: polling as a waiter.
+//!
+//! Like the AWS SDK's waiters, a wait starts at the interval the provider
+//! advises ([`Capabilities::poll_interval`](crate::Capabilities::poll_interval)),
+//! backs off with a little jitter up to a maximum interval, and ends at one
+//! overall deadline with an [`ErrorKind::Timeout`] that carries the task id,
+//! so the caller can resume later. A status the provider is not documented to
+//! send counts as "still running": it is warned about once and bounded by the
+//! deadline, never a reason to spin or to give up.
+//!
+//! A wait ends early when its future is dropped or its
+//! [`CancellationToken`] fires (the task keeps running at the provider), and
+//! it is woken at once by a webhook hint ([`Client::on_callback`](crate::Client::on_callback)).
+//! Every poll goes through the account's rate budget and the retry policy.
+//! No task is spawned: a wait is a future with one timer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::capabilities::Warning;
+use crate::client::{Entry, Inner};
+use crate::error::{Error, ErrorKind};
+use crate::generation::{TaskHandle, unix_ms_now};
+use crate::provider::{TaskState, TaskStatus};
+
+/// How a task is polled.
+///
+/// ```
+/// use std::time::Duration;
+/// use imagegen_core::PollPolicy;
+/// let policy = PollPolicy::default()
+///     .with_initial_interval(Duration::from_secs(1))
+///     .with_deadline(Duration::from_secs(120));
+/// assert_eq!(policy.deadline, Duration::from_secs(120));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PollPolicy {
+    /// The first interval; `None` (the default) uses the provider's advice.
+    pub initial_interval: Option<Duration>,
+    /// The longest interval between polls. Default 15 s.
+    pub max_interval: Duration,
+    /// How much the interval grows after each poll. Default 1.5.
+    pub multiplier: f64,
+    /// Random spread of each interval, as a fraction (0.1: ±10 %); never
+    /// below the initial interval. Default 0.1.
+    pub jitter: f64,
+    /// How long a wait may take in all. Default 10 minutes (a `high`
+    /// quality image can take several).
+    pub deadline: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial_interval: None,
+            max_interval: Duration::from_secs(15),
+            multiplier: 1.5,
+            jitter: 0.1,
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+impl PollPolicy {
+    /// Sets the first interval instead of the provider's advice.
+    pub fn with_initial_interval(mut self, interval: Duration) -> Self {
+        self.initial_interval = Some(interval);
+        self
+    }
+    /// Sets the longest interval.
+    pub fn with_max_interval(mut self, interval: Duration) -> Self {
+        self.max_interval = interval;
+        self
+    }
+    /// Sets the growth factor (1.0: a fixed interval).
+    pub fn with_multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier.max(1.0);
+        self
+    }
+    /// Sets the jitter fraction (0.0 to 1.0).
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter.clamp(0.0, 1.0);
+        self
+    }
+    /// Sets the overall deadline.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+}
+
+/// Per-call options of [`Client::wait_with`](crate::Client::wait_with).
+///
+/// ```
+/// use std::time::Duration;
+/// use imagegen_core::WaitOptions;
+/// use tokio_util::sync::CancellationToken;
+/// let token = CancellationToken::new();
+/// let options = WaitOptions::new().deadline(Duration::from_secs(30)).cancel(token.clone());
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct WaitOptions {
+    /// Overrides the poll policy's deadline for this wait.
+    pub deadline: Option<Duration>,
+    /// Ends the wait with [`ErrorKind::Cancelled`] when cancelled.
+    pub cancel: Option<CancellationToken>,
+}
+
+impl WaitOptions {
+    /// The poll policy's deadline, no cancellation.
+    pub fn new() -> Self {
+        WaitOptions::default()
+    }
+    /// Sets this wait's deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+    /// Sets the cancellation token.
+    pub fn cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+}
+
+/// A registered waiter: woken by a webhook hint, optionally handed the
+/// status the hint fetched.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    notify: Notify,
+    delivered: Mutex<Option<TaskStatus>>,
+}
+
+/// Waiters by provider and task, so a webhook can wake them.
+#[derive(Debug, Default)]
+pub(crate) struct Wakers {
+    map: Mutex<HashMap<String, Vec<Arc<Slot>>>>,
+}
+
+fn key(provider: &str, task_id: &str) -> String {
+    format!("{provider}\u{0}{task_id}")
+}
+
+/// Removes its slot when the wait ends (or its future is dropped).
+pub(crate) struct Registration<'a> {
+    wakers: &'a Wakers,
+    key: String,
+    slot: Arc<Slot>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let mut map = self.wakers.lock();
+        if let Some(slots) = map.get_mut(&self.key) {
+            slots.retain(|s| !Arc::ptr_eq(s, &self.slot));
+            if slots.is_empty() {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Wakers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Arc<Slot>>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    pub(crate) fn register(&self, provider: &str, task_id: &str) -> Registration<'_> {
+        let slot = Arc::new(Slot::default());
+        let key = key(provider, task_id);
+        self.lock()
+            .entry(key.clone())
+            .or_default()
+            .push(slot.clone());
+        Registration {
+            wakers: self,
+            key,
+            slot,
+        }
+    }
+
+    /// Wakes every waiter on the task, handing over `status` if given.
+    /// Returns how many were woken.
+    pub(crate) fn wake(&self, provider: &str, task_id: &str, status: Option<&TaskStatus>) -> usize {
+        let slots: Vec<Arc<Slot>> = self
+            .lock()
+            .get(&key(provider, task_id))
+            .cloned()
+            .unwrap_or_default();
+        for slot in &slots {
+            if let Some(status) = status {
+                *slot.delivered.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
+            }
+            // notify_one stores a permit if the waiter is busy polling.
+            slot.notify.notify_one();
+        }
+        slots.len()
+    }
+}
+
+/// How a wait ended.
+pub(crate) struct WaitOutcome {
+    /// A terminal status, or why there is none (with the task id).
+    pub result: Result<TaskStatus, Error>,
+    /// Status requests sent.
+    pub polls: u32,
+    /// Undocumented statuses seen.
+    pub warnings: Vec<Warning>,
+}
+
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn cancelled_error(provider: &str, task_id: &str) -> Error {
+    Error::new(ErrorKind::Cancelled, "waiting was cancelled")
+        .with_provider(provider)
+        .with_task_id(task_id)
+        .with_retryable(false)
+        .with_hint("the task keeps running at the provider; resume it with wait")
+}
+
+/// Polls `handle` until it is terminal, the deadline passes, or the wait is
+/// cancelled.
+pub(crate) async fn wait_task(
+    inner: &Inner,
+    entry: &Entry,
+    handle: &TaskHandle,
+    options: &WaitOptions,
+) -> WaitOutcome {
+    let provider = entry.provider.name();
+    let task_id = handle.task_id.as_str();
+    let mut outcome = WaitOutcome {
+        result: Err(Error::new(ErrorKind::Timeout, "not polled yet")),
+        polls: 0,
+        warnings: Vec::new(),
+    };
+    if let Some(finished) = &handle.finished {
+        outcome.result = Ok(finished.clone());
+        return outcome;
+    }
+    let policy = &inner.poll;
+    let start = Instant::now();
+    let budget = options.deadline.unwrap_or(policy.deadline);
+    let deadline = start + budget;
+    let initial = policy
+        .initial_interval
+        .unwrap_or(entry.provider.capabilities().poll_interval)
+        .max(Duration::from_millis(1));
+    // A resumed task may have been running for a while: poll at once.
+    let age = Duration::from_millis(unix_ms_now().saturating_sub(handle.submitted_at));
+    let mut interval = initial;
+    let mut next = start + initial.saturating_sub(age);
+    let registration = inner.wakers.register(provider, task_id);
+    let cancel = options.cancel.as_ref();
+    let mut warned_unknown = false;
+    let mut last_state = "queued";
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancelled(cancel) => {
+                outcome.result = Err(cancelled_error(provider, task_id));
+                return outcome;
+            }
+            _ = registration.slot.notify.notified() => {
+                let delivered = registration
+                    .slot
+                    .delivered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some(status) = delivered
+                    && status.state.is_terminal()
+                {
+                    tracing::debug!(provider, task_id, "finished, as a webhook hint confirmed");
+                    outcome.result = Ok(status);
+                    return outcome;
+                }
+                tracing::debug!(provider, task_id, "woken by a webhook hint; polling now");
+            }
+            _ = sleep_until(next.min(deadline)) => {}
+        }
+
+        let poll = inner.status_call(entry, task_id, deadline);
+        let (result, attempts) = tokio::select! {
+            biased;
+            _ = cancelled(cancel) => {
+                outcome.result = Err(cancelled_error(provider, task_id));
+                return outcome;
+            }
+            polled = poll => polled,
+        };
+        outcome.polls += attempts;
+        match result {
+            Ok(status) if status.state.is_terminal() => {
+                outcome.result = Ok(status);
+                return outcome;
+            }
+            Ok(status) => {
+                if let TaskState::Unknown { raw } = &status.state
+                    && !warned_unknown
+                {
+                    warned_unknown = true;
+                    tracing::warn!(
+                        provider,
+                        task_id,
+                        status = raw.as_str(),
+                        "undocumented task status; treating it as still in progress"
+                    );
+                    outcome.warnings.push(Warning {
+                        setting: "status".to_owned(),
+                        message: format!(
+                            "task {task_id} reported the undocumented status `{raw}`; treated as still in progress"
+                        ),
+                    });
+                }
+                last_state = status.state.name();
+            }
+            Err(err) if err.is_retryable() && err.kind() != ErrorKind::NotFound => {
+                // The poll's own retries ran out; the task is paid for, so
+                // keep waiting at the (growing) poll interval until the deadline.
+                tracing::warn!(provider, task_id, error = %err, "status poll failed; will poll again");
+            }
+            Err(err) => {
+                outcome.result = Err(err.with_task_id(task_id));
+                return outcome;
+            }
+        }
+
+        let now = Instant::now();
+        if now >= deadline {
+            outcome.result = Err(Error::new(
+                ErrorKind::Timeout,
+                format!("the task was still {last_state} after {budget:?}"),
+            )
+            .with_provider(provider)
+            .with_task_id(task_id)
+            .with_retryable(false)
+            .with_hint("the task may still finish; resume it later with wait"));
+            return outcome;
+        }
+        interval = interval
+            .mul_f64(policy.multiplier.max(1.0))
+            .min(policy.max_interval.max(initial));
+        let spread = policy.jitter.clamp(0.0, 1.0);
+        let jittered = interval
+            .mul_f64(inner.jitter.factor(1.0 - spread, 1.0 + spread))
+            .max(initial);
+        next = now + jittered;
+    }
+}
