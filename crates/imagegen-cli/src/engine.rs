@@ -14,6 +14,7 @@ use imagegen_core::{
 
 /// How the client behaves.
 #[derive(Debug, Clone, Default)]
+#[allow(dead_code)] // read by the client wiring that lands with imagegen-core's Client
 pub struct Settings {
     /// Strict or best-effort.
     pub strictness: Strictness,
@@ -21,6 +22,8 @@ pub struct Settings {
     pub rate_limit: Option<(u32, Duration)>,
     /// A poll interval override (`IMAGEGEN_POLL_INTERVAL`), for simulators.
     pub poll_interval: Option<Duration>,
+    /// Resend creates that may have been accepted (`--retry-ambiguous`).
+    pub retry_ambiguous: bool,
 }
 
 /// A task the provider accepted, with its serialized handle.

@@ -125,7 +125,7 @@ impl std::error::Error for CliError {}
 pub fn describe(err: &Error) -> String {
     let mut out = String::new();
     if let Some(provider) = err.provider()
-        && !err.message().starts_with(provider)
+        && !err.message().contains(provider)
     {
         out.push_str(provider);
         out.push_str(": ");
@@ -173,9 +173,21 @@ pub fn hint_for(err: &Error) -> Option<String> {
 impl From<Error> for CliError {
     fn from(err: Error) -> Self {
         let exit = Exit::for_kind(err.kind());
+        let mut message = describe(&err);
+        let mut hint = hint_for(&err);
+        // A strict refusal names the value best-effort would use: "(using medium)".
+        if let Some(h) = &mut hint
+            && h.contains("--best-effort")
+            && let Some(start) = message.rfind(" (using ")
+            && message.ends_with(')')
+        {
+            let value = message[start + 8..message.len() - 1].to_owned();
+            message.truncate(start);
+            *h = format!("pass --best-effort to use {value} instead, with a warning");
+        }
         CliError {
-            message: describe(&err),
-            hint: hint_for(&err),
+            message,
+            hint,
             exit,
         }
     }
@@ -212,13 +224,15 @@ mod tests {
 
     #[test]
     fn best_effort_hint_names_the_flag() {
-        let err = Error::invalid_request("runbase does not offer quality low")
-            .with_provider("runbase")
-            .with_hint("pass best-effort to drop unsupported settings with a warning");
+        let err = Error::invalid_request(
+            "runbase does not offer quality low; allowed: medium, high (using medium)",
+        )
+        .with_provider("runbase")
+        .with_hint("pass best-effort to drop unsupported settings with a warning");
         let cli = CliError::from(err);
         assert_eq!(
             cli.render(),
-            "error: runbase does not offer quality low\nhint: pass --best-effort to adjust or drop unsupported settings with a warning"
+            "error: runbase does not offer quality low; allowed: medium, high\nhint: pass --best-effort to use medium instead, with a warning"
         );
         assert_eq!(cli.exit, Exit::InvalidRequest);
     }

@@ -62,7 +62,13 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
             args.output.out.display()
         )));
     }
-    let session = connect(&args.conn, &names, strictness(args.request.best_effort)).await?;
+    let session = connect(
+        &args.conn,
+        &names,
+        strictness(args.request.best_effort),
+        args.retry_ambiguous,
+    )
+    .await?;
     let engine = session.engine.clone();
 
     let jobs = plan(&entries, &defaults, &default_providers, args.n, &engine);
@@ -94,9 +100,8 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
         .filter(|j| j.state == JobState::Invalid)
     {
         progress.warn(format!(
-            "line {}: {}",
-            job.line,
-            job.error.as_deref().unwrap_or("invalid")
+            "invalid: {}",
+            job.error.as_deref().unwrap_or("invalid line")
         ));
     }
 

@@ -22,6 +22,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
         &args.conn,
         &[provider],
         strictness(args.request.best_effort),
+        false,
     )
     .await?;
     let engine = &session.engine;

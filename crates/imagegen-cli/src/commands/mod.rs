@@ -54,9 +54,11 @@ pub async fn connect(
     conn: &ConnArgs,
     names: &[&'static str],
     strictness: Strictness,
+    retry_ambiguous: bool,
 ) -> CliResult<Session> {
     let mut settings = Settings {
         strictness,
+        retry_ambiguous,
         rate_limit: conn
             .rate_limit
             .as_deref()

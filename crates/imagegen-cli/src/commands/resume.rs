@@ -24,7 +24,7 @@ pub async fn run(args: ResumeArgs, mode: Mode) -> CliResult<Exit> {
     }
     let strictness =
         crate::commands::strictness(journal.meta("strictness")?.as_deref() == Some("best_effort"));
-    let session = connect(&args.conn, &names, strictness).await?;
+    let session = connect(&args.conn, &names, strictness, args.retry_ambiguous).await?;
 
     let summary = journal.summary()?;
     let todo = summary.total

@@ -11,7 +11,7 @@ use crate::providers::check_name;
 
 pub async fn status(args: TaskArgs) -> CliResult<Exit> {
     let provider = check_name(&args.provider)?;
-    let session = connect(&args.conn, &[provider], Strictness::Strict).await?;
+    let session = connect(&args.conn, &[provider], Strictness::Strict, false).await?;
     let status = session.engine.status(provider, &args.task_id).await?;
     if args.json {
         let mut value = serde_json::to_value(&status).expect("statuses serialize");
@@ -47,7 +47,7 @@ pub async fn status(args: TaskArgs) -> CliResult<Exit> {
 
 pub async fn wait(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
     let provider = check_name(&args.provider)?;
-    let session = connect(&args.conn, &[provider], Strictness::Strict).await?;
+    let session = connect(&args.conn, &[provider], Strictness::Strict, false).await?;
     let engine = &session.engine;
     let progress = Progress::new(if mode == Mode::Bar { Mode::Lines } else { mode }, 0);
     let task = engine.task(provider, &args.task_id)?;
