@@ -1,7 +1,13 @@
 //! The CLI's one door to imagegen-core's `Client`: submit, wait, status,
-//! download. Retries, rate budgets and polling all happen in the core; this
-//! module only translates between the client's types and what the commands
-//! and the journal store.
+//! download. Retries, rate budgets, polling and downloads all happen in the
+//! core; this module only translates between the client's types and what
+//! the commands and the journal store.
+//!
+//! The batch runner journals each create before it is sent, so it must
+//! choose the provider of each create itself (lines can override the
+//! fallback order). The engine therefore keeps one core `Client` per
+//! provider, all sharing one `Budgets`: every request to an account, submit
+//! or poll, from any job, draws on the same rate and retry budget.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,12 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagegen_core::{
-    Capabilities, Error, ImageOutput, ImageProvider, ImageRequest, Strictness, TaskStatus, Warning,
+    Budgets, Capabilities, Client, Error, Generation, ImageOutput, ImageProvider, ImageRequest,
+    PollPolicy, RateLimit, Strictness, TaskHandle, TaskStatus, WaitOptions, Warning,
 };
 
 /// How the client behaves.
 #[derive(Debug, Clone, Default)]
-#[allow(dead_code)] // read by the client wiring that lands with imagegen-core's Client
 pub struct Settings {
     /// Strict or best-effort.
     pub strictness: Strictness,
@@ -38,7 +44,7 @@ pub struct Task {
 }
 
 /// A finished, successful task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Finished {
     /// Provider name.
     pub provider: String,
@@ -48,6 +54,7 @@ pub struct Finished {
     pub outputs: Vec<ImageOutput>,
     /// Credits the provider reported.
     pub credits: Option<f64>,
+    generation: Generation,
 }
 
 /// One image saved to disk.
@@ -65,37 +72,58 @@ pub struct Saved {
     pub height: Option<u32>,
 }
 
-/// The providers in use and the one client that paces them.
+/// The providers in use, one client each over shared budgets.
 pub struct Engine {
-    providers: BTreeMap<String, Arc<dyn ImageProvider>>,
-    settings: Settings,
+    clients: BTreeMap<String, Client>,
+    strictness: Strictness,
 }
 
 impl Engine {
-    /// One client over `providers`.
+    /// Clients over `providers`, sharing one set of budgets.
     pub fn new(
         providers: Vec<Arc<dyn ImageProvider>>,
         settings: Settings,
     ) -> Result<Engine, Error> {
-        let providers = providers
-            .into_iter()
-            .map(|p| (p.name().to_owned(), p))
-            .collect();
+        let budgets = Arc::new(Budgets::default());
+        let mut poll = PollPolicy::default();
+        if let Some(interval) = settings.poll_interval {
+            poll = poll
+                .with_initial_interval(interval)
+                .with_max_interval(interval);
+        }
+        let mut clients = BTreeMap::new();
+        for provider in providers {
+            let name = provider.name().to_owned();
+            let mut builder = Client::builder()
+                .provider_arc(provider)
+                .strictness(settings.strictness)
+                .retry_ambiguous_creates(settings.retry_ambiguous)
+                .budgets(budgets.clone())
+                .poll_policy(poll.clone());
+            if let Some((requests, per)) = settings.rate_limit {
+                builder = builder.rate_limit(name.clone(), RateLimit { requests, per });
+            }
+            clients.insert(name, builder.build()?);
+        }
         Ok(Engine {
-            providers,
-            settings,
+            clients,
+            strictness: settings.strictness,
         })
     }
 
-    fn provider(&self, name: &str) -> Result<&Arc<dyn ImageProvider>, Error> {
-        self.providers
+    fn client(&self, name: &str) -> Result<&Client, Error> {
+        self.clients
             .get(name)
             .ok_or_else(|| Error::invalid_request(format!("provider `{name}` is not configured")))
     }
 
     /// What `provider` offers.
     pub fn capabilities(&self, provider: &str) -> Result<&Capabilities, Error> {
-        Ok(self.provider(provider)?.capabilities())
+        let client = self.client(provider)?;
+        Ok(client
+            .provider(provider)
+            .expect("each client holds its provider")
+            .capabilities())
     }
 
     /// Checks `request` for `provider` before anything is sent.
@@ -104,8 +132,9 @@ impl Engine {
         provider: &str,
         request: &ImageRequest,
     ) -> Result<(ImageRequest, Vec<Warning>), Error> {
+        let strictness = self.strictness;
         self.capabilities(provider)?
-            .check(provider, request, self.settings.strictness)
+            .check(provider, request, strictness)
     }
 
     /// Sends the create(s) for `request` to `provider`.
@@ -114,51 +143,95 @@ impl Engine {
         provider: &str,
         request: &ImageRequest,
     ) -> Result<(Vec<Task>, Vec<Warning>), Error> {
-        let _ = (self.provider(provider)?, request);
-        Err(Error::not_implemented(
-            provider,
-            "submit (core Client not landed yet)",
-        ))
+        let submission = self.client(provider)?.submit(request.clone()).await?;
+        let tasks = submission
+            .handles
+            .iter()
+            .map(|h| Task {
+                provider: h.provider.clone(),
+                task_id: h.task_id.clone(),
+                handle: serde_json::to_string(h).expect("handles serialize"),
+            })
+            .collect();
+        if let Some(failure) = submission.failures.into_iter().next()
+            && submission.handles.is_empty()
+        {
+            return Err(failure.error);
+        }
+        Ok((tasks, submission.warnings))
     }
 
     /// A task for a bare id (as `imagegen wait` gets it).
     pub fn task(&self, provider: &str, task_id: &str) -> Result<Task, Error> {
-        self.provider(provider)?;
+        self.client(provider)?;
+        let handle = TaskHandle::new(provider, task_id, ImageRequest::new(task_id));
         Ok(Task {
             provider: provider.to_owned(),
             task_id: task_id.to_owned(),
-            handle: String::new(),
+            handle: serde_json::to_string(&handle).expect("handles serialize"),
         })
     }
 
     /// Waits for `task` to finish, at most `timeout`.
     pub async fn wait(&self, task: &Task, timeout: Duration) -> Result<Finished, Error> {
-        let _ = timeout;
-        Err(Error::not_implemented(
-            &task.provider,
-            "wait (core Client not landed yet)",
-        ))
+        let handle: TaskHandle = serde_json::from_str(&task.handle).unwrap_or_else(|_| {
+            TaskHandle::new(
+                &task.provider,
+                &task.task_id,
+                ImageRequest::new(&task.task_id),
+            )
+        });
+        let generation = self
+            .client(&task.provider)?
+            .wait_with(&handle, WaitOptions::new().deadline(timeout))
+            .await
+            .map_err(|e| {
+                if e.task_id().is_none() {
+                    e.with_task_id(&task.task_id)
+                } else {
+                    e
+                }
+            })?;
+        Ok(Finished {
+            provider: task.provider.clone(),
+            task_id: task.task_id.clone(),
+            outputs: generation.images.iter().map(|i| i.output.clone()).collect(),
+            credits: generation.credits,
+            generation,
+        })
     }
 
     /// One status request.
     pub async fn status(&self, provider: &str, task_id: &str) -> Result<TaskStatus, Error> {
-        let p = self.provider(provider)?;
-        p.status(task_id).await
+        self.client(provider)?.status(provider, task_id).await
     }
 
-    /// Saves output `idx` of `finished` into `dir` under `stem` plus the task id.
+    /// Saves output `idx` of `finished` into `dir` as `<stem>-<task id>`.
     pub async fn save(
         &self,
         finished: &Finished,
         idx: usize,
         dir: &Path,
         stem: &str,
-        prompt: &str,
+        _prompt: &str,
     ) -> Result<Saved, Error> {
-        let _ = (finished.outputs.get(idx), dir, stem, prompt);
-        Err(Error::not_implemented(
-            &finished.provider,
-            "download (core Downloader not landed yet)",
-        ))
+        let image = &finished.generation.images[idx];
+        let mut name = format!("{stem}-{}", crate::output::slug(&finished.task_id, 40));
+        if finished.generation.images.len() > 1 {
+            name.push_str(&format!("-{}", idx + 1));
+        }
+        let client = self.client(&finished.provider)?;
+        let saved = client
+            .downloader()
+            .save_image(&finished.generation, image, dir, Some(&name))
+            .await?;
+        let dims = crate::output::png_dimensions(&saved.path);
+        Ok(Saved {
+            path: saved.path,
+            sha256: saved.sha256,
+            bytes: saved.bytes,
+            width: dims.map(|d| d.0),
+            height: dims.map(|d| d.1),
+        })
     }
 }

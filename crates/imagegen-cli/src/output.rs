@@ -76,7 +76,6 @@ pub fn slug(text: &str, max: usize) -> String {
 }
 
 /// Width and height from a PNG's IHDR chunk; `None` if not a PNG.
-#[allow(dead_code)] // used by downloads once the core Downloader lands
 pub fn png_dimensions(path: &Path) -> Option<(u32, u32)> {
     use std::io::Read;
     let mut head = [0u8; 24];
