@@ -554,6 +554,11 @@ impl Journal {
         })
     }
 
+    /// The credits reported for one job, if any.
+    pub fn credits(&self, id: i64) -> CliResult<Option<f64>> {
+        self.read(|c| c.query_row("SELECT credits FROM jobs WHERE id = ?1", [id], |r| r.get(0)))
+    }
+
     /// The saved images of a job.
     pub fn outputs(&self, id: i64) -> CliResult<Vec<OutputRow>> {
         self.read(|c| {

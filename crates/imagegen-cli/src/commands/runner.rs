@@ -141,8 +141,12 @@ impl Runner {
                 self.out.display()
             ));
         }
+        let out_of_credits =
+            reasons.contains("insufficient_credits") || reasons.contains("quota_exhausted");
         Ok(if ambiguous > 0 {
             Exit::Ambiguous
+        } else if out_of_credits {
+            Exit::Credits
         } else if failed + unfinished + skipped > 0 {
             Exit::Failed
         } else {
@@ -256,7 +260,14 @@ impl Runner {
                         "job {}: submitted {} task {}",
                         job.id, task.provider, task.task_id
                     ));
-                    return self.follow(job, task).await;
+                    let outcome = self.follow(job, task).await?;
+                    // Reported credits replace the estimate in the guard.
+                    if self.max_credits.is_some()
+                        && let Some(reported) = self.reported_credits(job.id)?
+                    {
+                        *tally.committed_credits.lock().unwrap() += reported - estimate;
+                    }
+                    return Ok(outcome);
                 }
                 Err(e) if e.may_have_reached_server() => {
                     self.journal.record_error(
@@ -311,6 +322,10 @@ impl Runner {
         } else {
             Outcome::Failed(describe(&e))
         })
+    }
+
+    fn reported_credits(&self, id: i64) -> CliResult<Option<f64>> {
+        self.journal.credits(id)
     }
 
     fn uncommit(&self, tally: &Tally, estimate: f64) {

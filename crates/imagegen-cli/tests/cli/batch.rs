@@ -134,3 +134,19 @@ fn max_credits_stops_submitting() {
     assert!(stderr.contains("not submitted 1"), "{stderr}");
     assert_eq!(sim.sim().ledger().totals("gptimage15").creates_charged, 2);
 }
+
+#[test]
+fn out_of_credits_fails_the_rest_with_exit_5() {
+    let sim = TestSim::start(imagegen_sim::SimConfig::fast().credits(2));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.txt"), "one\ntwo\nthree\n").unwrap();
+    let out = sim
+        .cmd(dir.path())
+        .args(["batch", "p.txt", "--concurrency", "1"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("insufficient_credits 1"), "{stderr}");
+    assert_eq!(pngs(&dir.path().join("images")).len(), 2);
+}
