@@ -150,3 +150,56 @@ fn out_of_credits_fails_the_rest_with_exit_5() {
     assert!(stderr.contains("insufficient_credits 1"), "{stderr}");
     assert_eq!(pngs(&dir.path().join("images")).len(), 2);
 }
+
+#[test]
+fn ambiguous_creates_are_listed_and_resent_only_on_request() {
+    let sim = TestSim::start(
+        imagegen_sim::SimConfig::fast().faults(imagegen_sim::FaultConfig {
+            drop_before_accept: 1.0,
+            ..Default::default()
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.txt"), "one lamp\ntwo lamps\n").unwrap();
+    let out = sim
+        .cmd(dir.path())
+        .args(["batch", "p.txt", "--out", "out"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("imagegen resume out --retry-ambiguous"),
+        "{stderr}"
+    );
+
+    let out = sim.cmd(dir.path()).args(["jobs", "out"]).output().unwrap();
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("ambiguous   2"), "{stdout}");
+
+    // The provider is healthy again; a plain resume still does not resend.
+    sim.sim().set_faults(imagegen_sim::FaultConfig::default());
+    let out = sim
+        .cmd(dir.path())
+        .args(["resume", "out"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("not resubmitted without --retry-ambiguous"),
+        "{stderr}"
+    );
+    assert_eq!(sim.sim().ledger().totals("runbase").creates_accepted, 0);
+
+    let out = sim
+        .cmd(dir.path())
+        .args(["resume", "out", "--retry-ambiguous"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(pngs(&dir.path().join("out")).len(), 2);
+    let ledger = sim.sim().ledger().totals("runbase");
+    assert_eq!((ledger.creates_charged, ledger.duplicate_creates), (2, 0));
+}
