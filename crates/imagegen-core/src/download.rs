@@ -25,38 +25,11 @@ use crate::provider::ImageOutput;
 use crate::retry::{CallKind, Jitter, Retrier, RetryPolicy};
 use crate::sidecar::{TempFile, default_stem, place, sanitize_stem, write_sidecar};
 
+pub use crate::magic::{extension_for, sniff_image};
 pub use crate::sidecar::{SavedImage, Sidecar, SidecarSettings};
 
 /// The default size cap for one image: 50 MiB.
 pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 50 * 1024 * 1024;
-
-/// The media type of `bytes` if they start like a PNG, JPEG or WebP image.
-///
-/// ```
-/// use imagegen_core::download::sniff_image;
-/// assert_eq!(sniff_image(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
-/// assert_eq!(sniff_image(b"<!DOCTYPE html>"), None);
-/// ```
-pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
-    }
-}
-
-/// The file extension for an image media type (`png` when unknown).
-pub fn extension_for(media_type: &str) -> &'static str {
-    match media_type {
-        "image/jpeg" => "jpg",
-        "image/webp" => "webp",
-        _ => "png",
-    }
-}
 
 /// Image bytes fetched into memory (reference images).
 #[derive(Debug, Clone)]

@@ -147,12 +147,17 @@ impl Client {
         let provider = entry.provider.name();
         let caps = entry.provider.capabilities();
         let (checked, warnings) = caps.check(provider, request, self.inner.strictness)?;
-        let checked = resolve_references(&self.inner.downloader, caps, checked)
-            .await
-            .map_err(|e| {
-                e.with_provider(provider)
-                    .with_may_have_reached_server(false)
-            })?;
+        let checked = if checked.references.is_empty() {
+            checked
+        } else {
+            // Boxed: downloads are large futures that most requests never need.
+            Box::pin(resolve_references(&self.inner.downloader, caps, checked))
+                .await
+                .map_err(|e| {
+                    e.with_provider(provider)
+                        .with_may_have_reached_server(false)
+                })?
+        };
         let per_task = caps.max_images_per_request.max(1);
         let mut creates = Vec::new();
         for count in split_count(checked.count, per_task) {

@@ -8,7 +8,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::capabilities::Warning;
 use crate::error::Error;
@@ -83,6 +84,9 @@ pub struct Submission {
 }
 
 /// A task (or a create) that produced no image.
+///
+/// Serializes as `{task_id, kind, message, provider, http_status, code,
+/// hint, retryable, may_have_reached_server}`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct TaskFailure {
@@ -92,8 +96,25 @@ pub struct TaskFailure {
     pub error: Error,
 }
 
+impl Serialize for TaskFailure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = &self.error;
+        let mut s = serializer.serialize_struct("TaskFailure", 9)?;
+        s.serialize_field("task_id", &self.task_id)?;
+        s.serialize_field("kind", &e.kind())?;
+        s.serialize_field("message", e.message())?;
+        s.serialize_field("provider", &e.provider())?;
+        s.serialize_field("http_status", &e.http_status())?;
+        s.serialize_field("code", &e.code())?;
+        s.serialize_field("hint", &e.hint())?;
+        s.serialize_field("retryable", &e.is_retryable())?;
+        s.serialize_field("may_have_reached_server", &e.may_have_reached_server())?;
+        s.end()
+    }
+}
+
 /// One image of a generation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct GeneratedImage {
     /// The task that made it.
@@ -105,7 +126,7 @@ pub struct GeneratedImage {
 }
 
 /// What one task cost and how long it took.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct TaskSummary {
     /// The provider's task id.
@@ -125,8 +146,9 @@ pub struct TaskSummary {
     pub finished_at: u64,
 }
 
-/// When a generation ran and how long its parts took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When a generation ran and how long its parts took (durations in
+/// milliseconds in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Timings {
     /// The earliest accepted create (Unix ms).
@@ -134,14 +156,24 @@ pub struct Timings {
     /// When the last task ended (Unix ms).
     pub finished_at: u64,
     /// Time spent creating tasks; `None` when waiting on handles from earlier.
+    #[serde(rename = "create_ms", serialize_with = "opt_ms")]
     pub create: Option<Duration>,
     /// Time spent waiting for the tasks.
+    #[serde(rename = "wait_ms", with = "crate::serde_duration_ms")]
     pub wait: Duration,
 }
 
+fn opt_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+        None => s.serialize_none(),
+    }
+}
+
 /// A finished generation: every image that came out, what it cost, and what
-/// went wrong along the way.
-#[derive(Debug)]
+/// went wrong along the way. Serializes to JSON for reports (inline images
+/// as base64).
+#[derive(Debug, Serialize)]
 #[non_exhaustive]
 pub struct Generation {
     /// The provider that made the images.

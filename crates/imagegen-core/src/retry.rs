@@ -20,18 +20,16 @@
 //!   always retried on retryable errors.
 //! * **One overall deadline** bounds attempts, sleeps and rate-budget waits.
 
-use std::fmt;
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
 use crate::rate::RateBudget;
+
+pub use crate::jitter::Jitter;
+pub use crate::retry_budget::{RetryBudget, RetryBudgetConfig};
 
 /// The hint put on a create error that may have been accepted.
 pub const AMBIGUOUS_CREATE_HINT: &str = "the create may have been accepted and charged; check the provider's dashboard before resubmitting, or opt in to retry_ambiguous_creates";
@@ -132,151 +130,6 @@ impl RetryPolicy {
     /// `[0, backoff_ceiling(retry))`.
     pub fn backoff(&self, retry: u32, jitter: &Jitter) -> Duration {
         jitter.below(self.backoff_ceiling(retry))
-    }
-}
-
-/// The shape of the per-account retry budget (AWS standard mode's retry
-/// quota): a bucket of `capacity` tokens; a retry takes `retry_cost`
-/// (`timeout_retry_cost` after a timeout, which hints at overload); a request
-/// that succeeds at once puts back `success_refund`, one that succeeds after
-/// retries puts back what its retries took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryBudgetConfig {
-    /// Tokens when full. Default 500.
-    pub capacity: u32,
-    /// Tokens a retry takes. Default 5.
-    pub retry_cost: u32,
-    /// Tokens a retry after a timeout takes. Default 10.
-    pub timeout_retry_cost: u32,
-    /// Tokens a first-attempt success puts back. Default 1.
-    pub success_refund: u32,
-}
-
-impl Default for RetryBudgetConfig {
-    fn default() -> Self {
-        RetryBudgetConfig {
-            capacity: 500,
-            retry_cost: 5,
-            timeout_retry_cost: 10,
-            success_refund: 1,
-        }
-    }
-}
-
-impl RetryBudgetConfig {
-    /// A budget of `capacity` tokens with the default costs.
-    pub fn with_capacity(capacity: u32) -> Self {
-        RetryBudgetConfig {
-            capacity,
-            ..RetryBudgetConfig::default()
-        }
-    }
-}
-
-/// A token bucket that limits retries for one account, shared by every
-/// request (and every [`Client`](crate::Client)) on it. Lock-free.
-#[derive(Debug)]
-pub struct RetryBudget {
-    config: RetryBudgetConfig,
-    tokens: AtomicU32,
-}
-
-impl RetryBudget {
-    /// A full bucket.
-    pub fn new(config: RetryBudgetConfig) -> Self {
-        RetryBudget {
-            config,
-            tokens: AtomicU32::new(config.capacity),
-        }
-    }
-    /// The bucket's shape.
-    pub fn config(&self) -> RetryBudgetConfig {
-        self.config
-    }
-    /// Tokens left.
-    pub fn available(&self) -> u32 {
-        self.tokens.load(Ordering::Relaxed)
-    }
-    /// The cost of retrying after `err`.
-    pub fn cost_of(&self, err: &Error) -> u32 {
-        if err.kind() == ErrorKind::Timeout {
-            self.config.timeout_retry_cost
-        } else {
-            self.config.retry_cost
-        }
-    }
-    /// Takes `cost` tokens if there are enough; `false` (and nothing taken)
-    /// otherwise.
-    pub fn try_acquire(&self, cost: u32) -> bool {
-        self.tokens
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(cost))
-            .is_ok()
-    }
-    /// Puts back `amount` tokens, never above capacity.
-    pub fn release(&self, amount: u32) {
-        let cap = self.config.capacity;
-        let _ = self
-            .tokens
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                Some(t.saturating_add(amount).min(cap))
-            });
-    }
-    /// Records a success: refunds what the operation's retries took, or
-    /// `success_refund` if it needed none.
-    pub fn record_success(&self, spent_on_retries: u32) {
-        self.release(if spent_on_retries > 0 {
-            spent_on_retries
-        } else {
-            self.config.success_refund
-        });
-    }
-}
-
-/// The random source for backoff and poll jitter. Seed it for
-/// reproducible tests ([`ClientBuilder::jitter_seed`](crate::ClientBuilder::jitter_seed)).
-pub struct Jitter(Mutex<SmallRng>);
-
-impl Jitter {
-    /// A generator seeded from the operating system.
-    pub fn from_entropy() -> Self {
-        Jitter(Mutex::new(SmallRng::from_entropy()))
-    }
-    /// A reproducible generator.
-    pub fn seeded(seed: u64) -> Self {
-        Jitter(Mutex::new(SmallRng::seed_from_u64(seed)))
-    }
-    /// A uniformly random duration in `[0, max)` (zero when `max` is zero).
-    pub fn below(&self, max: Duration) -> Duration {
-        if max.is_zero() {
-            return Duration::ZERO;
-        }
-        let nanos = max.as_nanos().min(u64::MAX as u128) as u64;
-        Duration::from_nanos(self.lock().gen_range(0..nanos))
-    }
-    /// A uniformly random factor in `[lo, hi)`.
-    pub fn factor(&self, lo: f64, hi: f64) -> f64 {
-        if hi <= lo {
-            return lo;
-        }
-        self.lock().gen_range(lo..hi)
-    }
-    fn lock(&self) -> std::sync::MutexGuard<'_, SmallRng> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Default for Jitter {
-    fn default() -> Self {
-        Jitter::from_entropy()
-    }
-}
-
-impl fmt::Debug for Jitter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Jitter")
     }
 }
 

@@ -355,3 +355,14 @@ fn download_futures_are_send() {
     assert_send(client.download(&generation, "x"));
     assert_send(client.downloader().fetch("http://127.0.0.1:9/x"));
 }
+
+#[test]
+fn futures_stay_small_for_ten_thousand_jobs() {
+    let a = fake("a");
+    let client = builder(&[&a]).build().unwrap();
+    let handle = TaskHandle::new("a", "t", ImageRequest::new("x"));
+    // The whole state of a job, child futures included (they live in its
+    // join_all vectors); a regression guard with a generous bound.
+    assert!(std::mem::size_of_val(&client.generate(ImageRequest::new("x"))) < 2048);
+    assert!(std::mem::size_of_val(&client.wait(&handle)) < 1024);
+}

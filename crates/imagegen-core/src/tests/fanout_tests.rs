@@ -47,6 +47,13 @@ async fn three_images_on_a_one_image_provider_are_three_tasks_and_a_failure_keep
     assert_eq!(failure.task_id.as_deref(), Some("a-2"));
     assert_eq!(failure.error.kind(), ErrorKind::GenerationFailed);
     assert_eq!(generation.request.count, 3);
+
+    let json = serde_json::to_value(&generation).unwrap();
+    assert_eq!(json["failures"][0]["kind"], "generation_failed");
+    assert_eq!(json["failures"][0]["task_id"], "a-2");
+    assert_eq!(json["tasks"][1]["credits"], 0.0);
+    assert_eq!(json["images"][0]["output"]["type"], "url");
+    assert!(json["timings"]["wait_ms"].is_u64());
 }
 
 #[tokio::test(start_paused = true)]
