@@ -80,7 +80,12 @@ pub struct ConnArgs {
     pub sim_profile: SimProfile,
 
     /// Send requests to this base URL instead of the provider's (one provider only).
-    #[arg(long, value_name = "URL", help_heading = "Connection")]
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "sim",
+        help_heading = "Connection"
+    )]
     pub base_url: Option<String>,
 
     /// Client rate budget override, e.g. `20/200ms` (for testing against simulators).

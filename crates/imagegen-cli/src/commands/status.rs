@@ -5,14 +5,18 @@ use imagegen_core::{Strictness, TaskState};
 use crate::args::{TaskArgs, WaitArgs};
 use crate::commands::connect;
 use crate::commands::generate::{emit, wait_error};
-use crate::exit::{CliResult, Exit};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::{Mode, Progress};
 use crate::providers::check_name;
 
 pub async fn status(args: TaskArgs) -> CliResult<Exit> {
     let provider = check_name(&args.provider)?;
     let session = connect(&args.conn, &[provider], Strictness::Strict, false).await?;
-    let status = session.engine.status(provider, &args.task_id).await?;
+    let status = session
+        .engine
+        .status(provider, &args.task_id)
+        .await
+        .map_err(|e| sim_hint(e, args.conn.sim))?;
     if args.json {
         let mut value = serde_json::to_value(&status).expect("statuses serialize");
         if let Some(obj) = value.as_object_mut() {
@@ -54,7 +58,7 @@ pub async fn wait(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
     let finished = engine
         .wait(&task, args.output.timeout)
         .await
-        .map_err(|e| wait_error(e, &task))?;
+        .map_err(|e| sim_hint(wait_error(e, &task), args.conn.sim))?;
     emit(
         engine,
         &finished,
@@ -66,4 +70,14 @@ pub async fn wait(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
     )
     .await?;
     Ok(Exit::Ok)
+}
+
+/// With `--sim`, a task id from elsewhere is unknown to the fresh simulator: say so.
+fn sim_hint(err: impl Into<CliError>, sim: bool) -> CliError {
+    let err = err.into();
+    if sim && err.message.contains("HTTP 404") {
+        err.hint("--sim starts a fresh simulator that knows no earlier task; run `imagegen sim` once and point *_BASE_URL at it to share tasks between commands")
+    } else {
+        err
+    }
 }
