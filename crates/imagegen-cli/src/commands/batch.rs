@@ -115,6 +115,8 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
         concurrency: args.concurrency as usize,
         max_credits: args.max_credits,
         retry_ambiguous: args.retry_ambiguous,
+        stop: Default::default(),
+        stop_notify: Default::default(),
     }
     .run()
     .await

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +36,15 @@ pub struct Runner {
     pub concurrency: usize,
     pub max_credits: Option<f64>,
     pub retry_ambiguous: bool,
+    /// Set on the first Ctrl-C.
+    pub stop: Arc<AtomicBool>,
+    /// Wakes waits on the first Ctrl-C.
+    pub stop_notify: Arc<tokio::sync::Notify>,
+}
+
+/// Set by Ctrl-C: start no new create, stop waiting (task ids are saved).
+fn interrupted(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::SeqCst)
 }
 
 /// Shared counters.
@@ -65,6 +74,26 @@ impl Runner {
             committed_credits: Mutex::new(start.credits_reported + start.credits_estimated),
         });
         let this = Arc::new(self);
+        {
+            // First Ctrl-C: no new creates, in-flight creates finish and are
+            // journaled, waits stop (resume picks them up). Second: exit now.
+            let stop = this.stop.clone();
+            let notify = this.stop_notify.clone();
+            let progress = this.progress.clone();
+            let dir = this.out.display().to_string();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.store(true, Ordering::SeqCst);
+                    notify.notify_waiters();
+                    progress.warn(format!(
+                        "interrupted: finishing creates in flight, then stopping; `imagegen resume {dir}` continues (Ctrl-C again to quit at once)"
+                    ));
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                }
+            });
+        }
         let outcomes: Vec<Outcome> = futures::stream::iter(jobs)
             .map(|job| {
                 let this = this.clone();
@@ -174,6 +203,7 @@ impl Runner {
                 }
                 Ok(Outcome::Ambiguous)
             }
+            _ if interrupted(&self.stop) => Ok(Outcome::Unfinished("interrupted".into())),
             JobState::Submitting | JobState::Ambiguous | JobState::Pending | JobState::Skipped => {
                 self.submit(&job, tally).await
             }
@@ -336,7 +366,20 @@ impl Runner {
 
     /// Waits for a job's task and saves its images.
     async fn follow(&self, job: &JobRow, task: Task) -> CliResult<Outcome> {
-        let finished = match self.engine.wait(&task, self.timeout).await {
+        let notified = self.stop_notify.notified();
+        if interrupted(&self.stop) {
+            return Ok(Outcome::Unfinished(format!(
+                "interrupted; task {} saved",
+                task.task_id
+            )));
+        }
+        let waited = tokio::select! {
+            r = self.engine.wait(&task, self.timeout) => r,
+            _ = notified => {
+                return Ok(Outcome::Unfinished(format!("interrupted; task {} saved", task.task_id)));
+            }
+        };
+        let finished = match waited {
             Ok(f) => f,
             Err(e) => {
                 let (state, outcome) = match e.kind() {
