@@ -59,10 +59,11 @@ pub async fn wait(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
         .wait(&task, args.output.timeout)
         .await
         .map_err(|e| sim_hint(wait_error(e, &task), args.conn.sim))?;
+    // The prompt is not known from a bare task id: files are named `image-<task id>`.
     emit(
         engine,
         &finished,
-        &args.task_id,
+        "",
         &args.output.out,
         args.no_download,
         args.output.json,
