@@ -23,8 +23,7 @@ fn unknown_provider_is_a_usage_error_with_a_suggestion() {
 #[test]
 fn missing_key_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, err) =
-        fails(imagegen(dir.path()).args(["generate", "a lamp", "--provider", "gptimage15"]));
+    let (code, err) = fails(imagegen(dir.path()).args(["generate", "a lamp"]));
     assert_eq!(code, 4);
     insta::assert_snapshot!("error_missing_key", err);
 }
