@@ -61,9 +61,8 @@ fn bad_aspect_size_and_duration() {
 #[test]
 fn prompt_over_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let long = "a".repeat(2001);
-    let (code, err) =
-        fails(imagegen(dir.path()).args(["generate", &long, "--provider", "gptimage15", "--sim"]));
+    let long = "a".repeat(4001);
+    let (code, err) = fails(imagegen(dir.path()).args(["generate", &long, "--sim"]));
     assert_eq!(code, 3);
     insta::assert_snapshot!("error_prompt_too_long", err);
 }
