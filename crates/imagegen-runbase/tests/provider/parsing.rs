@@ -1,0 +1,177 @@
+//! Run objects → `TaskStatus`: every documented and decided status, the
+//! `error` shapes, and the bodies that are not run objects.
+
+use imagegen_core::{ErrorKind, ImageOutput, TaskState, TaskStatus};
+use imagegen_runbase::wire::{parse_created, parse_status};
+use serde_json::{Map, Value, json};
+
+fn run(status: &str) -> Value {
+    json!({
+        "id": "run_123",
+        "model": "openai/gpt-image-1.5",
+        "status": status,
+        "input": {"prompt": "lamp"},
+        "output": null,
+        "error": null,
+        "created_at": "2025-01-01T00:00:00.000Z",
+        "completed_at": null
+    })
+}
+
+fn parse(v: &Value) -> TaskStatus {
+    parse_status(&serde_json::to_vec(v).unwrap()).unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+fn with(mut v: Value, key: &str, value: Value) -> Value {
+    v[key] = value;
+    v
+}
+
+#[test]
+fn every_status_maps_as_decided() {
+    let cases = [
+        ("queued", TaskState::Queued),
+        ("starting", TaskState::Running),
+        ("processing", TaskState::Running),
+        ("running", TaskState::Running),
+        ("canceled", TaskState::Cancelled),
+        ("cancelled", TaskState::Cancelled),
+        (
+            "warming_up",
+            TaskState::Unknown {
+                raw: "warming_up".into(),
+            },
+        ),
+        (
+            "Succeeded-ish",
+            TaskState::Unknown {
+                raw: "Succeeded-ish".into(),
+            },
+        ),
+    ];
+    for (raw, state) in cases {
+        let status = parse(&run(raw));
+        assert_eq!(status.state, state, "{raw}");
+        assert_eq!(status.raw_status.as_deref(), Some(raw));
+        assert_eq!(status.task_id, "run_123");
+        assert!(status.outputs.is_empty());
+        assert_eq!(status.credits, None, "Runbase reports no credits");
+    }
+}
+
+#[test]
+fn statuses_snapshot() {
+    let urls = json!({"urls": ["https://cdn.runbase.net/a.png", "https://cdn.runbase.net/b.png"]});
+    let cases = [
+        ("queued", run("queued")),
+        ("starting", run("starting")),
+        ("processing", run("processing")),
+        (
+            "succeeded with two urls",
+            with(run("succeeded"), "output", urls),
+        ),
+        (
+            "failed with an error string",
+            with(run("failed"), "error", json!("Content policy violation")),
+        ),
+        (
+            "failed with an error object",
+            with(
+                run("failed"),
+                "error",
+                json!({"message": "model crashed", "code": "model_error", "details": [1]}),
+            ),
+        ),
+        ("failed without error", run("failed")),
+        (
+            "failed with an object lacking message",
+            with(run("failed"), "error", json!({"reason": "nsfw"})),
+        ),
+        ("cancelled", run("cancelled")),
+        ("unknown status", run("warming_up")),
+        (
+            "minimal run with unknown fields",
+            json!({"id": "r", "status": "queued", "progress": 0.5, "logs": ["x"]}),
+        ),
+    ];
+    let mut out = Map::new();
+    for (case, body) in cases {
+        out.insert(case.to_owned(), serde_json::to_value(parse(&body)).unwrap());
+    }
+    crate::snapshot!("statuses", out);
+}
+
+#[test]
+fn succeeded_carries_urls_and_failed_carries_the_message() {
+    let done = parse(&with(
+        run("succeeded"),
+        "output",
+        json!({"urls": ["https://cdn/x.png"]}),
+    ));
+    assert_eq!(done.state, TaskState::Succeeded);
+    assert_eq!(
+        done.outputs,
+        [ImageOutput::Url {
+            url: "https://cdn/x.png".into()
+        }]
+    );
+    let failed = parse(&with(
+        run("failed"),
+        "error",
+        json!({"message": "boom", "code": "E1"}),
+    ));
+    assert_eq!(
+        failed.state,
+        TaskState::Failed {
+            message: "boom".into(),
+            code: Some("E1".into())
+        }
+    );
+}
+
+#[test]
+fn succeeded_without_urls_is_a_decode_error() {
+    for output in [
+        json!(null),
+        json!({}),
+        json!({"urls": []}),
+        json!({"urls": [" "]}),
+    ] {
+        let body = serde_json::to_vec(&with(run("succeeded"), "output", output.clone())).unwrap();
+        let err = parse_status(&body).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "{output}");
+        assert!(!err.is_retryable());
+        assert_eq!(err.task_id(), Some("run_123"));
+        assert!(err.message().contains("no URLs"), "{err}");
+    }
+}
+
+#[test]
+fn bodies_that_are_not_runs_are_decode_errors_with_an_excerpt() {
+    for body in [
+        &b"{\"id\": \"run_1\", \"status\": \"que"[..],
+        b"<html>502</html>",
+        b"{\"status\": \"queued\"}",
+        b"{\"id\": 5, \"status\": \"queued\"}",
+        b"",
+    ] {
+        let text = String::from_utf8_lossy(body).to_string();
+        // A poll is a safe GET: retryable.
+        let err = parse_status(body).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "{text}");
+        assert!(err.is_retryable(), "{text}");
+        assert!(err.message().contains(&text), "{err}");
+        // A create may have been accepted: not retryable, possibly charged.
+        let err = parse_created(body).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode);
+        assert!(!err.is_retryable());
+        assert!(err.may_have_reached_server());
+    }
+}
+
+#[test]
+fn create_answer_is_a_run_object() {
+    let created = parse_created(&serde_json::to_vec(&run("queued")).unwrap()).unwrap();
+    assert_eq!(created.task_id, "run_123");
+    assert_eq!(created.state, TaskState::Queued);
+}

@@ -1,0 +1,371 @@
+//! The provider's trait methods over real HTTP against `imagegen-sim` on
+//! loopback: every aspect and quality, references, every error the sim can
+//! provoke, and fault bodies.
+
+use std::time::Duration;
+
+use imagegen_core::{
+    Aspect, ErrorKind, ImageOutput, ImageProvider, ImageRequest, Quality, ReferenceImage, TaskState,
+};
+use imagegen_sim::{FaultConfig, Sim, SimConfig, SimHandle, magic};
+use serde_json::json;
+
+use super::common::{png_size, poll_until_done, provider, summary};
+
+const KEY: &str = imagegen_sim::DEFAULT_API_KEY;
+
+/// A fast sim without Runbase's rate limit (tested on its own), so that
+/// tight test poll loops are never throttled.
+async fn sim() -> SimHandle {
+    Sim::start(SimConfig::fast().runbase_rate_limit(0, Duration::from_secs(10)))
+        .await
+        .expect("sim starts")
+}
+
+async fn download(url: &str) -> Vec<u8> {
+    assert!(url.starts_with("http://127.0.0.1:"), "not loopback: {url}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client.get(url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn every_aspect_and_quality_makes_a_png_of_the_right_size() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let mut created = 0;
+    for aspect in [Aspect::Square, Aspect::Portrait, Aspect::Landscape] {
+        for quality in [Quality::Medium, Quality::High] {
+            let request = ImageRequest::new(format!("a lamp, {aspect} {quality}"))
+                .aspect(aspect)
+                .quality(quality);
+            let task = runbase.submit(&request).await.unwrap();
+            created += 1;
+            assert_eq!(task.state, TaskState::Queued);
+            assert_eq!(task.raw_status.as_deref(), Some("queued"));
+            let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+            assert_eq!(done.state, TaskState::Succeeded, "{aspect} {quality}");
+            assert_eq!(done.credits, None);
+            let [ImageOutput::Url { url }] = done.outputs.as_slice() else {
+                panic!("one URL expected: {:?}", done.outputs);
+            };
+            let size = aspect.size();
+            assert_eq!(
+                png_size(&download(url).await),
+                (size.width, size.height),
+                "{aspect} {quality}"
+            );
+        }
+    }
+    let ledger = sim.ledger();
+    let entry = ledger.entry("runbase", KEY).unwrap();
+    assert_eq!(entry.creates_charged, created);
+    assert_eq!(entry.duplicate_creates, 0);
+}
+
+#[tokio::test]
+async fn prompt_only_uses_runbase_defaults() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+    let ImageOutput::Url { url } = &done.outputs[0] else {
+        panic!()
+    };
+    assert_eq!(png_size(&download(url).await), (1024, 1024));
+}
+
+#[tokio::test]
+async fn references_and_provider_options_are_accepted() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let request = ImageRequest::new("edit this lamp")
+        .reference(ReferenceImage::Url("https://example.com/lamp.png".into()))
+        .reference(ReferenceImage::Url("https://example.com/room.jpg".into()))
+        .provider_option("runbase", "seed", json!(42));
+    let task = runbase.submit(&request).await.unwrap();
+    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+    assert_eq!(done.state, TaskState::Succeeded);
+}
+
+#[tokio::test]
+async fn an_invalid_option_is_runbase_s_invalid_input() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let request = ImageRequest::new("lamp").provider_option("runbase", "quality", json!("ultra"));
+    let err = runbase.submit(&request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert_eq!(err.code(), Some("invalid_input"));
+    assert_eq!(err.http_status(), Some(400));
+    assert!(!err.may_have_reached_server());
+    assert!(err.message().contains("quality"), "{err}");
+}
+
+#[tokio::test]
+async fn keys_the_sim_refuses_map_to_their_kinds() {
+    let sim = sim().await;
+    let cases = [
+        (
+            "not-a-key",
+            ErrorKind::Unauthorized,
+            "invalid_api_key",
+            "RUNBASE_API_KEY",
+        ),
+        (
+            magic::NO_CREDITS,
+            ErrorKind::InsufficientCredits,
+            "insufficient_balance",
+            "top up",
+        ),
+        (
+            magic::SPEND_LIMIT,
+            ErrorKind::QuotaExhausted,
+            "api_key_spend_limit_exceeded",
+            "spend limit",
+        ),
+        (
+            magic::IP_NOT_ALLOWED,
+            ErrorKind::Forbidden,
+            "ip_not_allowed",
+            "IP",
+        ),
+        (
+            magic::USAGE_EXCEEDED,
+            ErrorKind::QuotaExhausted,
+            "USAGE_EXCEEDED",
+            "quota",
+        ),
+    ];
+    for (key, kind, code, hint) in cases {
+        let runbase = provider(&sim.runbase_url(), key);
+        let err = runbase
+            .submit(&ImageRequest::new("lamp"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), kind, "{key}: {err}");
+        assert_eq!(err.code(), Some(code), "{key}");
+        assert!(!err.is_retryable(), "{key}");
+        assert!(!err.may_have_reached_server(), "{key}");
+        assert!(
+            err.hint().unwrap_or_default().contains(hint),
+            "{key}: {err}"
+        );
+        assert!(
+            !format!("{err} {err:?}").contains(key),
+            "the key leaked: {err}"
+        );
+    }
+    assert_eq!(sim.ledger().totals("runbase").creates_charged, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_run_is_not_found_with_its_id() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let err = runbase.status("run_does_not_exist").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.code(), Some("run_not_found"));
+    assert_eq!(err.task_id(), Some("run_does_not_exist"));
+    // The id travels as one percent-encoded path segment.
+    let err = runbase.status("a/b c?d").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().contains("'a/b c?d'"), "{err}");
+    // Another key's run is not found either.
+    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let other = provider(&sim.runbase_url(), magic::NO_CREDITS);
+    let err = other.status(&task.task_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_rate_limited_with_retry_after_and_not_charged() {
+    let sim = Sim::start(SimConfig::fast().runbase_rate_limit(2, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let runbase = provider(&sim.runbase_url(), KEY);
+    runbase.submit(&ImageRequest::new("one")).await.unwrap();
+    runbase.submit(&ImageRequest::new("two")).await.unwrap();
+    let err = runbase
+        .submit(&ImageRequest::new("three"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(err.code(), Some("RATE_LIMITED"));
+    assert!(err.is_retryable());
+    assert!(!err.may_have_reached_server());
+    let wait = err.retry_after().expect("retry-after");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(10),
+        "{wait:?}"
+    );
+    // Polls count against the same budget.
+    let err = runbase.status("whatever").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(sim.ledger().totals("runbase").creates_charged, 2);
+}
+
+#[tokio::test]
+async fn a_usage_quota_is_quota_exhausted() {
+    let sim = Sim::start(SimConfig::fast().runbase_usage_quota(1))
+        .await
+        .unwrap();
+    let runbase = provider(&sim.runbase_url(), KEY);
+    runbase.submit(&ImageRequest::new("one")).await.unwrap();
+    let err = runbase.submit(&ImageRequest::new("two")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::QuotaExhausted, "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn burst_429_is_rate_limited_with_retry_after() {
+    let sim = sim().await;
+    sim.set_faults(FaultConfig {
+        burst_429: 1.0,
+        ..Default::default()
+    });
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let err = runbase
+        .submit(&ImageRequest::new("lamp"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert!(!err.may_have_reached_server());
+    crate::snapshot!("sim_burst_429", summary(&err));
+}
+
+#[tokio::test]
+async fn server_faults_are_retryable_server_errors() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    sim.set_faults(FaultConfig {
+        create_500: 1.0,
+        status_500: 1.0,
+        ..Default::default()
+    });
+    let err = runbase
+        .submit(&ImageRequest::new("lamp 2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.may_have_reached_server());
+    assert_eq!(err.message(), "Internal server error");
+    let err = runbase.status(&task.task_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(err.task_id(), Some(task.task_id.as_str()));
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_decode_error_and_a_create_may_be_charged() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    sim.set_faults(FaultConfig {
+        malformed_json: 1.0,
+        ..Default::default()
+    });
+    let err = runbase
+        .submit(&ImageRequest::new("lamp 2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.may_have_reached_server());
+    assert_eq!(err.http_status(), Some(200));
+    assert!(
+        err.message().contains("body was `{\""),
+        "keeps an excerpt: {err}"
+    );
+    assert_eq!(
+        sim.ledger().totals("runbase").creates_charged,
+        2,
+        "it was charged"
+    );
+    let err = runbase.status(&task.task_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.is_retryable(), "a poll may simply be tried again");
+}
+
+#[tokio::test]
+async fn an_unknown_status_is_reported_then_the_run_goes_on() {
+    let sim = sim().await;
+    sim.set_faults(FaultConfig {
+        unknown_status: 1.0,
+        ..Default::default()
+    });
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let first = runbase.status(&task.task_id).await.unwrap();
+    assert_eq!(
+        first.state,
+        TaskState::Unknown {
+            raw: "warming_up".into()
+        }
+    );
+    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+    assert_eq!(done.state, TaskState::Succeeded);
+}
+
+#[tokio::test]
+async fn a_failed_generation_is_failed_with_runbase_s_message() {
+    let sim = sim().await;
+    sim.set_faults(FaultConfig {
+        generation_failure: 1.0,
+        ..Default::default()
+    });
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+    let TaskState::Failed { message, code } = &done.state else {
+        panic!("{done:?}")
+    };
+    assert!(message.contains("Content policy"), "{message}");
+    assert_eq!(code, &None);
+    assert!(done.outputs.is_empty());
+    assert_eq!(done.raw_status.as_deref(), Some("failed"));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_a_transport_error() {
+    let sim = sim().await;
+    sim.set_faults(FaultConfig {
+        drop_before_accept: 1.0,
+        ..Default::default()
+    });
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let err = runbase
+        .submit(&ImageRequest::new("lamp"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+    assert_eq!(sim.ledger().totals("runbase").creates_accepted, 0);
+}
+
+#[tokio::test]
+async fn unsupported_settings_never_reach_the_sim() {
+    let sim = sim().await;
+    let runbase = provider(&sim.runbase_url(), KEY);
+    let err = runbase
+        .submit(&ImageRequest::new("lamp").quality(Quality::Low))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert_eq!(sim.ledger().totals("runbase").errors_sent, 0);
+    assert!(sim.ledger().entries.is_empty(), "no request was sent");
+}
+
+#[tokio::test]
+async fn debug_never_shows_the_key() {
+    let runbase = provider("http://127.0.0.1:9/runbase/api/v1", "rb-super-secret-key");
+    let shown = format!("{runbase:?}");
+    assert!(!shown.contains("super-secret"), "{shown}");
+    assert!(shown.contains("127.0.0.1:9"), "{shown}");
+    assert!(!runbase.account_id().contains("super-secret"));
+}
