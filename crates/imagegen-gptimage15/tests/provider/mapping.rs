@@ -1,0 +1,127 @@
+//! The common request → the `POST /generate` body, as a snapshot table, and
+//! the requests gptimage15.ai cannot take.
+
+use imagegen_core::{
+    Aspect, ErrorKind, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage,
+};
+use imagegen_gptimage15::generated::{Gptimage15Quality, Gptimage15Size};
+use imagegen_gptimage15::wire::{build_create_request, create_body, create_body_json};
+use serde_json::{Map, Value, json};
+
+const PROMPT: &str = "A serene mountain landscape";
+
+fn url(s: &str) -> ReferenceImage {
+    ReferenceImage::Url(s.to_owned())
+}
+
+/// Representative requests.
+fn table() -> Vec<(&'static str, ImageRequest)> {
+    let base = || ImageRequest::new(PROMPT);
+    vec![
+        ("prompt only", base()),
+        ("aspect 1:1", base().aspect(Aspect::Square)),
+        ("aspect 2:3", base().aspect(Aspect::Portrait)),
+        ("aspect 3:2", base().aspect(Aspect::Landscape)),
+        (
+            "explicit size 1024x1536 is aspect 2:3",
+            base().size(ImageSize::new(1024, 1536)),
+        ),
+        ("quality low", base().quality(Quality::Low)),
+        ("quality medium", base().quality(Quality::Medium)),
+        ("quality high", base().quality(Quality::High)),
+        (
+            "two reference URLs",
+            base()
+                .reference(url("https://example.com/landscape.jpg"))
+                .reference(url("https://example.com/sky.png")),
+        ),
+        (
+            "references with fidelity low",
+            base()
+                .reference(url("https://example.com/landscape.jpg"))
+                .input_fidelity(Fidelity::Low),
+        ),
+        (
+            "references with fidelity high",
+            base()
+                .reference(url("https://example.com/landscape.jpg"))
+                .input_fidelity(Fidelity::High),
+        ),
+        (
+            "callback",
+            base().callback_url("https://example.com/hooks/gptimage15"),
+        ),
+        (
+            "everything",
+            base()
+                .aspect(Aspect::Landscape)
+                .quality(Quality::High)
+                .reference(url("https://example.com/landscape.jpg"))
+                .input_fidelity(Fidelity::High)
+                .callback_url("https://example.com/hooks/gptimage15"),
+        ),
+        (
+            "provider options merged into the body, replacing a mapped field",
+            base()
+                .quality(Quality::Low)
+                .provider_option("gptimage15", "quality", json!("high"))
+                .provider_option("gptimage15", "type", json!("text-to-image"))
+                .provider_option("runbase", "ignored", json!(true)),
+        ),
+    ]
+}
+
+#[test]
+fn create_bodies_snapshot() {
+    let mut bodies = Map::new();
+    for (case, request) in table() {
+        let body = create_body_json(&request).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let sent: Value = serde_json::from_slice(&create_body(&request).unwrap()).unwrap();
+        assert_eq!(sent, body, "{case}");
+        bodies.insert(case.to_owned(), body);
+    }
+    crate::snapshot!("create_bodies", bodies);
+}
+
+#[test]
+fn typed_request_carries_the_mapped_values() {
+    let typed = build_create_request(
+        &ImageRequest::new("x")
+            .aspect(Aspect::Portrait)
+            .quality(Quality::Low),
+    )
+    .unwrap();
+    assert_eq!(typed.size, Some(Gptimage15Size::X10241536));
+    assert_eq!(typed.quality, Some(Gptimage15Quality::Low));
+    assert_eq!(typed.prompt.as_str(), "x");
+}
+
+#[test]
+fn what_gptimage15_does_not_take_is_refused_before_sending() {
+    let base = || ImageRequest::new(PROMPT);
+    let cases = [
+        (
+            base().quality(Quality::Auto),
+            "quality auto; allowed: low, medium, high",
+        ),
+        (base().count(3), "one image per task"),
+        (
+            base().reference(ReferenceImage::parse("./ref.png")),
+            "not local files (./ref.png)",
+        ),
+        (base().size(ImageSize::new(512, 512)), "size 512x512"),
+        (
+            ImageRequest::new("é".repeat(2001)),
+            "2001 characters long; gptimage15 accepts at most 2000",
+        ),
+    ];
+    for (request, expected) in cases {
+        let err = build_create_request(&request).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+        assert_eq!(err.provider(), Some("gptimage15"));
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    // Exactly 2000 characters (not bytes) is fine.
+    assert!(build_create_request(&ImageRequest::new("é".repeat(2000))).is_ok());
+}

@@ -1,0 +1,385 @@
+//! The provider's trait methods over real HTTP against `imagegen-sim` on
+//! loopback: every aspect and quality, references with fidelity, the
+//! webhook, every error the sim can provoke, and fault bodies.
+
+use std::time::Duration;
+
+use imagegen_core::{
+    Aspect, ErrorKind, Fidelity, ImageOutput, ImageProvider, ImageRequest, Quality, ReferenceImage,
+    TaskState,
+};
+use imagegen_sim::{FaultConfig, Sim, SimConfig, SimHandle, magic};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::common::{png_size, poll_until_done, provider, summary};
+
+const KEY: &str = imagegen_sim::DEFAULT_API_KEY;
+
+async fn sim() -> SimHandle {
+    Sim::start(SimConfig::fast()).await.expect("sim starts")
+}
+
+async fn download(url: &str) -> Vec<u8> {
+    assert!(url.starts_with("http://127.0.0.1:"), "not loopback: {url}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client.get(url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.bytes().await.unwrap().to_vec()
+}
+
+fn with_faults(sim: &SimHandle, faults: FaultConfig) {
+    sim.set_faults(faults);
+}
+
+#[tokio::test]
+async fn every_aspect_and_quality_makes_a_png_of_the_right_size() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    for aspect in [Aspect::Square, Aspect::Portrait, Aspect::Landscape] {
+        for quality in [Quality::Low, Quality::Medium, Quality::High] {
+            let request = ImageRequest::new(format!("a mountain, {aspect} {quality}"))
+                .aspect(aspect)
+                .quality(quality);
+            let task = g15.submit(&request).await.unwrap();
+            assert_eq!(task.state, TaskState::Running);
+            assert_eq!(task.raw_status.as_deref(), Some("IN_PROGRESS"));
+            let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+            assert_eq!(done.state, TaskState::Succeeded, "{aspect} {quality}");
+            assert_eq!(done.credits, Some(10.0));
+            let [ImageOutput::Url { url }] = done.outputs.as_slice() else {
+                panic!("one URL expected: {:?}", done.outputs);
+            };
+            let size = aspect.size();
+            assert_eq!(
+                png_size(&download(url).await),
+                (size.width, size.height),
+                "{aspect} {quality}"
+            );
+        }
+    }
+    let entry = sim.ledger().entry("gptimage15", KEY).cloned().unwrap();
+    assert_eq!(entry.creates_charged, 9);
+    assert_eq!(entry.credits_charged, 90);
+    assert_eq!(entry.duplicate_creates, 0);
+}
+
+#[tokio::test]
+async fn prompt_only_uses_the_documented_default_size() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+    let ImageOutput::Url { url } = &done.outputs[0] else {
+        panic!()
+    };
+    assert_eq!(png_size(&download(url).await), (1024, 1024));
+}
+
+#[tokio::test]
+async fn references_with_fidelity_are_accepted() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    for fidelity in [Fidelity::Low, Fidelity::High] {
+        let request = ImageRequest::new("Add a rainbow in the sky")
+            .reference(ReferenceImage::Url(
+                "https://example.com/landscape.jpg".into(),
+            ))
+            .input_fidelity(fidelity)
+            .quality(Quality::Medium);
+        let task = g15.submit(&request).await.unwrap();
+        let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+        assert_eq!(done.state, TaskState::Succeeded);
+    }
+}
+
+/// Accepts one HTTP request on loopback, answers 200, and hands back its body.
+async fn one_callback() -> (String, tokio::sync::oneshot::Receiver<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/gptimage15", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read headers and a body up to the closing brace of the JSON.
+        while !seen.ends_with(b"}") {
+            let n = socket.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&seen).to_string();
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        let _ = tx.send(body);
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn the_callback_url_is_called_when_the_task_ends() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let (url, called) = one_callback().await;
+    let task = g15
+        .submit(&ImageRequest::new("lamp").callback_url(url))
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(10), called)
+        .await
+        .expect("the callback came")
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["task_id"], task.task_id.as_str());
+    // The webhook is only a hint: the authenticated status confirms it.
+    let done = g15.status(&task.task_id).await.unwrap();
+    assert_eq!(done.state, TaskState::Succeeded);
+}
+
+#[tokio::test]
+async fn a_rejected_option_is_an_invalid_request_with_the_envelope_code() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let request = ImageRequest::new("lamp").provider_option("gptimage15", "size", json!("999*999"));
+    let err = g15.submit(&request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert_eq!(err.code(), Some("400"));
+    assert!(err.message().contains("invalid size '999*999'"), "{err}");
+    assert!(!err.is_retryable());
+    assert!(!err.may_have_reached_server());
+    assert_eq!(sim.ledger().totals("gptimage15").creates_charged, 0);
+}
+
+#[tokio::test]
+async fn a_bad_key_is_unauthorized_naming_the_variable() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), "not-a-key");
+    for err in [
+        g15.submit(&ImageRequest::new("lamp")).await.unwrap_err(),
+        g15.status("any").await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+        assert_eq!(err.code(), Some("401"));
+        assert!(err.hint().unwrap().contains("GPTIMAGE15_API_KEY"));
+        assert!(!format!("{err} {err:?}").contains("not-a-key"));
+    }
+}
+
+#[tokio::test]
+async fn no_credits_is_insufficient_credits() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), magic::NO_CREDITS);
+    let err = g15.submit(&ImageRequest::new("lamp")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InsufficientCredits, "{err}");
+    assert_eq!(err.code(), Some("402"));
+    assert!(!err.is_retryable());
+    assert!(!err.may_have_reached_server());
+    assert!(err.hint().unwrap().contains("top up"));
+}
+
+#[tokio::test]
+async fn an_unknown_task_is_not_found_with_its_id() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let err = g15.status("no_such_task").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.code(), Some("404"));
+    assert_eq!(err.task_id(), Some("no_such_task"));
+    // The id is query-encoded.
+    let err = g15.status("a&b=c d#e").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().contains("'a&b=c d#e'"), "{err}");
+    // Empty ids never leave the client.
+    let err = g15.status(" ").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+}
+
+#[tokio::test]
+async fn burst_429_is_rate_limited_with_retry_after() {
+    let sim = sim().await;
+    with_faults(
+        &sim,
+        FaultConfig {
+            burst_429: 1.0,
+            ..Default::default()
+        },
+    );
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let err = g15.submit(&ImageRequest::new("lamp")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert!(!err.may_have_reached_server());
+    crate::snapshot!("sim_burst_429", summary(&err));
+}
+
+#[tokio::test]
+async fn server_faults_are_retryable_server_errors() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
+    with_faults(
+        &sim,
+        FaultConfig {
+            create_500: 1.0,
+            status_500: 1.0,
+            ..Default::default()
+        },
+    );
+    let err = g15.submit(&ImageRequest::new("lamp 2")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.may_have_reached_server());
+    assert_eq!(err.code(), Some("500"));
+    let err = g15.status(&task.task_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(err.task_id(), Some(task.task_id.as_str()));
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_decode_error_and_a_create_may_be_charged() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
+    with_faults(
+        &sim,
+        FaultConfig {
+            malformed_json: 1.0,
+            ..Default::default()
+        },
+    );
+    let err = g15.submit(&ImageRequest::new("lamp 2")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.may_have_reached_server());
+    assert!(err.message().contains("{\"code\""), "keeps the text: {err}");
+    assert_eq!(sim.ledger().totals("gptimage15").creates_charged, 2);
+    let err = g15.status(&task.task_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.is_retryable());
+    assert_eq!(err.task_id(), Some(task.task_id.as_str()));
+}
+
+#[tokio::test]
+async fn numeric_statuses_are_understood() {
+    let sim = sim().await;
+    with_faults(
+        &sim,
+        FaultConfig {
+            gptimage15_numeric_status: 1.0,
+            ..Default::default()
+        },
+    );
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let first = g15.status(&task.task_id).await.unwrap();
+    assert_eq!(first.state, TaskState::Running);
+    assert_eq!(first.raw_status.as_deref(), Some("0"));
+    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+    assert_eq!(done.state, TaskState::Succeeded);
+    assert_eq!(done.raw_status.as_deref(), Some("1"));
+    assert_eq!(done.outputs.len(), 1);
+}
+
+#[tokio::test]
+async fn string_encoded_answers_are_understood() {
+    let sim = sim().await;
+    with_faults(
+        &sim,
+        FaultConfig {
+            gptimage15_string_encoded: 1.0,
+            ..Default::default()
+        },
+    );
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let task = g15
+        .submit(&ImageRequest::new("lamp").aspect(Aspect::Portrait))
+        .await
+        .unwrap();
+    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+    assert_eq!(done.state, TaskState::Succeeded);
+    assert_eq!(done.credits, Some(10.0), "from `consumed_credit`");
+    let ImageOutput::Url { url } = &done.outputs[0] else {
+        panic!()
+    };
+    assert_eq!(png_size(&download(url).await), (1024, 1536));
+}
+
+#[tokio::test]
+async fn an_unknown_status_is_reported_then_the_task_goes_on() {
+    let sim = sim().await;
+    with_faults(
+        &sim,
+        FaultConfig {
+            unknown_status: 1.0,
+            ..Default::default()
+        },
+    );
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let first = g15.status(&task.task_id).await.unwrap();
+    assert_eq!(
+        first.state,
+        TaskState::Unknown {
+            raw: "RUNNING_SLOWLY".into()
+        }
+    );
+    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+    assert_eq!(done.state, TaskState::Succeeded);
+}
+
+#[tokio::test]
+async fn a_failed_generation_is_failed_and_refunded() {
+    let sim = sim().await;
+    with_faults(
+        &sim,
+        FaultConfig {
+            generation_failure: 1.0,
+            ..Default::default()
+        },
+    );
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+    assert_eq!(
+        done.state,
+        TaskState::Failed {
+            message: "Content policy violation detected".into(),
+            code: None
+        }
+    );
+    assert_eq!(done.credits, Some(0.0), "refunded, and said so");
+    assert!(done.outputs.is_empty());
+    let entry = sim.ledger().entry("gptimage15", KEY).cloned().unwrap();
+    assert_eq!(entry.credits_refunded, 10);
+}
+
+#[tokio::test]
+async fn unsupported_settings_never_reach_the_sim() {
+    let sim = sim().await;
+    let g15 = provider(&sim.gptimage15_url(), KEY);
+    let err = g15
+        .submit(&ImageRequest::new("x".repeat(2001)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert!(sim.ledger().entries.is_empty(), "no request was sent");
+}
+
+#[tokio::test]
+async fn debug_never_shows_the_key() {
+    let g15 = provider("http://127.0.0.1:9/gptimage15/api", "g15-super-secret-key");
+    let shown = format!("{g15:?}");
+    assert!(!shown.contains("super-secret"), "{shown}");
+    assert!(!g15.account_id().contains("super-secret"));
+    assert_eq!(g15.base_url(), "http://127.0.0.1:9/gptimage15/api");
+}
