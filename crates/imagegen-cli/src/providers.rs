@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use imagegen_core::{ApiKey, Capabilities, Error, ImageProvider};
+use imagegen_core::{ApiKey, Capabilities, Error, ImageProvider, ProviderConfig};
 
 use crate::exit::{CliError, Exit};
 
@@ -43,7 +43,6 @@ pub fn check_name(name: &str) -> Result<&'static str, CliError> {
 }
 
 /// How to reach a provider.
-#[allow(dead_code)] // base_url is read once the provider crates land
 #[derive(Debug, Clone, Default)]
 pub struct Endpoint {
     /// The key; `None` reads the provider's env var.
@@ -52,15 +51,25 @@ pub struct Endpoint {
     pub base_url: Option<String>,
 }
 
-/// Builds provider `name` (already checked by [`check_name`]).
+/// Builds provider `name` (already checked by [`check_name`]). Unset key
+/// and base URL come from the provider's environment variables.
 pub fn build(name: &str, endpoint: &Endpoint) -> Result<Arc<dyn ImageProvider>, Error> {
-    let key = match &endpoint.key {
-        Some(k) => k.clone(),
-        None => ApiKey::from_env(key_var(name), name)?,
+    let mut config = ProviderConfig::new();
+    if let Some(key) = &endpoint.key {
+        config = config.api_key(key.clone());
+    }
+    if let Some(url) = &endpoint.base_url {
+        config = config.base_url(url.clone());
+    }
+    let provider: Arc<dyn ImageProvider> = match name {
+        "runbase" => Arc::new(imagegen::runbase::Runbase::from_config(config)?),
+        other => {
+            // The remaining provider structs have not landed yet.
+            let _ = (config, key_var(other));
+            return Err(Error::not_implemented(other, "building the provider"));
+        }
     };
-    let _ = key;
-    // Provider structs (imagegen_runbase::Runbase, ...) have not landed yet.
-    Err(Error::not_implemented(name, "building the provider"))
+    Ok(provider)
 }
 
 /// The capabilities of provider `name`, without a key.
