@@ -15,6 +15,8 @@
 //!   request is refused with [`ErrorKind::InvalidRequest`](imagegen_core::ErrorKind)
 //!   before anything is sent (nothing is silently dropped). A prompt longer
 //!   than 2000 characters is refused the same way.
+//! - An explicit size must be one GPT Image 1.5 renders and agree with the
+//!   aspect, if both are given; otherwise the request is refused.
 //! - Reference images must be public `http(s)` URLs; local files or inline
 //!   bytes are refused.
 //! - Unset size, quality or fidelity are left out, so the provider's
@@ -52,15 +54,7 @@ pub fn build_create_request(request: &ImageRequest) -> Result<Gptimage15Generate
                 request.prompt.chars().count()
             ))
         })?;
-    let size = match (request.effective_aspect(), request.size) {
-        (Some(aspect), _) => Some(size(aspect)),
-        (None, Some(size)) => {
-            return Err(invalid(format!(
-                "size {size} is not offered by gptimage15; allowed: 1024x1024, 1024x1536, 1536x1024"
-            )));
-        }
-        (None, None) => None,
-    };
+    let size = aspect(request)?.map(size);
     let quality = match request.quality {
         None => None,
         Some(Quality::Low) => Some(Gptimage15Quality::Low),
@@ -132,6 +126,23 @@ pub fn size(aspect: Aspect) -> Gptimage15Size {
         Aspect::Square => Gptimage15Size::X10241024,
         Aspect::Portrait => Gptimage15Size::X10241536,
         Aspect::Landscape => Gptimage15Size::X15361024,
+    }
+}
+
+/// The aspect asked for, directly or through an explicit size; an error for
+/// a size GPT Image 1.5 does not render or one that contradicts the aspect.
+fn aspect(request: &ImageRequest) -> Result<Option<Aspect>, Error> {
+    let Some(size) = request.size else {
+        return Ok(request.aspect);
+    };
+    match (Aspect::from_size(size), request.aspect) {
+        (None, _) => Err(invalid(format!(
+            "size {size} is not offered by gptimage15; allowed: 1024x1024, 1024x1536, 1536x1024"
+        ))),
+        (Some(implied), Some(asked)) if implied != asked => Err(invalid(format!(
+            "size {size} is aspect {implied}, but aspect {asked} was also asked for; give one"
+        ))),
+        (Some(implied), _) => Ok(Some(implied)),
     }
 }
 

@@ -17,6 +17,8 @@
 //!   before anything is sent: nothing is silently dropped. (The client's
 //!   capability check normally catches these first, or drops them with a
 //!   warning under best-effort.)
+//! - An explicit size must be one GPT Image 1.5 renders and agree with the
+//!   aspect, if both are given; otherwise the request is refused.
 //! - Reference images must be public `http(s)` URLs; local files or inline
 //!   bytes are refused (Runbase cannot fetch them).
 //! - Unset aspect or quality are left out, so Runbase's own defaults apply
@@ -46,15 +48,7 @@ pub fn build_create_request(request: &ImageRequest) -> Result<RunbaseCreateRunRe
             request.count
         )));
     }
-    let aspect_ratio = match (request.effective_aspect(), request.size) {
-        (Some(aspect), _) => Some(aspect_ratio(aspect)),
-        (None, Some(size)) => {
-            return Err(invalid(format!(
-                "size {size} is not offered by runbase; allowed: 1024x1024, 1024x1536, 1536x1024"
-            )));
-        }
-        (None, None) => None,
-    };
+    let aspect_ratio = aspect(request)?.map(aspect_ratio);
     let quality = match request.quality {
         None => None,
         Some(Quality::Medium) => Some(RunbaseQuality::Medium),
@@ -130,6 +124,23 @@ pub fn aspect_ratio(aspect: Aspect) -> RunbaseAspectRatio {
         Aspect::Square => RunbaseAspectRatio::X11,
         Aspect::Portrait => RunbaseAspectRatio::X23,
         Aspect::Landscape => RunbaseAspectRatio::X32,
+    }
+}
+
+/// The aspect asked for, directly or through an explicit size; an error for
+/// a size GPT Image 1.5 does not render or one that contradicts the aspect.
+fn aspect(request: &ImageRequest) -> Result<Option<Aspect>, Error> {
+    let Some(size) = request.size else {
+        return Ok(request.aspect);
+    };
+    match (Aspect::from_size(size), request.aspect) {
+        (None, _) => Err(invalid(format!(
+            "size {size} is not offered by runbase; allowed: 1024x1024, 1024x1536, 1536x1024"
+        ))),
+        (Some(implied), Some(asked)) if implied != asked => Err(invalid(format!(
+            "size {size} is aspect {implied}, but aspect {asked} was also asked for; give one"
+        ))),
+        (Some(implied), _) => Ok(Some(implied)),
     }
 }
 

@@ -111,6 +111,12 @@ fn what_gptimage15_does_not_take_is_refused_before_sending() {
         ),
         (base().size(ImageSize::new(512, 512)), "size 512x512"),
         (
+            base()
+                .aspect(Aspect::Square)
+                .size(ImageSize::new(1536, 1024)),
+            "size 1536x1024 is aspect 3:2, but aspect 1:1",
+        ),
+        (
             ImageRequest::new("é".repeat(2001)),
             "2001 characters long; gptimage15 accepts at most 2000",
         ),

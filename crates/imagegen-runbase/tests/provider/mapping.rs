@@ -98,6 +98,12 @@ fn what_runbase_does_not_offer_is_refused_before_sending() {
             "not local files (./ref.png)",
         ),
         (base().size(ImageSize::new(512, 512)), "size 512x512"),
+        (
+            base()
+                .aspect(Aspect::Square)
+                .size(ImageSize::new(1536, 1024)),
+            "size 1536x1024 is aspect 3:2, but aspect 1:1",
+        ),
     ];
     for (request, expected) in cases {
         let err = build_create_request(&request).unwrap_err();
