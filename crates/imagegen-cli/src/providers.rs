@@ -63,6 +63,7 @@ pub fn build(name: &str, endpoint: &Endpoint) -> Result<Arc<dyn ImageProvider>, 
     }
     let provider: Arc<dyn ImageProvider> = match name {
         "runbase" => Arc::new(imagegen::runbase::Runbase::from_config(config)?),
+        "gptimage15" => Arc::new(imagegen::gptimage15::Gptimage15::from_config(config)?),
         other => {
             // The remaining provider structs have not landed yet.
             let _ = (config, key_var(other));
