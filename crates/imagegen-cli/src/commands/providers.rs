@@ -32,11 +32,15 @@ fn secs(d: std::time::Duration) -> String {
 pub fn run(args: ProvidersArgs) -> CliResult<Exit> {
     let mut rows = Vec::new();
     for name in NAMES {
-        rows.push(Row {
-            name,
-            key_env: key_var(name),
-            capabilities: capabilities(name)?,
-        });
+        match capabilities(name) {
+            Ok(capabilities) => rows.push(Row {
+                name,
+                key_env: key_var(name),
+                capabilities,
+            }),
+            // A provider this build cannot construct is left out, said on stderr.
+            Err(e) => eprintln!("warning: {name}: {}", e.message()),
+        }
     }
     if args.json {
         println!(
