@@ -9,105 +9,241 @@
 //! and thread, so the bench runtime (current-thread, like one worker) holds
 //! only the client side. The task polled is finished, so every poll returns
 //! the same body.
+//!
+//! Two more functions split the gap: `provider` (the provider's `status`
+//! alone, no client around it) and `transport` (the core `HttpTransport`
+//! with the floor's parse).
+//!
+//! On a shared machine the load drifts between criterion's sequential
+//! measurements, so after them the four paths are also timed interleaved
+//! (rounds of a few hundred polls each, in turn) and the median per-round
+//! ratio to the floor is printed.
+//!
+//! `IMAGEGEN_BENCH_PROFILE=client|provider|transport|floor` (with
+//! `IMAGEGEN_BENCH_ITERS`, default 2,000) runs only that path that many times
+//! and exits: for `valgrind --tool=callgrind` (see docs/PERFORMANCE.md).
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 
-use imagegen::{Client, ImageRequest, PollPolicy, Quality, RateLimit};
+use imagegen::{
+    Client, HttpTransport, ImageProvider, ImageRequest, PollPolicy, Quality, RateLimit,
+};
 use imagegen_benches::floors;
 use imagegen_benches::providers::{self, SIM_KEY};
-use imagegen_sim::{Sim, SimConfig};
+use imagegen_sim::{Sim, SimConfig, SimHandle};
 
-fn poll(c: &mut Criterion) {
-    // The simulator: its own runtime on its own thread.
-    let sim_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("sim")
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let sim = sim_runtime
-        .block_on(Sim::start(
-            SimConfig::instant().runbase_rate_limit(0, Duration::from_secs(1)),
-        ))
-        .expect("the simulator starts");
-    let runbase_url = sim.runbase_url();
+const PATHS: [&str; 4] = ["client", "provider", "transport", "floor"];
 
-    // The client side: one current-thread runtime for both contenders.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let client = Client::builder()
-        .provider_arc(providers::runbase(&runbase_url))
-        // The real limit (20 per 10 s) would pace the loop; measure the
-        // budget's bookkeeping, not its waiting.
-        .rate_limit(
-            "runbase",
-            RateLimit {
-                requests: 1_000_000,
-                per: Duration::from_secs(1),
-            },
-        )
-        .poll_policy(PollPolicy::default().with_initial_interval(Duration::from_millis(1)))
-        .build()
-        .expect("a client");
-    let task_id = rt.block_on(async {
-        let submission = client
-            .submit(ImageRequest::new("a ceramic lamp").quality(Quality::High))
-            .await
-            .expect("the create is accepted");
-        let task_id = submission.handles[0].task_id.clone();
-        let status = client.status("runbase", &task_id).await.expect("status");
-        assert!(status.state.is_terminal(), "{status:?}");
-        task_id
-    });
-    let url = format!("{runbase_url}/runs/{task_id}");
-    let bare = reqwest::Client::new();
-
-    let mut group = c.benchmark_group("poll/runbase");
-    group.bench_function("client", |b| {
-        b.to_async(&rt).iter(|| async {
-            let status = client
-                .status("runbase", black_box(&task_id))
-                .await
-                .expect("status");
-            black_box(status)
-        })
-    });
-    group.bench_function("floor", |b| {
-        b.to_async(&rt).iter(|| async {
-            let response = bare
-                .get(black_box(&url))
-                .bearer_auth(SIM_KEY)
-                .send()
-                .await
-                .expect("sent");
-            assert!(response.status().is_success());
-            let body = response.bytes().await.expect("body");
-            let run: floors::Run = serde_json::from_slice(&body).expect("parses");
-            black_box(run)
-        })
-    });
-    group.finish();
-    drop(client);
-    sim_runtime.block_on(sim.shutdown());
+struct Setup {
+    sim_runtime: tokio::runtime::Runtime,
+    sim: Option<SimHandle>,
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    provider: Arc<dyn ImageProvider>,
+    transport: HttpTransport,
+    bare: reqwest::Client,
+    task_id: String,
+    url: String,
 }
 
-fn config() -> Criterion {
+impl Setup {
+    fn new() -> Setup {
+        // The simulator: its own runtime on its own thread.
+        let sim_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sim")
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let sim = sim_runtime
+            .block_on(Sim::start(
+                SimConfig::instant().runbase_rate_limit(0, Duration::from_secs(1)),
+            ))
+            .expect("the simulator starts");
+        let runbase_url = sim.runbase_url();
+
+        // The client side: one current-thread runtime for every contender.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let client = Client::builder()
+            .provider_arc(providers::runbase(&runbase_url))
+            // The real limit (20 per 10 s) would pace the loop; measure the
+            // budget's bookkeeping, not its waiting.
+            .rate_limit(
+                "runbase",
+                RateLimit {
+                    requests: 1_000_000,
+                    per: Duration::from_secs(1),
+                },
+            )
+            .poll_policy(PollPolicy::default().with_initial_interval(Duration::from_millis(1)))
+            .build()
+            .expect("a client");
+        let task_id = rt.block_on(async {
+            let submission = client
+                .submit(ImageRequest::new("a ceramic lamp").quality(Quality::High))
+                .await
+                .expect("the create is accepted");
+            let task_id = submission.handles[0].task_id.clone();
+            let status = client.status("runbase", &task_id).await.expect("status");
+            assert!(status.state.is_terminal(), "{status:?}");
+            task_id
+        });
+        Setup {
+            url: format!("{runbase_url}/runs/{task_id}"),
+            provider: providers::runbase(&runbase_url),
+            transport: HttpTransport::new(),
+            bare: reqwest::Client::new(),
+            sim_runtime,
+            sim: Some(sim),
+            rt,
+            client,
+            task_id,
+        }
+    }
+
+    async fn poll(&self, path: &str) {
+        match path {
+            "client" => {
+                let status = self
+                    .client
+                    .status("runbase", black_box(&self.task_id))
+                    .await
+                    .expect("status");
+                black_box(status);
+            }
+            "provider" => {
+                let status = self
+                    .provider
+                    .status(black_box(&self.task_id))
+                    .await
+                    .expect("status");
+                black_box(status);
+            }
+            "transport" => {
+                let request = self
+                    .transport
+                    .client()
+                    .get(black_box(&self.url))
+                    .bearer_auth(SIM_KEY);
+                let response = self
+                    .transport
+                    .send("runbase", request, Duration::from_secs(60))
+                    .await
+                    .expect("sent");
+                assert!(response.is_success());
+                let run: floors::Run = serde_json::from_slice(&response.body).expect("parses");
+                black_box(run);
+            }
+            "floor" => {
+                let response = self
+                    .bare
+                    .get(black_box(&self.url))
+                    .bearer_auth(SIM_KEY)
+                    .send()
+                    .await
+                    .expect("sent");
+                assert!(response.status().is_success());
+                let body = response.bytes().await.expect("body");
+                let run: floors::Run = serde_json::from_slice(&body).expect("parses");
+                black_box(run);
+            }
+            other => panic!("unknown path {other}"),
+        }
+    }
+
+    /// Median over rounds of (path time / floor time), paths in turn.
+    fn interleaved(&self, rounds: usize, per_round: u32) -> Vec<(&'static str, f64, f64)> {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); PATHS.len()];
+        for _ in 0..rounds {
+            for (i, path) in PATHS.iter().enumerate() {
+                let start = Instant::now();
+                self.rt.block_on(async {
+                    for _ in 0..per_round {
+                        self.poll(path).await;
+                    }
+                });
+                times[i].push(start.elapsed().as_secs_f64() * 1e6 / f64::from(per_round));
+            }
+        }
+        let floor = &times[PATHS.len() - 1];
+        PATHS
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let ratios: Vec<f64> = times[i].iter().zip(floor).map(|(t, f)| t / f).collect();
+                (*path, median(times[i].clone()), median(ratios))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            self.sim_runtime.block_on(sim.shutdown());
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn criterion_config() -> Criterion {
     let (warm_up, measurement, _) = imagegen_benches::timing();
     Criterion::default()
         .warm_up_time(warm_up)
         .measurement_time(measurement * 2)
         .sample_size(if imagegen_benches::quick() { 20 } else { 100 })
         .noise_threshold(0.03)
+        .configure_from_args()
 }
 
-criterion_group! {
-    name = benches;
-    config = config();
-    targets = poll
+fn main() {
+    let setup = Setup::new();
+    if let Ok(path) = std::env::var("IMAGEGEN_BENCH_PROFILE") {
+        let iters: u32 = std::env::var("IMAGEGEN_BENCH_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000);
+        setup.rt.block_on(async {
+            for _ in 0..iters {
+                setup.poll(&path).await;
+            }
+        });
+        return;
+    }
+    let mut c = criterion_config();
+    {
+        let mut group = c.benchmark_group("poll/runbase");
+        for path in PATHS {
+            group.bench_function(path, |b| {
+                b.to_async(&setup.rt).iter(|| setup.poll(path));
+            });
+        }
+        group.finish();
+    }
+    c.final_summary();
+    // `cargo test --benches` runs this binary without `--bench`: skip.
+    if std::env::args().any(|a| a == "--bench") {
+        let (rounds, per_round) = if imagegen_benches::quick() {
+            (10, 100)
+        } else {
+            (30, 300)
+        };
+        println!("\npoll/runbase interleaved ({rounds} rounds of {per_round} polls per path):");
+        println!("| path | median µs/poll | median ratio to floor |");
+        println!("|---|---:|---:|");
+        for (path, micros, ratio) in setup.interleaved(rounds, per_round) {
+            println!("| {path} | {micros:.1} | {ratio:.3}x |");
+        }
+    }
 }
-criterion_main!(benches);

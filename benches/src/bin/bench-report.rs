@@ -94,6 +94,7 @@ fn main() {
         "typed_serialize",
         "client",
         "provider",
+        "transport",
         "value",
         "floor",
     ];
