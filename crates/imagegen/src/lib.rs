@@ -9,6 +9,9 @@
 
 pub use imagegen_core::*;
 
+mod registry;
+pub use registry::{ProviderInfo, provider, provider_info, providers};
+
 #[cfg(feature = "gptimage15")]
 pub use imagegen_gptimage15 as gptimage15;
 #[cfg(feature = "openai")]
