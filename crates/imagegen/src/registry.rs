@@ -30,9 +30,10 @@ pub struct ProviderInfo {
 /// let names: Vec<_> = imagegen::providers().into_iter().map(|p| p.name).collect();
 /// assert!(names.contains(&"runbase"));
 /// ```
+// One `push` per provider feature, so each entry can be compiled out.
+#[allow(clippy::vec_init_then_push)]
 pub fn providers() -> Vec<ProviderInfo> {
-    // One `push` per provider feature, so each entry can be compiled out.
-    #[allow(unused_mut, clippy::vec_init_then_push)]
+    #[allow(unused_mut)]
     let mut list = Vec::new();
     #[cfg(feature = "runbase")]
     list.push(ProviderInfo {
