@@ -220,6 +220,11 @@ impl Engine {
         if finished.generation.images.len() > 1 {
             name.push_str(&format!("-{}", idx + 1));
         }
+        // Killed after the file was renamed into place but before the journal
+        // heard of it: the name holds the task id, so the file is this image.
+        if let Some(saved) = already_saved(dir, &name)? {
+            return Ok(saved);
+        }
         let client = self.client(&finished.provider)?;
         let saved = client
             .downloader()
@@ -234,4 +239,25 @@ impl Engine {
             height: dims.map(|d| d.1),
         })
     }
+}
+
+/// An image already saved as `dir/<name>.<ext>` (complete: the core writes
+/// to a temporary file and renames it), hashed again rather than downloaded.
+fn already_saved(dir: &Path, name: &str) -> Result<Option<Saved>, Error> {
+    use sha2::{Digest, Sha256};
+    for ext in ["png", "jpg", "jpeg", "webp"] {
+        let path = dir.join(format!("{name}.{ext}"));
+        if path.is_file() {
+            let bytes = std::fs::read(&path)?;
+            let dims = crate::output::png_dimensions(&path);
+            return Ok(Some(Saved {
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                bytes: bytes.len() as u64,
+                width: dims.map(|d| d.0),
+                height: dims.map(|d| d.1),
+                path,
+            }));
+        }
+    }
+    Ok(None)
 }
