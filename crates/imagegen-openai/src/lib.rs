@@ -1,5 +1,251 @@
-//! imagegen-openai: the OpenAI Images API provider for imagegen.
+//! imagegen-openai: OpenAI's own Images API as an imagegen provider.
 //!
-//! [`generated`] holds the wire types, generated from `schemas/openai/*.json`.
+//! Unlike the resellers, OpenAI is synchronous: one `POST` returns the
+//! images as base64 (after tens of seconds at `high`). [`OpenAi::submit`]
+//! therefore returns a finished task; there is nothing to poll.
+//!
+//! ```no_run
+//! use imagegen_core::{ApiKey, ImageProvider, ImageRequest, ProviderConfig};
+//! use imagegen_openai::OpenAi;
+//! # async fn demo() -> Result<(), imagegen_core::Error> {
+//! let openai = OpenAi::from_config(ProviderConfig::new().api_key(ApiKey::new("sk-...")))?;
+//! let done = openai.submit(&ImageRequest::new("A ceramic lamp")).await?; // one POST
+//! assert!(done.state.is_terminal());
+//! # Ok(()) }
+//! ```
+//!
+//! Like every provider, this crate only maps and parses: each
+//! [`ImageProvider`] method sends at most one HTTP request and never sleeps,
+//! retries or polls.
+//!
+//! ## What OpenAI offers ([`OpenAi::default_capabilities`])
+//!
+//! | | |
+//! |---|---|
+//! | aspects | 1:1, 2:3, 3:2 (`1024x1024`, `1024x1536`, `1536x1024`); `auto` when unset |
+//! | qualities | low, medium, high, auto (default auto) |
+//! | prompt | at most 32000 characters (gpt-image models) |
+//! | reference images | uploads (`/images/edits`, multipart), at most 16 |
+//! | input fidelity | yes, with reference images |
+//! | webhooks | no |
+//! | images per request | up to 10 (`n`) |
+//! | rate limit | per account tier, not published per key: `None`; 429s carry `retry-after` |
+//! | request timeout | 10 minutes (**decision**: the call includes the whole generation) |
+//!
+//! Model: `gpt-image-1.5` unless [`OpenAi::with_model`] says otherwise.
+//! Headers `OpenAI-Organization` / `OpenAI-Project` come from
+//! [`OpenAi::with_organization`] / [`OpenAi::with_project`] or
+//! `OPENAI_ORG_ID` / `OPENAI_PROJECT_ID`.
 
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imagegen_core::capabilities::{Mode, ReferenceInput};
+use imagegen_core::{
+    ApiKey, Aspect, Capabilities, Error, ErrorKind, HttpResponse, HttpTransport, ImageProvider,
+    ImageRequest, ProviderConfig, Quality, TaskStatus,
+};
+
+pub mod error;
 pub mod generated;
+pub mod request;
+pub mod response;
+
+/// The pure mapping and parsing functions, for tests and benchmarks.
+pub mod wire {
+    pub use crate::error::{from_response, parse_error};
+    pub use crate::request::{
+        EditForm, build_edit_fields, build_generation_request, edit_form, generation_body,
+    };
+    pub use crate::response::{media_type, parse_images_response};
+}
+
+pub(crate) const NAME: &str = OpenAi::NAME;
+pub(crate) const API_KEY_VAR: &str = OpenAi::API_KEY_VAR;
+
+/// The OpenAI Images provider: one API key on one base URL.
+///
+/// `Debug` shows the base URL and a fingerprint of the key, never the key.
+#[derive(Clone)]
+pub struct OpenAi {
+    key: ApiKey,
+    base_url: String,
+    model: String,
+    organization: Option<String>,
+    project: Option<String>,
+    transport: HttpTransport,
+    capabilities: Capabilities,
+    account_id: String,
+}
+
+impl fmt::Debug for OpenAi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAi")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenAi {
+    /// The provider's name.
+    pub const NAME: &'static str = "openai";
+    /// The environment variable holding the API key.
+    pub const API_KEY_VAR: &'static str = "OPENAI_API_KEY";
+    /// The environment variable that overrides the base URL (a gateway, the
+    /// simulator).
+    pub const BASE_URL_VAR: &'static str = "OPENAI_BASE_URL";
+    /// OpenAI's base URL.
+    pub const DEFAULT_BASE_URL: &'static str = "https://api.openai.com/v1";
+    /// The model used unless [`OpenAi::with_model`] says otherwise.
+    pub const DEFAULT_MODEL: &'static str = "gpt-image-1.5";
+
+    /// Everything from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
+    /// `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`).
+    pub fn from_env() -> Result<Self, Error> {
+        OpenAi::from_config(ProviderConfig::new())
+    }
+
+    /// From `config`, with unset fields read from the environment.
+    pub fn from_config(config: ProviderConfig) -> Result<Self, Error> {
+        let resolved = config.resolve(
+            Self::NAME,
+            Self::API_KEY_VAR,
+            Self::BASE_URL_VAR,
+            Self::DEFAULT_BASE_URL,
+        )?;
+        let env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+        Ok(OpenAi {
+            account_id: imagegen_core::secret::account_id(
+                Self::NAME,
+                &resolved.base_url,
+                &resolved.api_key,
+            ),
+            key: resolved.api_key,
+            base_url: resolved.base_url,
+            model: Self::DEFAULT_MODEL.to_owned(),
+            organization: env("OPENAI_ORG_ID"),
+            project: env("OPENAI_PROJECT_ID"),
+            transport: resolved.transport,
+            capabilities: Self::default_capabilities(),
+        })
+    }
+
+    /// Uses another gpt-image model (`gpt-image-1`, `gpt-image-1-mini`).
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// Sends `OpenAI-Organization: org`.
+    pub fn with_organization(mut self, org: impl Into<String>) -> Self {
+        self.organization = Some(org.into());
+        self
+    }
+
+    /// Sends `OpenAI-Project: project`.
+    pub fn with_project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// What OpenAI offers (see the crate docs).
+    pub fn default_capabilities() -> Capabilities {
+        Capabilities {
+            aspects: vec![Aspect::Square, Aspect::Portrait, Aspect::Landscape],
+            qualities: vec![Quality::Low, Quality::Medium, Quality::High, Quality::Auto],
+            default_quality: Some(Quality::Auto),
+            max_prompt_chars: 32_000,
+            max_reference_images: 16,
+            reference_input: ReferenceInput::Uploads,
+            input_fidelity: true,
+            webhooks: false,
+            mode: Mode::Sync,
+            max_images_per_request: 10,
+            poll_interval: Duration::from_secs(1),
+            rate_limit: None,
+            request_timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// The base URL in use, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The model in use.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let mut request = request.bearer_auth(self.key.expose());
+        if let Some(org) = &self.organization {
+            request = request.header("OpenAI-Organization", org);
+        }
+        if let Some(project) = &self.project {
+            request = request.header("OpenAI-Project", project);
+        }
+        request
+    }
+}
+
+fn finish(response: HttpResponse) -> Result<TaskStatus, Error> {
+    if response.is_success() {
+        response::parse_images_response(&response.body)
+    } else {
+        Err(error::from_response(&response))
+    }
+}
+
+#[async_trait]
+impl ImageProvider for OpenAi {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn account_id(&self) -> String {
+        self.account_id.clone()
+    }
+
+    /// One generation (or, with reference images, one edit): the answer is
+    /// the finished task with its images.
+    async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
+        let http = self.transport.client();
+        let builder = if request.references.is_empty() {
+            let body = request::generation_body(request, &self.model)?;
+            http.post(format!("{}/images/generations", self.base_url))
+                .json(&body)
+        } else {
+            let form = request::to_multipart(request::edit_form(request, &self.model)?)?;
+            http.post(format!("{}/images/edits", self.base_url))
+                .multipart(form)
+        };
+        let response = self
+            .transport
+            .send(
+                Self::NAME,
+                self.authorized(builder),
+                self.capabilities.request_timeout,
+            )
+            .await?;
+        finish(response)
+    }
+
+    /// OpenAI's Images API is synchronous: there is no task to ask about.
+    /// The client never polls a [`Mode::Sync`] provider.
+    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
+        Err(Error::new(
+            ErrorKind::NotImplemented,
+            "OpenAI's Images API is synchronous: images come back with the create, there is no task to poll",
+        )
+        .with_provider(Self::NAME)
+        .with_task_id(task_id))
+    }
+}

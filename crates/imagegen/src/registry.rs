@@ -51,6 +51,14 @@ pub fn providers() -> Vec<ProviderInfo> {
         default_base_url: crate::gptimage15::Gptimage15::DEFAULT_BASE_URL,
         capabilities: crate::gptimage15::Gptimage15::default_capabilities(),
     });
+    #[cfg(feature = "openai")]
+    list.push(ProviderInfo {
+        name: crate::openai::OpenAi::NAME,
+        api_key_var: crate::openai::OpenAi::API_KEY_VAR,
+        base_url_var: crate::openai::OpenAi::BASE_URL_VAR,
+        default_base_url: crate::openai::OpenAi::DEFAULT_BASE_URL,
+        capabilities: crate::openai::OpenAi::default_capabilities(),
+    });
     list
 }
 
@@ -82,6 +90,8 @@ pub fn provider(name: &str, config: ProviderConfig) -> Result<Arc<dyn ImageProvi
         crate::gptimage15::Gptimage15::NAME => Ok(Arc::new(
             crate::gptimage15::Gptimage15::from_config(config)?,
         )),
+        #[cfg(feature = "openai")]
+        crate::openai::OpenAi::NAME => Ok(Arc::new(crate::openai::OpenAi::from_config(config)?)),
         other => {
             let known: Vec<_> = providers().into_iter().map(|p| p.name).collect();
             Err(Error::invalid_request(format!(
