@@ -1,7 +1,8 @@
 //! Building providers by name: keys from the environment (or the simulator's
 //! `sim-key`), base URLs from `--base-url`, `*_BASE_URL` or `--sim`.
 //!
-//! This is the only module that names provider crates.
+//! This is the only module that builds providers (through the facade's
+//! by-name constructor).
 
 use std::sync::Arc;
 
@@ -61,16 +62,7 @@ pub fn build(name: &str, endpoint: &Endpoint) -> Result<Arc<dyn ImageProvider>, 
     if let Some(url) = &endpoint.base_url {
         config = config.base_url(url.clone());
     }
-    let provider: Arc<dyn ImageProvider> = match name {
-        "runbase" => Arc::new(imagegen::runbase::Runbase::from_config(config)?),
-        "gptimage15" => Arc::new(imagegen::gptimage15::Gptimage15::from_config(config)?),
-        other => {
-            // The remaining provider structs have not landed yet.
-            let _ = (config, key_var(other));
-            return Err(Error::not_implemented(other, "building the provider"));
-        }
-    };
-    Ok(provider)
+    imagegen::provider(name, config)
 }
 
 /// The capabilities of provider `name`, without a key.
