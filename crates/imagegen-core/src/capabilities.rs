@@ -161,27 +161,10 @@ impl Capabilities {
             return fail("count must be at least 1".into());
         }
 
-        if let Some(size) = request.size {
-            match Aspect::from_size(size) {
-                Some(aspect) if request.aspect.is_some_and(|a| a != aspect) => {
-                    return fail(format!(
-                        "size {size} is aspect {aspect}, but aspect {} was also asked for; give one",
-                        request.aspect.unwrap_or(aspect)
-                    ));
-                }
-                Some(aspect) => {
-                    out.aspect = Some(aspect);
-                    out.size = None;
-                }
-                None => {
-                    let sizes: Vec<_> = self.aspects.iter().map(|a| a.size()).collect();
-                    return fail(format!(
-                        "size {size} is not offered by {provider}; allowed: {}",
-                        list(&sizes)
-                    ));
-                }
-            }
-        }
+        out.aspect = request
+            .resolved_aspect()
+            .map_err(|e| e.with_provider(provider))?;
+        out.size = None;
         if let Some(aspect) = out.aspect
             && !self.aspects.contains(&aspect)
         {

@@ -383,6 +383,32 @@ impl ImageRequest {
             .or_else(|| self.size.and_then(Aspect::from_size))
     }
 
+    /// The aspect to render, from `aspect` or an explicit `size`: an
+    /// [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest) error
+    /// for a size GPT Image 1.5 does not render or one that contradicts the
+    /// aspect. `Ok(None)` when neither is set. The capability check and every
+    /// provider's mapping use this one rule.
+    pub fn resolved_aspect(&self) -> Result<Option<Aspect>, Error> {
+        let Some(size) = self.size else {
+            return Ok(self.aspect);
+        };
+        match (Aspect::from_size(size), self.aspect) {
+            (None, _) => {
+                let sizes: Vec<String> = Aspect::ALL.iter().map(|a| a.size().to_string()).collect();
+                Err(Error::invalid_request(format!(
+                    "size {size} is not rendered by GPT Image 1.5; allowed: {}",
+                    sizes.join(", ")
+                )))
+            }
+            (Some(implied), Some(asked)) if implied != asked => {
+                Err(Error::invalid_request(format!(
+                    "size {size} is aspect {implied}, but aspect {asked} was also asked for; give one"
+                )))
+            }
+            (Some(implied), _) => Ok(Some(implied)),
+        }
+    }
+
     /// The provider-specific options for `provider`, if any.
     pub fn options_for(
         &self,

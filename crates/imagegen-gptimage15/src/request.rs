@@ -54,7 +54,10 @@ pub fn build_create_request(request: &ImageRequest) -> Result<Gptimage15Generate
                 request.prompt.chars().count()
             ))
         })?;
-    let size = aspect(request)?.map(size);
+    let size = request
+        .resolved_aspect()
+        .map_err(|e| e.with_provider(NAME))?
+        .map(size);
     let quality = match request.quality {
         None => None,
         Some(Quality::Low) => Some(Gptimage15Quality::Low),
@@ -126,23 +129,6 @@ pub fn size(aspect: Aspect) -> Gptimage15Size {
         Aspect::Square => Gptimage15Size::X10241024,
         Aspect::Portrait => Gptimage15Size::X10241536,
         Aspect::Landscape => Gptimage15Size::X15361024,
-    }
-}
-
-/// The aspect asked for, directly or through an explicit size; an error for
-/// a size GPT Image 1.5 does not render or one that contradicts the aspect.
-fn aspect(request: &ImageRequest) -> Result<Option<Aspect>, Error> {
-    let Some(size) = request.size else {
-        return Ok(request.aspect);
-    };
-    match (Aspect::from_size(size), request.aspect) {
-        (None, _) => Err(invalid(format!(
-            "size {size} is not offered by gptimage15; allowed: 1024x1024, 1024x1536, 1536x1024"
-        ))),
-        (Some(implied), Some(asked)) if implied != asked => Err(invalid(format!(
-            "size {size} is aspect {implied}, but aspect {asked} was also asked for; give one"
-        ))),
-        (Some(implied), _) => Ok(Some(implied)),
     }
 }
 

@@ -39,12 +39,15 @@ pub fn model(name: &str) -> Result<OpenAiImageModel, Error> {
     })
 }
 
-fn size(request: &ImageRequest) -> Option<OpenAiImageSize> {
-    request.effective_aspect().map(|aspect| match aspect {
+fn size(request: &ImageRequest) -> Result<Option<OpenAiImageSize>, Error> {
+    let aspect = request
+        .resolved_aspect()
+        .map_err(|e| e.with_provider(crate::NAME))?;
+    Ok(aspect.map(|aspect| match aspect {
         Aspect::Square => OpenAiImageSize::X1024x1024,
         Aspect::Portrait => OpenAiImageSize::X1024x1536,
         Aspect::Landscape => OpenAiImageSize::X1536x1024,
-    })
+    }))
 }
 
 fn quality(request: &ImageRequest) -> Option<OpenAiImageQuality> {
@@ -84,7 +87,7 @@ pub fn build_generation_request(
             .parse()
             .map_err(|e| invalid(format!("prompt: {e}")))?,
         quality: quality(request),
-        size: size(request),
+        size: size(request)?,
         stream: None,
         user: None,
     })
@@ -111,7 +114,7 @@ pub fn build_edit_fields(
             .parse()
             .map_err(|e| invalid(format!("prompt: {e}")))?,
         quality: quality(request),
-        size: size(request),
+        size: size(request)?,
         user: None,
     })
 }

@@ -48,7 +48,10 @@ pub fn build_create_request(request: &ImageRequest) -> Result<RunbaseCreateRunRe
             request.count
         )));
     }
-    let aspect_ratio = aspect(request)?.map(aspect_ratio);
+    let aspect_ratio = request
+        .resolved_aspect()
+        .map_err(|e| e.with_provider(NAME))?
+        .map(aspect_ratio);
     let quality = match request.quality {
         None => None,
         Some(Quality::Medium) => Some(RunbaseQuality::Medium),
@@ -124,23 +127,6 @@ pub fn aspect_ratio(aspect: Aspect) -> RunbaseAspectRatio {
         Aspect::Square => RunbaseAspectRatio::X11,
         Aspect::Portrait => RunbaseAspectRatio::X23,
         Aspect::Landscape => RunbaseAspectRatio::X32,
-    }
-}
-
-/// The aspect asked for, directly or through an explicit size; an error for
-/// a size GPT Image 1.5 does not render or one that contradicts the aspect.
-fn aspect(request: &ImageRequest) -> Result<Option<Aspect>, Error> {
-    let Some(size) = request.size else {
-        return Ok(request.aspect);
-    };
-    match (Aspect::from_size(size), request.aspect) {
-        (None, _) => Err(invalid(format!(
-            "size {size} is not offered by runbase; allowed: 1024x1024, 1024x1536, 1536x1024"
-        ))),
-        (Some(implied), Some(asked)) if implied != asked => Err(invalid(format!(
-            "size {size} is aspect {implied}, but aspect {asked} was also asked for; give one"
-        ))),
-        (Some(implied), _) => Ok(Some(implied)),
     }
 }
 
