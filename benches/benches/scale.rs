@@ -52,6 +52,7 @@ struct Row {
     peak_rss_kib: u64,
     max_threads: u64,
     max_fds: u64,
+    future_bytes: u64,
 }
 
 fn main() {
@@ -76,16 +77,16 @@ fn main() {
         sim.base_url
     );
     println!(
-        "\n| N | path | ok | wall | polls/job | req/s | CPU/job | CPU/request (user+sys) | peak RSS | RSS over idle | per job | threads | fds |"
+        "\n| N | path | ok | wall | polls/job | req/s | CPU/job | CPU/request (user+sys) | peak RSS | RSS over idle | per job | job future | threads | fds |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in ns {
         for mode in ["client", "floor"] {
             let row = run_client(&sim, n, mode);
             let requests = row.sim_requests.max(1) as f64;
             let grown = row.peak_rss_kib.saturating_sub(row.baseline_rss_kib);
             println!(
-                "| {} | {mode} | {} | {:.2} s | {:.2} | {:.0} | {:.0} µs | {:.1} µs ({:.1}+{:.1}) | {:.1} MiB | {:.1} MiB | {:.1} KiB | {} | {} |",
+                "| {} | {mode} | {} | {:.2} s | {:.2} | {:.0} | {:.0} µs | {:.1} µs ({:.1}+{:.1}) | {:.1} MiB | {:.1} MiB | {:.1} KiB | {} B | {} | {} |",
                 row.n,
                 row.ok,
                 row.wall_s,
@@ -98,6 +99,7 @@ fn main() {
                 row.peak_rss_kib as f64 / 1024.0,
                 grown as f64 / 1024.0,
                 grown as f64 / row.n as f64,
+                row.future_bytes,
                 row.max_threads,
                 row.max_fds,
             );
@@ -247,6 +249,13 @@ async fn run(n: u64, base_url: &str, floor: bool) -> Row {
     )
     .await
     .expect("the warm-up floor job succeeds");
+    // How big one job's state machine is before it first runs (the task
+    // holds it inline, so this is per-job memory however far it gets).
+    let future_bytes = if floor {
+        std::mem::size_of_val(&floor_job(&bare, &runbase_url, ImageRequest::new("x"), 0))
+    } else {
+        std::mem::size_of_val(&client.generate(ImageRequest::new("x")))
+    } as u64;
     let requests_before = sim_requests(&admin, base_url).await;
     let baseline_rss_kib = procstat::rss_kib();
     let (user_before, sys_before) = procstat::cpu_times();
@@ -319,5 +328,6 @@ async fn run(n: u64, base_url: &str, floor: bool) -> Row {
         peak_rss_kib: procstat::peak_rss_kib(),
         max_threads: max_threads.load(Ordering::Relaxed),
         max_fds: max_fds.load(Ordering::Relaxed),
+        future_bytes,
     }
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use imagegen::gptimage15::generated as g15;
+use imagegen::gptimage15::wire as g15_wire;
 use imagegen::openai::generated as oa;
 use imagegen::runbase::generated as rb;
 use imagegen::runbase::wire as runbase_wire;
@@ -145,7 +146,7 @@ fn gptimage15(c: &mut Criterion) {
         typed::gptimage15,
         value::gptimage15,
         |r| serde_json::to_vec(&floor::gptimage15(r)).unwrap(),
-        None,
+        Some(&|r| g15_wire::create_body(r).unwrap()),
     );
     parse_all::<g15::Gptimage15GenerateEnvelope, floors::G15Envelope<floors::G15Accepted>>(
         c,
@@ -157,7 +158,7 @@ fn gptimage15(c: &mut Criterion) {
         c,
         "gptimage15/status",
         &fixtures::gptimage15_statuses(),
-        None,
+        Some(&|b| g15_wire::parse_status(b).ok()),
     );
 }
 

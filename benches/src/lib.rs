@@ -173,10 +173,10 @@ pub mod requests {
 
     /// Through the generated wire types.
     ///
-    /// Runbase goes through its provider's `build_create_request`.
-    /// INTERIM for gptimage15 and OpenAI: their provider crates' mapping
-    /// functions had not landed when this was written; these follow the
-    /// documented rules and are replaced by the providers' own as they land.
+    /// Runbase and gptimage15 go through their providers'
+    /// `build_create_request`. INTERIM for OpenAI: its provider crate's
+    /// mapping had not landed when this was written; this follows the
+    /// documented rules and is replaced by the provider's own when it lands.
     pub mod typed {
         use super::*;
         use imagegen::gptimage15::generated as g15;
@@ -188,25 +188,10 @@ pub mod requests {
             imagegen::runbase::wire::build_create_request(r).expect("runbase takes the sample")
         }
 
-        /// gptimage15 `POST /generate`.
+        /// gptimage15 `POST /generate`: the provider's own mapping.
         pub fn gptimage15(r: &ImageRequest) -> g15::Gptimage15GenerateRequest {
-            g15::Gptimage15GenerateRequest {
-                prompt: r.prompt.parse().expect("prompt within 2000 chars"),
-                size: r.effective_aspect().map(|a| match a {
-                    Aspect::Square => g15::Gptimage15Size::X10241024,
-                    Aspect::Portrait => g15::Gptimage15Size::X10241536,
-                    Aspect::Landscape => g15::Gptimage15Size::X15361024,
-                }),
-                quality: r.quality.and_then(|q| match q {
-                    Quality::Low => Some(g15::Gptimage15Quality::Low),
-                    Quality::Medium => Some(g15::Gptimage15Quality::Medium),
-                    Quality::High => Some(g15::Gptimage15Quality::High),
-                    _ => None,
-                }),
-                images: urls(r).into_iter().map(str::to_owned).collect(),
-                input_fidelity: None,
-                callback_url: r.callback_url.clone(),
-            }
+            imagegen::gptimage15::wire::build_create_request(r)
+                .expect("gptimage15 takes the sample")
         }
 
         /// OpenAI `POST /images/generations`.
