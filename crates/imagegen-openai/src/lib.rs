@@ -32,6 +32,29 @@
 //! | rate limit | per account tier, not published per key: `None`; 429s carry `retry-after` |
 //! | request timeout | 10 minutes (**decision**: the call includes the whole generation) |
 //!
+//! ## Decisions
+//!
+//! * **Synthesized task id.** OpenAI returns no id for a generation; the
+//!   finished status carries `openai-<created>-<16 random hex digits>` so
+//!   results, sidecars and journals name it like any other task
+//!   ([`response`]).
+//! * **Escape hatch.** `request.options_for("openai")` is merged into the
+//!   body as it is (JSON fields for a generation, text fields for an edit):
+//!   this is how `background`, `output_format`, `output_compression`,
+//!   `moderation` and `user` are set. OpenAI answers an unknown one with a
+//!   400 naming it ([`request`]).
+//! * **`status()` is not implemented.** The API is synchronous: the create
+//!   returns the images, and there is no task to ask about later. The
+//!   [`Client`](imagegen_core::Client) never polls a [`Mode::Sync`] provider;
+//!   calling [`ImageProvider::status`] directly returns a
+//!   [`ErrorKind::NotImplemented`] error without sending anything.
+//! * **Ambiguous failures.** A 5xx or a timeout may come after OpenAI
+//!   generated (and billed) the images: such errors are marked
+//!   `may_have_reached_server`, and the client does not resend them unless
+//!   the caller opted in ([`error`]).
+//! * `response_format` is never sent (gpt-image models reject it), and `n` is
+//!   left out when it is 1 (OpenAI's default).
+//!
 //! Model: `gpt-image-1.5` unless [`OpenAi::with_model`] says otherwise.
 //! Headers `OpenAI-Organization` / `OpenAI-Project` come from
 //! [`OpenAi::with_organization`] / [`OpenAi::with_project`] or
@@ -44,7 +67,7 @@ use async_trait::async_trait;
 use imagegen_core::capabilities::{Mode, ReferenceInput};
 use imagegen_core::{
     ApiKey, Aspect, Capabilities, Error, ErrorKind, HttpResponse, HttpTransport, ImageProvider,
-    ImageRequest, ProviderConfig, Quality, TaskStatus,
+    ImageRequest, ProviderConfig, Quality, ReferenceImage, TaskStatus,
 };
 
 pub mod error;
@@ -192,6 +215,56 @@ impl OpenAi {
     }
 }
 
+/// The most bytes a local reference file may hold: OpenAI's limit per input
+/// image for gpt-image models (50 MB).
+const MAX_REFERENCE_FILE_BYTES: u64 = 50 * 1024 * 1024;
+
+/// `request` with its [`ReferenceImage::File`] references read into
+/// [`ReferenceImage::Inline`] ones, or `None` when it has none. A fallback:
+/// the core's client has normally done this already.
+async fn read_local_references(request: &ImageRequest) -> Result<Option<ImageRequest>, Error> {
+    if !request
+        .references
+        .iter()
+        .any(|r| matches!(r, ReferenceImage::File(_)))
+    {
+        return Ok(None);
+    }
+    let mut loaded = request.clone();
+    for reference in &mut loaded.references {
+        let ReferenceImage::File(path) = reference else {
+            continue;
+        };
+        let shown = path.display().to_string();
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorKind::Io,
+                format!("could not read reference image {shown}: {e}"),
+            )
+            .with_provider(NAME)
+            .with_retryable(false)
+            .with_source(e)
+        };
+        let len = tokio::fs::metadata(&*path).await.map_err(io)?.len();
+        if len > MAX_REFERENCE_FILE_BYTES {
+            return Err(Error::invalid_request(format!(
+                "reference image {shown} is {len} bytes; OpenAI takes at most {MAX_REFERENCE_FILE_BYTES}"
+            ))
+            .with_provider(NAME));
+        }
+        let data = tokio::fs::read(&*path).await.map_err(io)?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "reference.png".to_owned());
+        *reference = ReferenceImage::Inline {
+            file_name,
+            data: data.into(),
+        };
+    }
+    Ok(Some(loaded))
+}
+
 fn finish(response: HttpResponse) -> Result<TaskStatus, Error> {
     if response.is_success() {
         response::parse_images_response(&response.body)
@@ -216,6 +289,13 @@ impl ImageProvider for OpenAi {
 
     /// One generation (or, with reference images, one edit): the answer is
     /// the finished task with its images.
+    ///
+    /// Reference images should arrive as [`ReferenceImage::Inline`] (the
+    /// [`Client`](imagegen_core::Client) reads files and downloads URLs for
+    /// upload providers). A [`ReferenceImage::File`] is still read here, as a
+    /// fallback for callers using the provider directly; a
+    /// [`ReferenceImage::Url`] is an `InvalidRequest` error, since fetching it
+    /// would be a second HTTP request.
     async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
         let http = self.transport.client();
         let builder = if request.references.is_empty() {
@@ -223,6 +303,8 @@ impl ImageProvider for OpenAi {
             http.post(format!("{}/images/generations", self.base_url))
                 .json(&body)
         } else {
+            let loaded = read_local_references(request).await?;
+            let request = loaded.as_ref().unwrap_or(request);
             let form = request::to_multipart(request::edit_form(request, &self.model)?)?;
             http.post(format!("{}/images/edits", self.base_url))
                 .multipart(form)

@@ -194,7 +194,7 @@ pub fn edit_form(request: &ImageRequest, model_name: &str) -> Result<EditForm, E
                 Ok(ImagePart { file_name: file_name.clone(), media_type, data: data.clone() })
             }
             other => Err(invalid(format!(
-                "reference image {} was not loaded; OpenAI takes uploads, which the imagegen Client prepares (call the provider through Client)",
+                "reference image {} was not loaded; OpenAI takes uploads, and the imagegen Client reads files and downloads URLs before submitting (call the provider through Client)",
                 other.describe()
             ))),
         })
@@ -221,6 +221,7 @@ pub(crate) fn to_multipart(form: EditForm) -> Result<reqwest::multipart::Form, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imagegen_core::ImageSize;
 
     fn body(request: &ImageRequest) -> Value {
         generation_body(request, "gpt-image-1.5").unwrap()
@@ -249,8 +250,16 @@ mod tests {
                 ImageRequest::new("A ceramic lamp").quality(Quality::Low),
             ),
             (
+                "medium",
+                ImageRequest::new("A ceramic lamp").quality(Quality::Medium),
+            ),
+            (
                 "auto",
                 ImageRequest::new("A ceramic lamp").quality(Quality::Auto),
+            ),
+            (
+                "explicit size",
+                ImageRequest::new("A ceramic lamp").size(ImageSize::new(1024, 1536)),
             ),
             ("three images", ImageRequest::new("A ceramic lamp").count(3)),
             (
@@ -258,6 +267,29 @@ mod tests {
                 ImageRequest::new("A ceramic lamp")
                     .provider_option("openai", "output_format", serde_json::json!("webp"))
                     .provider_option("openai", "background", serde_json::json!("transparent")),
+            ),
+            (
+                "every option",
+                ImageRequest::new("A ceramic lamp")
+                    .count(2)
+                    .provider_option("openai", "output_format", serde_json::json!("jpeg"))
+                    .provider_option("openai", "output_compression", serde_json::json!(80))
+                    .provider_option("openai", "moderation", serde_json::json!("low"))
+                    .provider_option("openai", "user", serde_json::json!("user-42")),
+            ),
+            (
+                "an option replaces a mapped field",
+                ImageRequest::new("A ceramic lamp")
+                    .quality(Quality::Low)
+                    .provider_option("openai", "quality", serde_json::json!("high")),
+            ),
+            (
+                "other providers' options are ignored",
+                ImageRequest::new("A ceramic lamp").provider_option(
+                    "runbase",
+                    "seed",
+                    serde_json::json!(7),
+                ),
             ),
         ];
         let table: Vec<_> = cases
@@ -278,36 +310,81 @@ mod tests {
         assert_eq!(err.kind(), imagegen_core::ErrorKind::InvalidRequest);
     }
 
+    fn inline(file_name: &str, data: &'static [u8]) -> ReferenceImage {
+        ReferenceImage::Inline {
+            file_name: file_name.into(),
+            data: Bytes::from_static(data),
+        }
+    }
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n0000";
+    const JPEG: &[u8] = b"\xff\xd8\xff\xe0JFIF";
+    const WEBP: &[u8] = b"RIFF\x10\0\0\0WEBPVP8 ";
+
     #[test]
     fn edit_form_fields_and_parts() {
-        let png = Bytes::from_static(b"\x89PNG\r\n\x1a\n0000");
-        let request = ImageRequest::new("Add a rainbow")
-            .aspect(Aspect::Landscape)
-            .input_fidelity(Fidelity::High)
-            .reference(ReferenceImage::Inline {
-                file_name: "a.png".into(),
-                data: png.clone(),
-            })
-            .reference(ReferenceImage::Inline {
-                file_name: "b.png".into(),
-                data: png,
-            });
-        let form = edit_form(&request, "gpt-image-1.5").unwrap();
-        let parts: Vec<_> = form
-            .images
+        let cases = [
+            (
+                "two pngs, landscape, high fidelity",
+                ImageRequest::new("Add a rainbow")
+                    .aspect(Aspect::Landscape)
+                    .input_fidelity(Fidelity::High)
+                    .reference(inline("a.png", PNG))
+                    .reference(inline("b.png", PNG)),
+            ),
+            (
+                "jpeg and webp, n=2, quality, options",
+                ImageRequest::new("Put the lamp on the table")
+                    .aspect(Aspect::Portrait)
+                    .quality(Quality::Medium)
+                    .input_fidelity(Fidelity::Low)
+                    .count(2)
+                    .provider_option("openai", "output_format", serde_json::json!("webp"))
+                    .provider_option("openai", "output_compression", serde_json::json!(80))
+                    .provider_option("openai", "background", serde_json::json!("transparent"))
+                    .reference(inline("lamp.jpg", JPEG))
+                    .reference(inline("table.webp", WEBP)),
+            ),
+            (
+                "prompt and one image only",
+                ImageRequest::new("Make it blue").reference(inline("x.png", PNG)),
+            ),
+        ];
+        let table: Vec<_> = cases
             .iter()
-            .map(|p| {
-                format!(
-                    "image[] {} {} {} bytes",
-                    p.file_name,
-                    p.media_type,
-                    p.data.len()
-                )
+            .map(|(case, request)| {
+                let form = edit_form(request, "gpt-image-1.5").unwrap();
+                let files: Vec<_> = form
+                    .images
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "image[] filename={} content-type={} {} bytes",
+                            p.file_name,
+                            p.media_type,
+                            p.data.len()
+                        )
+                    })
+                    .collect();
+                serde_json::json!({ "case": case, "fields": form.fields, "files": files })
             })
             .collect();
-        insta::assert_json_snapshot!(
-            "edit_form",
-            serde_json::json!({ "fields": form.fields, "files": parts })
+        insta::assert_json_snapshot!("edit_form", table);
+    }
+
+    #[test]
+    fn response_format_is_never_mapped() {
+        let request = ImageRequest::new("x")
+            .aspect(Aspect::Square)
+            .quality(Quality::High)
+            .count(4);
+        let body = body(&request);
+        assert!(body.get("response_format").is_none(), "{body}");
+        let form = edit_form(&request.reference(inline("a.png", PNG)), "gpt-image-1.5").unwrap();
+        assert!(
+            form.fields
+                .iter()
+                .all(|(name, _)| name != "response_format")
         );
     }
 
