@@ -9,7 +9,9 @@
 //!
 //! and registers the crate in the root `Cargo.toml` (`members`,
 //! `[workspace.dependencies]`) and in the `imagegen` facade (optional
-//! dependency, feature `NAME`, not on by default, and a `pub use` re-export).
+//! dependency, feature `NAME`, not on by default, a `pub use` re-export, and
+//! feature-gated entries in `registry.rs`, so `imagegen::provider("NAME", ..)`
+//! and the CLI's `--provider NAME` know it).
 //! Nothing is written when the name is invalid or already taken.
 
 use std::fs;
@@ -26,11 +28,20 @@ pub const TOUCHED: &[&str] = &[
     "Cargo.toml",
     "crates/imagegen/Cargo.toml",
     "crates/imagegen/src/lib.rs",
+    "crates/imagegen/src/registry.rs",
 ];
 
 /// The marker line in the facade's `Cargo.toml` after which provider
 /// features are listed.
 pub const FEATURE_MARKER: &str = "# provider features (xtask new-provider appends here)";
+
+/// The marker line in the facade's `registry.rs` above which `providers()`
+/// lists its entries.
+pub const REGISTRY_LIST_MARKER: &str = "// xtask new-provider: provider entries above this line";
+
+/// The marker line in the facade's `registry.rs` above which `provider()`
+/// matches provider names.
+pub const REGISTRY_MATCH_MARKER: &str = "// xtask new-provider: provider arms above this line";
 
 /// Checks that `name` can be a provider name: `[a-z][a-z0-9]*`, so that it
 /// is at once a directory, a crate suffix, a feature and a Rust identifier.
@@ -77,10 +88,13 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
     let root_manifest = root.join("Cargo.toml");
     let facade_manifest = root.join("crates/imagegen/Cargo.toml");
     let facade_lib = root.join("crates/imagegen/src/lib.rs");
+    let registry = root.join("crates/imagegen/src/registry.rs");
     let new_root = register_in_workspace(&read(&root_manifest)?, name)?;
     let new_facade = register_in_facade(&read(&facade_manifest)?, name)?;
     // rustfmt sorts the re-exports; format so `cargo fmt --check` stays happy.
     let new_lib = codegen::rustfmt(&reexport_in_facade(&read(&facade_lib)?, name)?)?;
+    // Formatted too: long names make the inserted lines wrap.
+    let new_registry = codegen::rustfmt(&register_in_registry(&read(&registry)?, name)?)?;
 
     fs::create_dir_all(&schema_dir)?;
     for (file, text) in template_schemas(name) {
@@ -99,9 +113,13 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
     fs::write(&root_manifest, new_root)?;
     fs::write(&facade_manifest, new_facade)?;
     fs::write(&facade_lib, new_lib)?;
+    fs::write(&registry, new_registry)?;
 
     println!("created schemas/{name}/ and crates/imagegen-{name}/");
     println!("registered imagegen-{name} in Cargo.toml and the imagegen facade (feature `{name}`)");
+    println!(
+        "listed `{name}` in crates/imagegen/src/registry.rs (`imagegen::provider(\"{name}\", ..)`, `--provider {name}`)"
+    );
     println!(
         "next: write the provider's real schemas in schemas/{name}/, run `cargo xtask codegen`,"
     );
@@ -208,6 +226,51 @@ pub fn reexport_in_facade(lib: &str, name: &str) -> Result<String> {
     let mut out = lib.trim_end().to_owned();
     out.push_str(&format!("\n#[cfg(feature = \"{name}\")]\n{line}\n"));
     Ok(out)
+}
+
+/// Adds the provider to the facade's `registry.rs` text: a feature-gated
+/// `ProviderInfo` push in `providers()` above [`REGISTRY_LIST_MARKER`], and
+/// a feature-gated arm in `provider()` above [`REGISTRY_MATCH_MARKER`]
+/// (written against the skeleton's `NAME`, `*_VAR`, `DEFAULT_BASE_URL`,
+/// `capabilities()` and `new(config)`). Idempotent: a section that already
+/// has a `#[cfg(feature = "NAME")]` entry is left as it is. [`run`] then
+/// lets rustfmt wrap what is too long.
+pub fn register_in_registry(registry: &str, name: &str) -> Result<String> {
+    let p = pascal(name);
+    let gate = format!("#[cfg(feature = \"{name}\")]");
+    let entry = [
+        format!("    {gate}"),
+        "    list.push(ProviderInfo {".to_owned(),
+        format!("        name: crate::{name}::NAME,"),
+        format!("        api_key_var: crate::{name}::API_KEY_VAR,"),
+        format!("        base_url_var: crate::{name}::BASE_URL_VAR,"),
+        format!("        default_base_url: crate::{name}::DEFAULT_BASE_URL,"),
+        format!("        capabilities: crate::{name}::{p}Provider::capabilities(),"),
+        "    });".to_owned(),
+    ];
+    let arm = [
+        format!("        {gate}"),
+        format!(
+            "        crate::{name}::NAME => Ok(Arc::new(crate::{name}::{p}Provider::new(config)?)),"
+        ),
+    ];
+
+    let mut lines: Vec<String> = registry.lines().map(str::to_owned).collect();
+    for (function, marker, insert) in [
+        ("pub fn providers()", REGISTRY_LIST_MARKER, &entry[..]),
+        ("pub fn provider(", REGISTRY_MATCH_MARKER, &arm[..]),
+    ] {
+        let start = position(&lines, 0, |l| l.starts_with(function))
+            .with_context(|| format!("no `{function}` in crates/imagegen/src/registry.rs"))?;
+        let at = position(&lines, start, |l| l.trim() == marker).with_context(|| {
+            format!("no `{marker}` line in `{function}` of crates/imagegen/src/registry.rs")
+        })?;
+        if lines[start..at].iter().any(|l| l.trim() == gate) {
+            continue; // already registered
+        }
+        lines.splice(at..at, insert.iter().cloned());
+    }
+    Ok(lines.join("\n") + "\n")
 }
 
 fn position(lines: &[String], from: usize, pred: impl Fn(&str) -> bool) -> Option<usize> {
@@ -546,12 +609,112 @@ mod tests {
             facade_lib.contains("#[cfg(feature = \"demo\")]\npub use imagegen_demo as demo;\n")
         );
         assert_eq!(codegen::rustfmt(&facade_lib).unwrap(), facade_lib);
+        let registry = read(&root.join("crates/imagegen/src/registry.rs")).unwrap();
+        assert!(
+            registry.contains("    #[cfg(feature = \"demo\")]\n    list.push(ProviderInfo {\n        name: crate::demo::NAME,\n"),
+            "providers() lists demo:\n{registry}"
+        );
+        assert!(
+            registry.contains("        #[cfg(feature = \"demo\")]\n        crate::demo::NAME => Ok(Arc::new(crate::demo::DemoProvider::new(config)?)),\n"),
+            "provider() builds demo:\n{registry}"
+        );
+        assert_eq!(codegen::rustfmt(&registry).unwrap(), registry);
 
         // The new provider is part of the drift check at once.
         assert_eq!(codegen::check(root).unwrap(), vec![]);
         // Running it twice is refused and changes nothing.
         assert!(run(root, "demo").is_err());
         assert_eq!(read(&root.join("Cargo.toml")).unwrap(), manifest);
+        assert_eq!(
+            read(&root.join("crates/imagegen/src/registry.rs")).unwrap(),
+            registry
+        );
+    }
+
+    /// The facade's real `registry.rs`.
+    fn real_registry() -> String {
+        read(&codegen::workspace_root().join("crates/imagegen/src/registry.rs")).unwrap()
+    }
+
+    #[test]
+    fn registry_entries_go_above_the_markers_once() {
+        let before = real_registry();
+        let once = register_in_registry(&before, "acme").unwrap();
+        let gate = "#[cfg(feature = \"acme\")]";
+        assert_eq!(once.matches(gate).count(), 2, "{once}");
+        // Inside providers(), after the existing entries, before `list`.
+        let list = once.find(REGISTRY_LIST_MARKER).unwrap();
+        let entry = once.find("name: crate::acme::NAME,").unwrap();
+        assert!(once.find("name: crate::openai::OpenAi::NAME").unwrap() < entry && entry < list);
+        assert!(once[list..].starts_with(&format!("{REGISTRY_LIST_MARKER}\n    list\n}}")));
+        // Inside provider(), before the catch-all arm.
+        let arm = once
+            .find("crate::acme::NAME => Ok(Arc::new(crate::acme::AcmeProvider::new(config)?)),")
+            .unwrap();
+        let matcher = once.find(REGISTRY_MATCH_MARKER).unwrap();
+        assert!(once.find("pub fn provider(").unwrap() < arm && arm < matcher);
+        assert!(
+            once[matcher..].starts_with(&format!("{REGISTRY_MATCH_MARKER}\n        other => {{"))
+        );
+        // Nothing else changed.
+        let removed: String = once
+            .lines()
+            .filter(|l| !l.contains("acme"))
+            .filter(|l| !matches!(l.trim(), "list.push(ProviderInfo {" | "});"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let original: String = before
+            .lines()
+            .filter(|l| !matches!(l.trim(), "list.push(ProviderInfo {" | "});"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(removed, original);
+
+        // Idempotent: a second registration, or one of a name already there
+        // by hand in either function, adds nothing.
+        assert_eq!(register_in_registry(&once, "acme").unwrap(), once);
+        let formatted = codegen::rustfmt(&once).unwrap();
+        assert_eq!(register_in_registry(&formatted, "acme").unwrap(), formatted);
+        let only_arm = once.replacen(
+            "    #[cfg(feature = \"acme\")]\n    list.push(ProviderInfo {",
+            "    list.push(ProviderInfo {",
+            1,
+        );
+        let repaired = register_in_registry(&only_arm, "acme").unwrap();
+        assert_eq!(repaired.matches(gate).count(), 2, "{repaired}");
+        assert_eq!(repaired.matches("crate::acme::NAME =>").count(), 1);
+        // Another provider goes after the first.
+        let twice = register_in_registry(&once, "zeta").unwrap();
+        assert!(
+            twice.find("crate::acme::NAME,").unwrap() < twice.find("crate::zeta::NAME,").unwrap()
+        );
+    }
+
+    #[test]
+    fn registry_without_markers_is_refused() {
+        let before = real_registry();
+        for marker in [REGISTRY_LIST_MARKER, REGISTRY_MATCH_MARKER] {
+            let err = register_in_registry(&before.replace(marker, "// gone"), "acme").unwrap_err();
+            assert!(err.to_string().contains(marker), "{err}");
+        }
+    }
+
+    /// The registry entry calls the skeleton by the names the skeleton
+    /// defines (`new_provider_builds` compiles both; this is the quick check).
+    #[test]
+    fn registry_entry_names_what_the_skeleton_defines() {
+        let lib = crate_lib("acme");
+        for item in [
+            "pub const NAME: &str",
+            "pub const API_KEY_VAR: &str",
+            "pub const BASE_URL_VAR: &str",
+            "pub const DEFAULT_BASE_URL: &str",
+            "pub struct AcmeProvider",
+            "pub fn new(config: ProviderConfig) -> Result<Self, Error>",
+            "pub fn capabilities() -> Capabilities",
+        ] {
+            assert!(lib.contains(item), "the skeleton lost `{item}`");
+        }
     }
 
     /// Runs `new-provider demo` on a scratch copy of the workspace and builds
