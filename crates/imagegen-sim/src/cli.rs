@@ -40,6 +40,15 @@ pub struct SimArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Fault injection as JSON, e.g. '{"create_500": 0.1, "burst_429": 0.05}'.
+    ///
+    /// Each fault is a probability from 0 to 1 (default 0): create_500,
+    /// status_500, burst_429 (burst_len requests long), drop_before_accept,
+    /// drop_after_accept, slow_response (held slow_response_delay_ms),
+    /// malformed_json (any successful answer's JSON cut in half, creates
+    /// included), malformed_status_json (the same on status polls only, so no
+    /// charged task's id is lost), generation_failure,
+    /// gptimage15_numeric_status, gptimage15_string_encoded, unknown_status.
+    /// PUT /_sim/config changes them at run time; see the imagegen-sim README.
     #[arg(long, value_name = "JSON")]
     pub faults: Option<String>,
     /// Starting credits of every key on every provider.

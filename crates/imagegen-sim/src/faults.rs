@@ -20,7 +20,13 @@
 //! - `slow_response`: a successful answer is held for `slow_response_delay_ms`
 //!   (5000 ms when 0) after the work is done (a create is already recorded).
 //! - `malformed_json`: a successful answer's body is cut in half (still
-//!   `content-type: application/json`); the work is done and recorded.
+//!   `content-type: application/json`); the work is done and recorded. This
+//!   strikes creates too, so a charged task's id can be lost.
+//! - `malformed_status_json`: the same, on successful status answers only
+//!   (runbase `GET /runs/{id}`, gptimage15 `/status` and `/v2/status`): the
+//!   poll is counted (and an undocumented first status used up) as usual,
+//!   and creates are never cut, so no charged task's id is lost. Rolled
+//!   independently of `malformed_json`.
 //! - `generation_failure`: decided at create; the task ends `failed` /
 //!   `FAILED` with a content-policy message; OpenAI answers 400
 //!   `moderation_blocked` (not charged).
@@ -51,8 +57,11 @@ pub struct FaultConfig {
     pub slow_response: f64,
     /// Delay of a slow answer in milliseconds (0 means 5000).
     pub slow_response_delay_ms: u64,
-    /// A successful answer's JSON body is truncated.
+    /// A successful answer's JSON body is truncated (creates included).
     pub malformed_json: f64,
+    /// A successful status (poll) answer's JSON body is truncated; creates
+    /// are left whole.
+    pub malformed_status_json: f64,
     /// A task ends `FAILED` / `failed` with a content-policy message.
     pub generation_failure: f64,
     /// gptimage15 `/status` answers a numeric status (0 / 1 / -1).
@@ -98,6 +107,9 @@ pub(crate) enum Fault {
     NumericStatus,
     StringEncoded,
     UnknownStatus,
+    // New kinds go last: the discriminant salts the dice, so inserting one
+    // would change which requests every later kind strikes for a seed.
+    MalformedStatusJson,
 }
 
 /// SplitMix64 finalizer: a cheap, good 64-bit mix.
@@ -137,6 +149,7 @@ impl Dice {
             Fault::NumericStatus => self.faults.gptimage15_numeric_status,
             Fault::StringEncoded => self.faults.gptimage15_string_encoded,
             Fault::UnknownStatus => self.faults.unknown_status,
+            Fault::MalformedStatusJson => self.faults.malformed_status_json,
         };
         if p <= 0.0 {
             return false;

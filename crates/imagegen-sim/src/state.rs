@@ -182,6 +182,15 @@ pub(crate) struct Ctx {
     pub dice: Dice,
 }
 
+/// What a successful answer answers, for the faults that strike only one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answering {
+    /// A create (for OpenAI, the whole synchronous generation).
+    Create,
+    /// A status poll.
+    Status,
+}
+
 /// An answer before it is sent.
 pub(crate) struct Reply {
     pub status: StatusCode,
@@ -242,12 +251,14 @@ impl Ctx {
         reply.into_response(false)
     }
 
-    /// Sends a successful answer, applying the slow and malformed faults.
-    pub async fn send_success(&self, reply: Reply) -> Response {
+    /// Sends a successful answer to a create or a status poll, applying the
+    /// slow and malformed faults (`malformed_status_json` to polls only).
+    pub async fn send_success(&self, answering: Answering, reply: Reply) -> Response {
         if self.dice.roll(Fault::SlowResponse) {
             tokio::time::sleep(self.dice.faults.effective_slow_delay()).await;
         }
-        let malformed = self.dice.roll(Fault::MalformedJson);
+        let malformed = self.dice.roll(Fault::MalformedJson)
+            || (answering == Answering::Status && self.dice.roll(Fault::MalformedStatusJson));
         self.state
             .ledger
             .record_status(self.provider, &self.key, reply.status.as_u16());

@@ -58,6 +58,7 @@ pub(crate) fn check_faults(f: &FaultConfig) -> Result<(), String> {
         ("drop_after_accept", f.drop_after_accept),
         ("slow_response", f.slow_response),
         ("malformed_json", f.malformed_json),
+        ("malformed_status_json", f.malformed_status_json),
         ("generation_failure", f.generation_failure),
         ("gptimage15_numeric_status", f.gptimage15_numeric_status),
         ("gptimage15_string_encoded", f.gptimage15_string_encoded),

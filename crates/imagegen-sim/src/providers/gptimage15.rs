@@ -38,7 +38,7 @@ use crate::faults::{Fault, drop_connection};
 use crate::images::{ImageSize, variant_for};
 use crate::ledger::Charge;
 use crate::state::{
-    AppState, Auth, Ctx, Reply, body_hash, plain_datetime, public_base, rfc3339_secs,
+    Answering, AppState, Auth, Ctx, Reply, body_hash, plain_datetime, public_base, rfc3339_secs,
 };
 use crate::tasks::{Phase, Task};
 
@@ -249,9 +249,10 @@ pub(crate) async fn create(
     if ctx.dice.roll(Fault::DropAfterAccept) {
         drop_connection();
     }
-    ctx.send_success(Reply::ok(
-        json!({ "code": 200, "data": { "task_id": id, "status": "IN_PROGRESS" } }),
-    ))
+    ctx.send_success(
+        Answering::Create,
+        Reply::ok(json!({ "code": 200, "data": { "task_id": id, "status": "IN_PROGRESS" } })),
+    )
     .await
 }
 
@@ -367,5 +368,6 @@ async fn status(
         envelope["message"] = json!("success");
     }
     envelope["data"] = data;
-    ctx.send_success(Reply::ok(envelope)).await
+    ctx.send_success(Answering::Status, Reply::ok(envelope))
+        .await
 }

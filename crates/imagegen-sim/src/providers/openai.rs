@@ -26,7 +26,7 @@ use crate::Provider;
 use crate::faults::{Fault, drop_connection};
 use crate::images::{ImageFormat, variant_for};
 use crate::ledger::Charge;
-use crate::state::{AppState, Auth, Ctx, Reply, body_hash};
+use crate::state::{Answering, AppState, Auth, Ctx, Reply, body_hash};
 
 /// Most input images of an edit.
 pub const MAX_EDIT_IMAGES: usize = 16;
@@ -330,6 +330,9 @@ async fn generate(ctx: Ctx, params: Params, hash: u64, input_images: u64) -> Res
             "total_tokens": text_tokens + image_tokens + out_tokens,
         },
     });
-    ctx.send_success(Reply::ok(body).header("x-request-id", &request_id))
-        .await
+    ctx.send_success(
+        Answering::Create,
+        Reply::ok(body).header("x-request-id", &request_id),
+    )
+    .await
 }

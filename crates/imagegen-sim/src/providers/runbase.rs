@@ -35,7 +35,7 @@ use crate::images::{ImageSize, variant_for};
 use crate::ledger::Charge;
 use crate::magic;
 use crate::ratelimit::{Verdict, retry_after_secs};
-use crate::state::{AppState, Auth, Ctx, Reply, body_hash, public_base, rfc3339_millis};
+use crate::state::{Answering, AppState, Auth, Ctx, Reply, body_hash, public_base, rfc3339_millis};
 use crate::tasks::{Phase, Task};
 
 /// The one model Runbase serves here.
@@ -277,7 +277,7 @@ pub(crate) async fn create(
     if ctx.dice.roll(Fault::DropAfterAccept) {
         drop_connection();
     }
-    ctx.send_success(Reply::ok(body)).await
+    ctx.send_success(Answering::Create, Reply::ok(body)).await
 }
 
 /// `GET /runs/{id}`.
@@ -321,7 +321,7 @@ pub(crate) async fn status(
         }
     };
     let body = run_object(&task, status, Some(phase), &public_base(&state, &headers));
-    ctx.send_success(Reply::ok(body)).await
+    ctx.send_success(Answering::Status, Reply::ok(body)).await
 }
 
 /// The run object; `phase` None means "just created".

@@ -111,6 +111,7 @@ async fn config_can_be_read_and_changed_at_run_time() {
     // Bad bodies are refused.
     for bad in [
         json!({"faults": {"create_500": 2.0}}),
+        json!({"faults": {"malformed_status_json": 1.5}}),
         json!({"nope": 1}),
         json!({"latency": "slow"}),
     ] {

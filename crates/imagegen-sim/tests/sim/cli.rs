@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use imagegen_sim::{LatencyProfile, SimArgs};
 
 use super::common::*;
@@ -53,6 +53,25 @@ fn options_make_a_config() {
         .sim
         .to_config();
     assert!(bad.is_err());
+}
+
+#[test]
+fn malformed_status_json_is_set_at_start_and_documented() {
+    let parse = |faults: &str| {
+        Cli::try_parse_from(["imagegen-sim", "--faults", faults])
+            .unwrap()
+            .sim
+            .to_config()
+    };
+    let c = parse(r#"{"malformed_status_json": 0.25}"#).unwrap();
+    assert_eq!(
+        (c.faults.malformed_status_json, c.faults.malformed_json),
+        (0.25, 0.0)
+    );
+    let err = parse(r#"{"malformed_status_json": 2}"#).unwrap_err();
+    assert!(err.contains("malformed_status_json"), "{err}");
+    let help = Cli::command().render_long_help().to_string();
+    assert!(help.contains("malformed_status_json"), "{help}");
 }
 
 #[tokio::test]

@@ -268,6 +268,92 @@ async fn malformed_json_is_a_200_that_does_not_parse() {
 }
 
 #[tokio::test]
+async fn malformed_status_json_cuts_polls_and_leaves_creates_whole() {
+    let sim = start(faults(FaultConfig {
+        malformed_status_json: 1.0,
+        ..Default::default()
+    }))
+    .await;
+    // Every create answers whole JSON, so the id of each charged task is known.
+    let mut created = Vec::new();
+    for (name, url, body) in creates(&sim) {
+        let a = post(&url, Some(KEY), body).await;
+        assert_eq!(a.status, StatusCode::OK, "{name}");
+        assert!(a.body.is_object(), "{name}: {}", a.body);
+        created.push(a.body);
+    }
+    let run_id = created[0]["id"].as_str().unwrap().to_owned();
+    let task_id = created[1]["data"]["task_id"].as_str().unwrap().to_owned();
+    // Every status answer is a 200 whose JSON does not parse.
+    let polls = [
+        format!("{}/runs/{run_id}", sim.runbase_url()),
+        format!("{}/status?task_id={task_id}", sim.gptimage15_url()),
+        format!("{}/v2/status?task_id={task_id}", sim.gptimage15_url()),
+    ];
+    for url in &polls {
+        let resp = client().get(url).bearer_auth(KEY).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{url}");
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        let text = resp.text().await.unwrap();
+        assert!(!text.is_empty(), "{url}");
+        assert!(
+            serde_json::from_str::<Value>(&text).is_err(),
+            "{url}: {text}"
+        );
+    }
+    let ledger = sim.ledger();
+    for (name, polled) in [("runbase", 1), ("gptimage15", 2), ("openai", 0)] {
+        let e = ledger.entry(name, KEY).unwrap();
+        assert_eq!(
+            (e.creates_charged, e.polls, e.duplicate_creates),
+            (1, polled, 0),
+            "{name}"
+        );
+    }
+    // A garbled poll changes nothing: polled again, the tasks finish as usual.
+    sim.set_faults(FaultConfig::default());
+    let (seen, _) = poll_runbase(&sim, &run_id, KEY).await;
+    assert_eq!(seen.last().unwrap(), "succeeded");
+    let (seen, _) = poll_gpt(&sim, &task_id, "status").await;
+    assert_eq!(seen.last().unwrap(), &json!("SUCCESS"));
+}
+
+#[tokio::test]
+async fn malformed_status_json_can_be_switched_on_at_run_time() {
+    let sim = fast().await;
+    let run = post(
+        &format!("{}/runs", sim.runbase_url()),
+        Some(KEY),
+        RUNBASE_SEED_BODY,
+    )
+    .await;
+    let url = format!(
+        "{}/runs/{}",
+        sim.runbase_url(),
+        run.body["id"].as_str().unwrap()
+    );
+    assert!(get(&url, Some(KEY)).await.body.is_object());
+    let put = client()
+        .put(format!("{}/_sim/config", sim.base_url()))
+        .json(&json!({"faults": {"malformed_status_json": 1.0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let a = get(&url, Some(KEY)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.is_string(), "not JSON: {}", a.body);
+    // Creates stay whole.
+    let b = post(
+        &format!("{}/runs", sim.runbase_url()),
+        Some(KEY),
+        RUNBASE_SEED_BODY,
+    )
+    .await;
+    assert!(b.body["id"].is_string(), "{}", b.body);
+}
+
+#[tokio::test]
 async fn generation_failure_on_each_provider() {
     let sim = start(faults(FaultConfig {
         generation_failure: 1.0,
