@@ -42,6 +42,7 @@ pub mod generation;
 mod jitter;
 mod magic;
 pub mod provider;
+pub mod provider_base;
 pub mod rate;
 mod references;
 pub mod request;
@@ -67,6 +68,7 @@ pub use generation::{
     GeneratedImage, Generation, Submission, TaskFailure, TaskHandle, TaskSummary, Timings,
 };
 pub use provider::{ImageOutput, ImageProvider, TaskState, TaskStatus, TokenUsage};
+pub use provider_base::{BaseUrl, ProviderBase, ProviderSpec};
 pub use rate::RateBudget;
 pub use request::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
 pub use retry::{Jitter, RetryBudget, RetryBudgetConfig, RetryPolicy};
