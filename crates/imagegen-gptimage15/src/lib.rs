@@ -49,11 +49,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegen_core::capabilities::{Mode, ReferenceInput};
+use imagegen_core::provider_base::{BaseUrl, ProviderBase, ProviderSpec};
 use imagegen_core::{
-    ApiKey, Aspect, Capabilities, Error, HttpResponse, HttpTransport, ImageProvider, ImageRequest,
-    ProviderConfig, Quality, TaskStatus,
+    Aspect, Capabilities, Error, ImageProvider, ImageRequest, ProviderConfig, Quality, TaskStatus,
 };
-use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
 
 pub mod error;
@@ -80,19 +79,14 @@ pub(crate) const API_KEY_VAR: &str = Gptimage15::API_KEY_VAR;
 /// `Debug` shows the base URL and a fingerprint of the key, never the key.
 #[derive(Clone)]
 pub struct Gptimage15 {
-    key: ApiKey,
-    base_url: String,
-    base: Url,
-    transport: HttpTransport,
-    capabilities: Capabilities,
-    account_id: String,
+    base: ProviderBase,
+    root: BaseUrl,
 }
 
 impl fmt::Debug for Gptimage15 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Gptimage15")
-            .field("base_url", &self.base_url)
-            .field("key", &self.key)
+        self.base
+            .debug_struct(f, "Gptimage15")
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +103,13 @@ impl Gptimage15 {
     /// gptimage15.ai's documented base URL.
     pub const DEFAULT_BASE_URL: &'static str = "https://gptimage15.ai/api";
 
+    const SPEC: ProviderSpec = ProviderSpec::new(
+        Self::NAME,
+        Self::API_KEY_VAR,
+        Self::BASE_URL_VAR,
+        Self::DEFAULT_BASE_URL,
+    );
+
     /// How long one HTTP call may take.
     const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -122,25 +123,9 @@ impl Gptimage15 {
     /// key is an `Unauthorized` error naming `GPTIMAGE15_API_KEY`; a base URL
     /// that is not an `http(s)` URL is an `InvalidRequest` error.
     pub fn from_config(config: ProviderConfig) -> Result<Self, Error> {
-        let resolved = config.resolve(
-            Self::NAME,
-            Self::API_KEY_VAR,
-            Self::BASE_URL_VAR,
-            Self::DEFAULT_BASE_URL,
-        )?;
-        let base = parse_base(&resolved.base_url)?;
-        Ok(Gptimage15 {
-            account_id: imagegen_core::secret::account_id(
-                Self::NAME,
-                &resolved.base_url,
-                &resolved.api_key,
-            ),
-            key: resolved.api_key,
-            base_url: resolved.base_url,
-            base,
-            transport: resolved.transport,
-            capabilities: Self::default_capabilities(),
-        })
+        let base = ProviderBase::from_config(Self::SPEC, config, Self::default_capabilities())?;
+        let root = base.parse_base_url()?;
+        Ok(Gptimage15 { base, root })
     }
 
     /// What gptimage15.ai offers (see the crate docs for the decisions
@@ -165,37 +150,7 @@ impl Gptimage15 {
 
     /// The base URL in use, without a trailing slash.
     pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// `{base}/{endpoint}`.
-    fn url(&self, endpoint: &str) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.pop_if_empty().push(endpoint);
-        }
-        url
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpResponse, Error> {
-        self.transport
-            .send(
-                Self::NAME,
-                request.bearer_auth(self.key.expose()),
-                self.capabilities.request_timeout,
-            )
-            .await
-    }
-}
-
-fn parse_base(base_url: &str) -> Result<Url, Error> {
-    match Url::parse(base_url) {
-        Ok(url) if !url.cannot_be_a_base() => Ok(url),
-        _ => Err(
-            Error::invalid_request(format!("base URL `{base_url}` is not a valid URL"))
-                .with_provider(Gptimage15::NAME)
-                .with_hint(format!("check {} or --base-url", Gptimage15::BASE_URL_VAR)),
-        ),
+        self.base.base_url()
     }
 }
 
@@ -206,11 +161,11 @@ impl ImageProvider for Gptimage15 {
     }
 
     fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+        self.base.capabilities()
     }
 
     fn account_id(&self) -> String {
-        self.account_id.clone()
+        self.base.account_id().to_owned()
     }
 
     /// One `POST {base}/generate`. The answer's envelope decides: `data`
@@ -218,12 +173,12 @@ impl ImageProvider for Gptimage15 {
     async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
         let body = request::create_body(request)?;
         let http = self
-            .transport
+            .base
             .client()
-            .post(self.url("generate"))
+            .post(self.root.endpoint(&["generate"]))
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        let response = self.send(http).await?;
+        let response = self.base.send(http).await?;
         let task =
             status::parse_created_answer(response.status, &response.headers, &response.body)?;
         tracing::debug!(provider = Self::NAME, task_id = %task.task_id, status = ?task.raw_status, "task created");
@@ -235,10 +190,11 @@ impl ImageProvider for Gptimage15 {
         if task_id.trim().is_empty() {
             return Err(Error::invalid_request("the task id is empty").with_provider(Self::NAME));
         }
-        let mut url = self.url("status");
+        let mut url = self.root.endpoint(&["status"]);
         url.query_pairs_mut().append_pair("task_id", task_id);
         let response = self
-            .send(self.transport.client().get(url))
+            .base
+            .send(self.base.client().get(url))
             .await
             .map_err(|e| e.with_task_id(task_id))?;
         status::parse_status_answer(response.status, &response.headers, &response.body).map_err(

@@ -65,9 +65,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegen_core::capabilities::{Mode, ReferenceInput};
+use imagegen_core::provider_base::{ProviderBase, ProviderSpec};
 use imagegen_core::{
-    ApiKey, Aspect, Capabilities, Error, ErrorKind, HttpResponse, HttpTransport, ImageProvider,
-    ImageRequest, ProviderConfig, Quality, ReferenceImage, TaskStatus,
+    Aspect, Capabilities, Error, ErrorKind, HttpResponse, ImageProvider, ImageRequest,
+    ProviderConfig, Quality, ReferenceImage, TaskStatus,
 };
 
 pub mod error;
@@ -92,22 +93,20 @@ pub(crate) const API_KEY_VAR: &str = OpenAi::API_KEY_VAR;
 /// `Debug` shows the base URL and a fingerprint of the key, never the key.
 #[derive(Clone)]
 pub struct OpenAi {
-    key: ApiKey,
-    base_url: String,
+    base: ProviderBase,
     model: String,
     organization: Option<String>,
     project: Option<String>,
-    transport: HttpTransport,
-    capabilities: Capabilities,
-    account_id: String,
 }
 
 impl fmt::Debug for OpenAi {
+    // Not `ProviderBase::debug_struct`: that puts `key` before `model`, and
+    // this output stays as it was.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAi")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.base.base_url())
             .field("model", &self.model)
-            .field("key", &self.key)
+            .field("key", self.base.key())
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +124,13 @@ impl OpenAi {
     /// The model used unless [`OpenAi::with_model`] says otherwise.
     pub const DEFAULT_MODEL: &'static str = "gpt-image-1.5";
 
+    const SPEC: ProviderSpec = ProviderSpec::new(
+        Self::NAME,
+        Self::API_KEY_VAR,
+        Self::BASE_URL_VAR,
+        Self::DEFAULT_BASE_URL,
+    );
+
     /// Everything from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
     /// `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`).
     pub fn from_env() -> Result<Self, Error> {
@@ -133,26 +139,16 @@ impl OpenAi {
 
     /// From `config`, with unset fields read from the environment.
     pub fn from_config(config: ProviderConfig) -> Result<Self, Error> {
-        let resolved = config.resolve(
-            Self::NAME,
-            Self::API_KEY_VAR,
-            Self::BASE_URL_VAR,
-            Self::DEFAULT_BASE_URL,
-        )?;
+        // The base URL is not parsed here (no `parse_base_url`): URLs are
+        // formatted as they always were, so a malformed one still fails at
+        // the request, not at construction.
+        let base = ProviderBase::from_config(Self::SPEC, config, Self::default_capabilities())?;
         let env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
         Ok(OpenAi {
-            account_id: imagegen_core::secret::account_id(
-                Self::NAME,
-                &resolved.base_url,
-                &resolved.api_key,
-            ),
-            key: resolved.api_key,
-            base_url: resolved.base_url,
+            base,
             model: Self::DEFAULT_MODEL.to_owned(),
             organization: env("OPENAI_ORG_ID"),
             project: env("OPENAI_PROJECT_ID"),
-            transport: resolved.transport,
-            capabilities: Self::default_capabilities(),
         })
     }
 
@@ -195,7 +191,7 @@ impl OpenAi {
 
     /// The base URL in use, without a trailing slash.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.base.base_url()
     }
 
     /// The model in use.
@@ -204,7 +200,7 @@ impl OpenAi {
     }
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let mut request = request.bearer_auth(self.key.expose());
+        let mut request = self.base.authorize(request);
         if let Some(org) = &self.organization {
             request = request.header("OpenAI-Organization", org);
         }
@@ -280,11 +276,11 @@ impl ImageProvider for OpenAi {
     }
 
     fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+        self.base.capabilities()
     }
 
     fn account_id(&self) -> String {
-        self.account_id.clone()
+        self.base.account_id().to_owned()
     }
 
     /// One generation (or, with reference images, one edit): the answer is
@@ -297,26 +293,20 @@ impl ImageProvider for OpenAi {
     /// [`ReferenceImage::Url`] is an `InvalidRequest` error, since fetching it
     /// would be a second HTTP request.
     async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
-        let http = self.transport.client();
+        let http = self.base.client();
+        let base_url = self.base.base_url();
         let builder = if request.references.is_empty() {
             let body = request::generation_body(request, &self.model)?;
-            http.post(format!("{}/images/generations", self.base_url))
+            http.post(format!("{base_url}/images/generations"))
                 .json(&body)
         } else {
             let loaded = read_local_references(request).await?;
             let request = loaded.as_ref().unwrap_or(request);
             let form = request::to_multipart(request::edit_form(request, &self.model)?)?;
-            http.post(format!("{}/images/edits", self.base_url))
+            http.post(format!("{base_url}/images/edits"))
                 .multipart(form)
         };
-        let response = self
-            .transport
-            .send(
-                Self::NAME,
-                self.authorized(builder),
-                self.capabilities.request_timeout,
-            )
-            .await?;
+        let response = self.base.send_authorized(self.authorized(builder)).await?;
         finish(response)
     }
 

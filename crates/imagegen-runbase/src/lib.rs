@@ -45,11 +45,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegen_core::capabilities::{Mode, RateLimit, ReferenceInput};
+use imagegen_core::provider_base::{BaseUrl, ProviderBase, ProviderSpec};
 use imagegen_core::{
-    ApiKey, Aspect, Capabilities, Error, HttpResponse, HttpTransport, ImageProvider, ImageRequest,
-    ProviderConfig, Quality, TaskStatus,
+    Aspect, Capabilities, Error, ImageProvider, ImageRequest, ProviderConfig, Quality, TaskStatus,
 };
-use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
 
 pub mod error;
@@ -74,20 +73,13 @@ pub(crate) const BASE_URL_VAR: &str = Runbase::BASE_URL_VAR;
 /// `Debug` shows the base URL and a fingerprint of the key, never the key.
 #[derive(Clone)]
 pub struct Runbase {
-    key: ApiKey,
-    base_url: String,
-    base: Url,
-    transport: HttpTransport,
-    capabilities: Capabilities,
-    account_id: String,
+    base: ProviderBase,
+    root: BaseUrl,
 }
 
 impl fmt::Debug for Runbase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runbase")
-            .field("base_url", &self.base_url)
-            .field("key", &self.key)
-            .finish_non_exhaustive()
+        self.base.debug_struct(f, "Runbase").finish_non_exhaustive()
     }
 }
 
@@ -102,6 +94,13 @@ impl Runbase {
     /// Runbase's documented base URL.
     pub const DEFAULT_BASE_URL: &'static str = "https://runbase.net/api/v1";
 
+    const SPEC: ProviderSpec = ProviderSpec::new(
+        Self::NAME,
+        Self::API_KEY_VAR,
+        Self::BASE_URL_VAR,
+        Self::DEFAULT_BASE_URL,
+    );
+
     /// How long one HTTP call may take.
     const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -115,25 +114,9 @@ impl Runbase {
     /// key is an `Unauthorized` error naming `RUNBASE_API_KEY`; a base URL
     /// that is not an `http(s)` URL is an `InvalidRequest` error.
     pub fn from_config(config: ProviderConfig) -> Result<Self, Error> {
-        let resolved = config.resolve(
-            Self::NAME,
-            Self::API_KEY_VAR,
-            Self::BASE_URL_VAR,
-            Self::DEFAULT_BASE_URL,
-        )?;
-        let base = parse_base(&resolved.base_url)?;
-        Ok(Runbase {
-            account_id: imagegen_core::secret::account_id(
-                Self::NAME,
-                &resolved.base_url,
-                &resolved.api_key,
-            ),
-            key: resolved.api_key,
-            base_url: resolved.base_url,
-            base,
-            transport: resolved.transport,
-            capabilities: Self::default_capabilities(),
-        })
+        let base = ProviderBase::from_config(Self::SPEC, config, Self::default_capabilities())?;
+        let root = base.parse_base_url()?;
+        Ok(Runbase { base, root })
     }
 
     /// What Runbase offers (see the crate docs for the decisions behind
@@ -161,41 +144,7 @@ impl Runbase {
 
     /// The base URL in use, without a trailing slash.
     pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// `{base}/runs` or `{base}/runs/{id}`, the id percent-encoded as one
-    /// path segment.
-    fn url(&self, id: Option<&str>) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.pop_if_empty().push("runs");
-            if let Some(id) = id {
-                segments.push(id);
-            }
-        }
-        url
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpResponse, Error> {
-        self.transport
-            .send(
-                Self::NAME,
-                request.bearer_auth(self.key.expose()),
-                self.capabilities.request_timeout,
-            )
-            .await
-    }
-}
-
-fn parse_base(base_url: &str) -> Result<Url, Error> {
-    match Url::parse(base_url) {
-        Ok(url) if !url.cannot_be_a_base() => Ok(url),
-        _ => Err(
-            Error::invalid_request(format!("base URL `{base_url}` is not a valid URL"))
-                .with_provider(Runbase::NAME)
-                .with_hint(format!("check {} or --base-url", Runbase::BASE_URL_VAR)),
-        ),
+        self.base.base_url()
     }
 }
 
@@ -206,11 +155,11 @@ impl ImageProvider for Runbase {
     }
 
     fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+        self.base.capabilities()
     }
 
     fn account_id(&self) -> String {
-        self.account_id.clone()
+        self.base.account_id().to_owned()
     }
 
     /// One `POST {base}/runs`. A 2xx answer is the new run; anything else is
@@ -218,12 +167,12 @@ impl ImageProvider for Runbase {
     async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
         let body = request::create_body(request)?;
         let http = self
-            .transport
+            .base
             .client()
-            .post(self.url(None))
+            .post(self.root.endpoint(&["runs"]))
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        let response = self.send(http).await?;
+        let response = self.base.send(http).await?;
         if !response.is_success() {
             return Err(error::from_response(&response));
         }
@@ -233,13 +182,21 @@ impl ImageProvider for Runbase {
         Ok(task)
     }
 
-    /// One `GET {base}/runs/{id}`.
+    /// One `GET {base}/runs/{id}`, the id percent-encoded as one path
+    /// segment.
     async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
         if task_id.trim().is_empty() {
             return Err(Error::invalid_request("the run id is empty").with_provider(Self::NAME));
         }
-        let http = self.transport.client().get(self.url(Some(task_id)));
-        let response = self.send(http).await.map_err(|e| e.with_task_id(task_id))?;
+        let http = self
+            .base
+            .client()
+            .get(self.root.endpoint(&["runs", task_id]));
+        let response = self
+            .base
+            .send(http)
+            .await
+            .map_err(|e| e.with_task_id(task_id))?;
         if !response.is_success() {
             return Err(error::from_response(&response).with_task_id(task_id));
         }
