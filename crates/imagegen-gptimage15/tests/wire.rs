@@ -4,9 +4,8 @@
 //! -p imagegen-gptimage15` then read the `.snap` diffs before committing.
 
 use imagegen_gptimage15::generated::*;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use imagegen_test_support::wire::{examples, rejects, round_trip};
+use serde_json::{Value, json};
 
 const GENERATE_REQUEST: &str = include_str!("../../../schemas/gptimage15/generate-request.json");
 const GENERATE_RESPONSE: &str = include_str!("../../../schemas/gptimage15/generate-response.json");
@@ -167,74 +166,4 @@ fn request_rejects_undocumented_values() {
         .map(rejects::<Gptimage15GenerateRequest>)
         .collect();
     insta::assert_debug_snapshot!(errors);
-}
-// ---- shared helpers (the same block is in each provider's tests/wire.rs) ----
-
-/// The `examples` of a schema file's text.
-fn examples(schema: &str) -> Vec<Value> {
-    let schema: Value = serde_json::from_str(schema).expect("schema is JSON");
-    schema["examples"]
-        .as_array()
-        .expect("schema has `examples`")
-        .clone()
-}
-
-/// Deserializes `example` into `T`, serializes it back, checks that the
-/// result parses to the same value and only drops what the types are allowed
-/// to drop (nulls of optional fields, unknown fields), and returns
-/// `{"reserialized": ..., "dropped": {path: value}}` for a snapshot.
-fn round_trip<T>(example: &Value) -> Value
-where
-    T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug,
-{
-    let typed: T = serde_json::from_value(example.clone())
-        .unwrap_or_else(|e| panic!("example does not deserialize: {e}\n{example:#}"));
-    let back = serde_json::to_value(&typed).expect("serializes");
-    let again: T = serde_json::from_value(back.clone()).expect("re-serialized JSON deserializes");
-    assert_eq!(again, typed, "round trip changed the value");
-    let mut dropped = Map::new();
-    compare(example, &back, "", &mut dropped);
-    json!({ "reserialized": back, "dropped": dropped })
-}
-
-/// Asserts `back` is `original` minus some object members (recorded in
-/// `dropped` by path), numbers compared by value (`10` == `10.0`).
-fn compare(original: &Value, back: &Value, path: &str, dropped: &mut Map<String, Value>) {
-    match (original, back) {
-        (Value::Object(o), Value::Object(b)) => {
-            for key in b.keys() {
-                assert!(
-                    o.contains_key(key),
-                    "{path}/{key} appeared in the round trip"
-                );
-            }
-            for (key, value) in o {
-                let sub = format!("{path}/{key}");
-                match b.get(key) {
-                    Some(bv) => compare(value, bv, &sub, dropped),
-                    None => {
-                        dropped.insert(sub, value.clone());
-                    }
-                }
-            }
-        }
-        (Value::Array(o), Value::Array(b)) => {
-            assert_eq!(o.len(), b.len(), "{path}: array length changed");
-            for (i, (ov, bv)) in o.iter().zip(b).enumerate() {
-                compare(ov, bv, &format!("{path}/{i}"), dropped);
-            }
-        }
-        (Value::Number(o), Value::Number(b)) => {
-            assert_eq!(o.as_f64(), b.as_f64(), "{path}: number changed");
-        }
-        (o, b) => assert_eq!(o, b, "{path} changed"),
-    }
-}
-
-/// The deserialization error for `value` as a `T`, or a panic if it parses.
-fn rejects<T: DeserializeOwned + std::fmt::Debug>(value: Value) -> String {
-    match serde_json::from_value::<T>(value.clone()) {
-        Ok(t) => panic!("accepted {value}: {t:?}"),
-        Err(e) => e.to_string(),
-    }
 }

@@ -20,12 +20,7 @@ async fn sim() -> SimHandle {
 }
 
 fn openai(sim: &SimHandle, key: &str) -> OpenAi {
-    OpenAi::from_config(
-        ProviderConfig::new()
-            .api_key(ApiKey::new(key))
-            .base_url(sim.openai_url()),
-    )
-    .unwrap()
+    imagegen_test_support::provider(OpenAi::from_config, &sim.openai_url(), key)
 }
 
 /// The one image of a finished status: bytes, media type, revised prompt.
@@ -535,14 +530,9 @@ async fn capture_one(response_body: &'static str) -> (String, tokio::task::JoinH
 const ONE_IMAGE: &str = r#"{"created":1700000000,"data":[{"b64_json":"iVBORw0KGgo=","revised_prompt":"a lamp, revised"}],"output_format":"png"}"#;
 
 fn wire_provider(url: String) -> OpenAi {
-    OpenAi::from_config(
-        ProviderConfig::new()
-            .api_key(ApiKey::new("sk-wire-test"))
-            .base_url(url),
-    )
-    .unwrap()
-    .with_organization("org-123")
-    .with_project("proj_456")
+    imagegen_test_support::provider(OpenAi::from_config, &url, "sk-wire-test")
+        .with_organization("org-123")
+        .with_project("proj_456")
 }
 
 #[tokio::test]

@@ -5,18 +5,9 @@ use std::time::Duration;
 
 use imagegen_core::ErrorKind;
 use imagegen_gptimage15::wire::{parse_created_answer, parse_error, parse_status_answer};
-use reqwest::header::{HeaderMap, HeaderValue};
+use imagegen_test_support::{error_summary, headers, snapshot};
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
-
-use super::common::summary;
-
-fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(*k, HeaderValue::from_str(v).unwrap());
-    }
-    h
-}
 
 fn error_envelope(code: i64, message: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({"code": code, "message": message, "data": null})).unwrap()
@@ -165,7 +156,7 @@ fn error_answers_snapshot() {
     let mut out = Map::new();
     for (case, status, body) in cases {
         let err = parse_status_answer(status, &HeaderMap::new(), body).unwrap_err();
-        out.insert(case.to_owned(), summary(&err));
+        out.insert(case.to_owned(), error_summary(&err));
     }
-    crate::snapshot!("error_answers", Value::Object(out));
+    snapshot!("error_answers", Value::Object(out));
 }

@@ -1,12 +1,11 @@
 //! The common request → the `POST /generate` body, as a snapshot table, and
 //! the requests gptimage15.ai cannot take.
 
-use imagegen_core::{
-    Aspect, ErrorKind, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage,
-};
+use imagegen_core::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
 use imagegen_gptimage15::generated::{Gptimage15Quality, Gptimage15Size};
 use imagegen_gptimage15::wire::{build_create_request, create_body, create_body_json};
-use serde_json::{Map, Value, json};
+use imagegen_test_support::{aspect_requests, assert_refused, create_bodies, snapshot};
+use serde_json::json;
 
 const PROMPT: &str = "A serene mountain landscape";
 
@@ -17,11 +16,8 @@ fn url(s: &str) -> ReferenceImage {
 /// Representative requests.
 fn table() -> Vec<(&'static str, ImageRequest)> {
     let base = || ImageRequest::new(PROMPT);
-    vec![
-        ("prompt only", base()),
-        ("aspect 1:1", base().aspect(Aspect::Square)),
-        ("aspect 2:3", base().aspect(Aspect::Portrait)),
-        ("aspect 3:2", base().aspect(Aspect::Landscape)),
+    let mut table = aspect_requests(PROMPT);
+    table.extend([
         (
             "explicit size 1024x1536 is aspect 2:3",
             base().size(ImageSize::new(1024, 1536)),
@@ -68,19 +64,14 @@ fn table() -> Vec<(&'static str, ImageRequest)> {
                 .provider_option("gptimage15", "type", json!("text-to-image"))
                 .provider_option("runbase", "ignored", json!(true)),
         ),
-    ]
+    ]);
+    table
 }
 
 #[test]
 fn create_bodies_snapshot() {
-    let mut bodies = Map::new();
-    for (case, request) in table() {
-        let body = create_body_json(&request).unwrap_or_else(|e| panic!("{case}: {e}"));
-        let sent: Value = serde_json::from_slice(&create_body(&request).unwrap()).unwrap();
-        assert_eq!(sent, body, "{case}");
-        bodies.insert(case.to_owned(), body);
-    }
-    crate::snapshot!("create_bodies", bodies);
+    let bodies = create_bodies(table(), create_body_json, create_body);
+    snapshot!("create_bodies", bodies);
 }
 
 #[test]
@@ -122,11 +113,11 @@ fn what_gptimage15_does_not_take_is_refused_before_sending() {
         ),
     ];
     for (request, expected) in cases {
-        let err = build_create_request(&request).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
-        assert_eq!(err.provider(), Some("gptimage15"));
-        assert!(!err.is_retryable());
-        assert!(err.to_string().contains(expected), "{err}");
+        assert_refused(
+            &build_create_request(&request).unwrap_err(),
+            "gptimage15",
+            expected,
+        );
     }
     // Exactly 2000 characters (not bytes) is fine.
     assert!(build_create_request(&ImageRequest::new("é".repeat(2000))).is_ok());

@@ -4,6 +4,7 @@
 
 use imagegen_core::{ErrorKind, ImageOutput, TaskState, TaskStatus};
 use imagegen_gptimage15::wire::{parse_created, parse_status};
+use imagegen_test_support::{error_summary, snapshot};
 use serde_json::{Map, Value, json};
 
 const URL: &str = "https://cdn.example.com/image.png";
@@ -213,11 +214,11 @@ fn statuses_snapshot() {
     for (case, data) in cases {
         let value = match parse_status(&envelope(data)) {
             Ok(status) => serde_json::to_value(status).unwrap(),
-            Err(err) => json!({"error": super::common::summary(&err)}),
+            Err(err) => json!({"error": error_summary(&err)}),
         };
         out.insert(case.to_owned(), value);
     }
-    crate::snapshot!("statuses", out);
+    snapshot!("statuses", out);
 }
 
 #[test]

@@ -12,24 +12,19 @@ use imagegen_sim::{FaultConfig, Sim, SimConfig, SimHandle, magic};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::{png_size, poll_until_done, provider, summary};
+// As `summary`: the stored snapshot names its expression `summary(&err)`.
+use imagegen_test_support::error_summary as summary;
+use imagegen_test_support::{
+    assert_key_hidden, assert_unknown_status_then_success, download, png_size, poll_until_done,
+    snapshot, submit_and_wait,
+};
+
+use super::common::provider;
 
 const KEY: &str = imagegen_sim::DEFAULT_API_KEY;
 
 async fn sim() -> SimHandle {
     Sim::start(SimConfig::fast()).await.expect("sim starts")
-}
-
-async fn download(url: &str) -> Vec<u8> {
-    assert!(url.starts_with("http://127.0.0.1:"), "not loopback: {url}");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let response = client.get(url).send().await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "{url}: {}",
-        response.status()
-    );
-    response.bytes().await.unwrap().to_vec()
 }
 
 fn with_faults(sim: &SimHandle, faults: FaultConfig) {
@@ -72,8 +67,7 @@ async fn every_aspect_and_quality_makes_a_png_of_the_right_size() {
 async fn prompt_only_uses_the_documented_default_size() {
     let sim = sim().await;
     let g15 = provider(&sim.gptimage15_url(), KEY);
-    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
-    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+    let done = submit_and_wait(&g15, &ImageRequest::new("lamp")).await;
     let ImageOutput::Url { url } = &done.outputs[0] else {
         panic!()
     };
@@ -91,8 +85,7 @@ async fn references_with_fidelity_are_accepted() {
             ))
             .input_fidelity(fidelity)
             .quality(Quality::Medium);
-        let task = g15.submit(&request).await.unwrap();
-        let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+        let done = submit_and_wait(&g15, &request).await;
         assert_eq!(done.state, TaskState::Succeeded);
     }
 }
@@ -219,7 +212,7 @@ async fn burst_429_is_rate_limited_with_retry_after() {
     assert!(err.is_retryable());
     assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
     assert!(!err.may_have_reached_server());
-    crate::snapshot!("sim_burst_429", summary(&err));
+    snapshot!("sim_burst_429", summary(&err));
 }
 
 #[tokio::test]
@@ -325,16 +318,7 @@ async fn an_unknown_status_is_reported_then_the_task_goes_on() {
         },
     );
     let g15 = provider(&sim.gptimage15_url(), KEY);
-    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
-    let first = g15.status(&task.task_id).await.unwrap();
-    assert_eq!(
-        first.state,
-        TaskState::Unknown {
-            raw: "RUNNING_SLOWLY".into()
-        }
-    );
-    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
-    assert_eq!(done.state, TaskState::Succeeded);
+    assert_unknown_status_then_success(&g15, "RUNNING_SLOWLY").await;
 }
 
 #[tokio::test]
@@ -348,8 +332,7 @@ async fn a_failed_generation_is_failed_and_refunded() {
         },
     );
     let g15 = provider(&sim.gptimage15_url(), KEY);
-    let task = g15.submit(&ImageRequest::new("lamp")).await.unwrap();
-    let done = poll_until_done(&g15, &task.task_id).await.unwrap();
+    let done = submit_and_wait(&g15, &ImageRequest::new("lamp")).await;
     assert_eq!(
         done.state,
         TaskState::Failed {
@@ -378,8 +361,6 @@ async fn unsupported_settings_never_reach_the_sim() {
 #[tokio::test]
 async fn debug_never_shows_the_key() {
     let g15 = provider("http://127.0.0.1:9/gptimage15/api", "g15-super-secret-key");
-    let shown = format!("{g15:?}");
-    assert!(!shown.contains("super-secret"), "{shown}");
-    assert!(!g15.account_id().contains("super-secret"));
+    assert_key_hidden(&g15, "super-secret");
     assert_eq!(g15.base_url(), "http://127.0.0.1:9/gptimage15/api");
 }

@@ -4,18 +4,9 @@ use std::time::Duration;
 
 use imagegen_core::ErrorKind;
 use imagegen_runbase::wire::parse_error;
-use reqwest::header::{HeaderMap, HeaderValue};
+use imagegen_test_support::{error_summary, headers, snapshot};
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
-
-use super::common::summary;
-
-fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(*k, HeaderValue::from_str(v).unwrap());
-    }
-    h
-}
 
 fn documented(message: &str, code: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({"error": {"message": message, "code": code}})).unwrap()
@@ -251,7 +242,7 @@ fn error_bodies_snapshot() {
     let mut out = Map::new();
     for (case, status, body) in cases {
         let err = parse_error(status, &HeaderMap::new(), body);
-        out.insert(case.to_owned(), summary(&err));
+        out.insert(case.to_owned(), error_summary(&err));
     }
-    crate::snapshot!("error_bodies", Value::Object(out));
+    snapshot!("error_bodies", Value::Object(out));
 }

@@ -1,12 +1,11 @@
 //! The common request → the `POST /runs` body, as a snapshot table, and the
 //! requests Runbase cannot take.
 
-use imagegen_core::{
-    Aspect, ErrorKind, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage,
-};
+use imagegen_core::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
 use imagegen_runbase::generated::{RunbaseAspectRatio, RunbaseQuality};
 use imagegen_runbase::wire::{build_create_request, create_body, create_body_json};
-use serde_json::{Map, Value, json};
+use imagegen_test_support::{aspect_requests, assert_refused, create_bodies, snapshot};
+use serde_json::json;
 
 const PROMPT: &str = "A cinematic product photo of a ceramic lamp";
 
@@ -17,11 +16,8 @@ fn url(s: &str) -> ReferenceImage {
 /// Representative requests, in the order of the snapshot.
 fn table() -> Vec<(&'static str, ImageRequest)> {
     let base = || ImageRequest::new(PROMPT);
-    vec![
-        ("prompt only", base()),
-        ("aspect 1:1", base().aspect(Aspect::Square)),
-        ("aspect 2:3", base().aspect(Aspect::Portrait)),
-        ("aspect 3:2", base().aspect(Aspect::Landscape)),
+    let mut table = aspect_requests(PROMPT);
+    table.extend([
         (
             "explicit size 1536x1024 is aspect 3:2",
             base().size(ImageSize::new(1536, 1024)),
@@ -49,20 +45,14 @@ fn table() -> Vec<(&'static str, ImageRequest)> {
                 .provider_option("runbase", "quality", json!("high"))
                 .provider_option("gptimage15", "ignored", json!(true)),
         ),
-    ]
+    ]);
+    table
 }
 
 #[test]
 fn create_bodies_snapshot() {
-    let mut bodies = Map::new();
-    for (case, request) in table() {
-        let body = create_body_json(&request).unwrap_or_else(|e| panic!("{case}: {e}"));
-        // The bytes sent are the same JSON.
-        let sent: Value = serde_json::from_slice(&create_body(&request).unwrap()).unwrap();
-        assert_eq!(sent, body, "{case}");
-        bodies.insert(case.to_owned(), body);
-    }
-    crate::snapshot!("create_bodies", bodies);
+    let bodies = create_bodies(table(), create_body_json, create_body);
+    snapshot!("create_bodies", bodies);
 }
 
 #[test]
@@ -106,11 +96,11 @@ fn what_runbase_does_not_offer_is_refused_before_sending() {
         ),
     ];
     for (request, expected) in cases {
-        let err = build_create_request(&request).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
-        assert_eq!(err.provider(), Some("runbase"));
-        assert!(!err.is_retryable());
-        assert!(err.to_string().contains(expected), "{err}");
+        assert_refused(
+            &build_create_request(&request).unwrap_err(),
+            "runbase",
+            expected,
+        );
         assert!(create_body(&request).is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 use imagegen_core::{ErrorKind, ImageOutput, TaskState, TaskStatus};
 use imagegen_runbase::wire::{parse_created, parse_status};
+use imagegen_test_support::snapshot;
 use serde_json::{Map, Value, json};
 
 fn run(status: &str) -> Value {
@@ -98,7 +99,7 @@ fn statuses_snapshot() {
     for (case, body) in cases {
         out.insert(case.to_owned(), serde_json::to_value(parse(&body)).unwrap());
     }
-    crate::snapshot!("statuses", out);
+    snapshot!("statuses", out);
 }
 
 #[test]

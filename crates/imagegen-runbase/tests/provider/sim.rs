@@ -10,7 +10,14 @@ use imagegen_core::{
 use imagegen_sim::{FaultConfig, Sim, SimConfig, SimHandle, magic};
 use serde_json::json;
 
-use super::common::{png_size, poll_until_done, provider, summary};
+// As `summary`: the stored snapshot names its expression `summary(&err)`.
+use imagegen_test_support::error_summary as summary;
+use imagegen_test_support::{
+    assert_key_hidden, assert_unknown_status_then_success, download, png_size, poll_until_done,
+    snapshot, submit_and_wait,
+};
+
+use super::common::provider;
 
 const KEY: &str = imagegen_sim::DEFAULT_API_KEY;
 
@@ -20,18 +27,6 @@ async fn sim() -> SimHandle {
     Sim::start(SimConfig::fast().runbase_rate_limit(0, Duration::from_secs(10)))
         .await
         .expect("sim starts")
-}
-
-async fn download(url: &str) -> Vec<u8> {
-    assert!(url.starts_with("http://127.0.0.1:"), "not loopback: {url}");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let response = client.get(url).send().await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "{url}: {}",
-        response.status()
-    );
-    response.bytes().await.unwrap().to_vec()
 }
 
 #[tokio::test]
@@ -72,8 +67,7 @@ async fn every_aspect_and_quality_makes_a_png_of_the_right_size() {
 async fn prompt_only_uses_runbase_defaults() {
     let sim = sim().await;
     let runbase = provider(&sim.runbase_url(), KEY);
-    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
-    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+    let done = submit_and_wait(&runbase, &ImageRequest::new("lamp")).await;
     let ImageOutput::Url { url } = &done.outputs[0] else {
         panic!()
     };
@@ -88,8 +82,7 @@ async fn references_and_provider_options_are_accepted() {
         .reference(ReferenceImage::Url("https://example.com/lamp.png".into()))
         .reference(ReferenceImage::Url("https://example.com/room.jpg".into()))
         .provider_option("runbase", "seed", json!(42));
-    let task = runbase.submit(&request).await.unwrap();
-    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+    let done = submit_and_wait(&runbase, &request).await;
     assert_eq!(done.state, TaskState::Succeeded);
 }
 
@@ -236,7 +229,7 @@ async fn burst_429_is_rate_limited_with_retry_after() {
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
     assert!(!err.may_have_reached_server());
-    crate::snapshot!("sim_burst_429", summary(&err));
+    snapshot!("sim_burst_429", summary(&err));
 }
 
 #[tokio::test]
@@ -301,16 +294,7 @@ async fn an_unknown_status_is_reported_then_the_run_goes_on() {
         ..Default::default()
     });
     let runbase = provider(&sim.runbase_url(), KEY);
-    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
-    let first = runbase.status(&task.task_id).await.unwrap();
-    assert_eq!(
-        first.state,
-        TaskState::Unknown {
-            raw: "warming_up".into()
-        }
-    );
-    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
-    assert_eq!(done.state, TaskState::Succeeded);
+    assert_unknown_status_then_success(&runbase, "warming_up").await;
 }
 
 #[tokio::test]
@@ -321,8 +305,7 @@ async fn a_failed_generation_is_failed_with_runbase_s_message() {
         ..Default::default()
     });
     let runbase = provider(&sim.runbase_url(), KEY);
-    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
-    let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+    let done = submit_and_wait(&runbase, &ImageRequest::new("lamp")).await;
     let TaskState::Failed { message, code } = &done.state else {
         panic!("{done:?}")
     };
@@ -364,8 +347,6 @@ async fn unsupported_settings_never_reach_the_sim() {
 #[tokio::test]
 async fn debug_never_shows_the_key() {
     let runbase = provider("http://127.0.0.1:9/runbase/api/v1", "rb-super-secret-key");
-    let shown = format!("{runbase:?}");
-    assert!(!shown.contains("super-secret"), "{shown}");
+    let shown = assert_key_hidden(&runbase, "super-secret");
     assert!(shown.contains("127.0.0.1:9"), "{shown}");
-    assert!(!runbase.account_id().contains("super-secret"));
 }
