@@ -9,13 +9,17 @@
 //! safety margin (the server counts arrivals, which trail our starts by a
 //! varying network delay).
 //!
-//! Waiting is FIFO (a `tokio` mutex queues waiters in order), costs O(1) per
-//! request and one timer for the waiter at the head of the queue; there is no
-//! busy loop. A 429 received anyway pushes the whole account back
-//! ([`RateBudget::penalize`]).
+//! A request whose window has room records its start in a short synchronous
+//! critical section and goes at once: no `await`, no wake-up, one clock read.
+//! Only when the window is full (or the account is held back) does a caller
+//! queue, on a `tokio` mutex whose waiters are served in arrival order; while
+//! anyone is queued, newcomers queue behind them rather than take a freed
+//! slot, so no caller starves. The head of the queue sleeps on one timer
+//! until the oldest start leaves the window; there is no busy loop. A 429
+//! received anyway pushes the whole account back ([`RateBudget::penalize`]).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
@@ -44,10 +48,62 @@ pub const MIN_RATE_MARGIN: Duration = Duration::from_millis(100);
 pub struct RateBudget {
     limit: RateLimit,
     window: Duration,
-    /// Start times of the last `limit.requests` requests, oldest first.
-    log: tokio::sync::Mutex<VecDeque<Instant>>,
+    /// `limit.requests`, at least 1.
+    cap: usize,
+    /// Held only for a few instructions and never across an `await`, so a
+    /// `std` mutex: an uncontended request takes no async lock at all.
+    state: Mutex<State>,
+    /// Callers that found no room line up here; the holder is the one that
+    /// gets the next slot.
+    queue: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Start times of the last `cap` requests, oldest first.
+    log: VecDeque<Instant>,
     /// No request starts before this (set by a 429).
-    blocked_until: Mutex<Option<Instant>>,
+    blocked_until: Option<Instant>,
+    /// Callers in the slow path (queued, or holding the queue). While there
+    /// are any, the fast path is closed, so a freed slot goes to them first.
+    waiting: usize,
+}
+
+impl State {
+    /// Records a start at `now` if the account may send one; otherwise says
+    /// when to look again.
+    fn try_start(&mut self, now: Instant, cap: usize, window: Duration) -> Result<(), Instant> {
+        if let Some(until) = self.blocked_until {
+            if until > now {
+                return Err(until);
+            }
+            self.blocked_until = None;
+        }
+        while self.log.front().is_some_and(|&t| t + window <= now) {
+            self.log.pop_front();
+        }
+        if self.log.len() < cap {
+            self.log.push_back(now);
+            Ok(())
+        } else {
+            Err(self.log[0] + window)
+        }
+    }
+}
+
+/// Counts a caller in the slow path until it starts or gives up (its
+/// future dropped), so an abandoned wait never keeps the fast path closed.
+struct Waiting<'a> {
+    budget: &'a RateBudget,
+    counted: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.budget.lock().waiting -= 1;
+        }
+    }
 }
 
 impl RateBudget {
@@ -60,12 +116,17 @@ impl RateBudget {
 
     /// A budget for `limit` whose window is `limit.per + margin`.
     pub fn with_margin(limit: RateLimit, margin: Duration) -> Self {
-        let requests = limit.requests.max(1) as usize;
+        let cap = limit.requests.max(1) as usize;
         RateBudget {
             limit,
             window: limit.per + margin,
-            log: tokio::sync::Mutex::new(VecDeque::with_capacity(requests)),
-            blocked_until: Mutex::new(None),
+            cap,
+            state: Mutex::new(State {
+                log: VecDeque::with_capacity(cap),
+                blocked_until: None,
+                waiting: 0,
+            }),
+            queue: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -79,28 +140,52 @@ impl RateBudget {
         self.window
     }
 
-    /// Waits until a request may start, and records its start. Waiters are
-    /// served in the order they arrived. Dropping the future gives up the
-    /// place in the queue without using a slot.
+    /// Records a request's start and returns `true` if it may start now
+    /// without waiting: the window has room, the account is not held back,
+    /// and nobody is already waiting. Otherwise `false`, and nothing is
+    /// recorded.
+    pub fn try_acquire(&self) -> bool {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok()
+    }
+
+    /// Waits until a request may start, and records its start. Returns at
+    /// once, without yielding, when the window has room and nobody is
+    /// waiting; otherwise waiters are served in the order they arrived.
+    /// Dropping the future gives up the place in the queue without using a
+    /// slot.
     pub async fn acquire(&self) {
-        let cap = self.limit.requests.max(1) as usize;
-        let mut log = self.log.lock().await;
-        loop {
-            let now = Instant::now();
-            if let Some(until) = self.blocked_until()
-                && until > now
-            {
-                sleep_until(until).await;
-                continue;
-            }
-            while log.front().is_some_and(|&t| t + self.window <= now) {
-                log.pop_front();
-            }
-            if log.len() < cap {
-                log.push_back(now);
+        let now = Instant::now();
+        {
+            let mut state = self.lock();
+            if state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok() {
                 return;
             }
-            let next = log[0] + self.window;
+            // Counted in the same critical section that found no room, so
+            // no later caller can slip past through the fast path.
+            state.waiting += 1;
+        }
+        let mut waiting = Waiting {
+            budget: self,
+            counted: true,
+        };
+        let _turn = self.queue.lock().await;
+        loop {
+            // Read after every sleep: the recorded start must not be earlier
+            // than the real one, or it would leave the window too soon.
+            let now = Instant::now();
+            let next = {
+                let mut state = self.lock();
+                match state.try_start(now, self.cap, self.window) {
+                    Ok(()) => {
+                        state.waiting -= 1;
+                        waiting.counted = false;
+                        return;
+                    }
+                    Err(next) => next,
+                }
+            };
             sleep_until(next).await;
         }
     }
@@ -109,18 +194,15 @@ impl RateBudget {
     /// 429, for the `Retry-After` the provider sent).
     pub fn penalize(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut blocked = self
-            .blocked_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if blocked.is_none_or(|b| b < until) {
-            *blocked = Some(until);
+        let mut state = self.lock();
+        if state.blocked_until.is_none_or(|b| b < until) {
+            state.blocked_until = Some(until);
         }
     }
 
-    fn blocked_until(&self) -> Option<Instant> {
-        *self
-            .blocked_until
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while the lock is held, so a poisoned state is whole.
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -161,6 +243,125 @@ mod tests {
         // And it is not needlessly slow: 12 windows of 1.1 s minus one.
         let total = starts[59] - starts[0];
         assert!(total <= Duration::from_millis(11 * 1100), "{total:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_window_waits_then_proceeds() {
+        let budget = RateBudget::new(limit(3, 1000));
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(budget.try_acquire(), "room in the window: no waiting");
+        }
+        assert!(!budget.try_acquire(), "the window is full");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        budget.acquire().await;
+        // Exactly when the first start left the 1.1 s window, not later.
+        assert_eq!(start.elapsed(), Duration::from_millis(1100));
+        assert_eq!(budget.lock().waiting, 0);
+        // The three earlier starts left together; only this one is counted.
+        assert_eq!(budget.lock().log.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_in_order_and_never_overtaken() {
+        let budget = Arc::new(RateBudget::new(limit(1, 1000)));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        budget.acquire().await;
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for name in ["first", "second", "third"] {
+            let (budget, order) = (budget.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                budget.acquire().await;
+                order.lock().unwrap().push((name, start.elapsed()));
+            }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(
+            order,
+            [
+                ("first", Duration::from_millis(1100)),
+                ("second", Duration::from_millis(2200)),
+                ("third", Duration::from_millis(3300)),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_freed_slot_goes_to_the_waiter_not_a_newcomer() {
+        let budget = RateBudget::new(limit(1, 1000));
+        budget.acquire().await;
+        let start = Instant::now();
+        let waiter = budget.acquire();
+        tokio::pin!(waiter);
+        assert!(futures::poll!(&mut waiter).is_pending());
+        // The slot is free now, but the waiter has not run yet: a newcomer
+        // must queue behind it instead of taking the slot.
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        assert!(!budget.try_acquire());
+        waiter.await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1100));
+        // With the queue empty again, the fast path is open (once the window
+        // has room).
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        assert!(budget.try_acquire());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_wait_reopens_the_fast_path() {
+        let budget = RateBudget::new(limit(1, 1000));
+        budget.acquire().await;
+        let gave_up = tokio::time::timeout(Duration::from_millis(500), budget.acquire()).await;
+        assert!(gave_up.is_err());
+        assert_eq!(budget.lock().waiting, 0, "the dropped waiter is uncounted");
+        assert_eq!(budget.lock().log.len(), 1, "and used no slot");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(budget.try_acquire());
+    }
+
+    /// Real threads racing through the fast path. Every start is at or after
+    /// `t0` and no later than the moment its acquirer saw it return, so the
+    /// acquirers that returned within `k` windows of `t0` started inside
+    /// `[t0, t0 + k * window)`: at most `k * cap` of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_threads_never_exceed_the_window() {
+        const CAP: usize = 40;
+        let budget = Arc::new(RateBudget::new(limit(CAP as u32, 200)));
+        let window = budget.window();
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let budget = budget.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..25 {
+                    budget.acquire().await;
+                    seen.push(Instant::now());
+                }
+                seen
+            }));
+        }
+        let mut returned = Vec::new();
+        for task in tasks {
+            returned.extend(task.await.unwrap());
+        }
+        returned.sort();
+        assert_eq!(returned.len(), 200);
+        for k in 1..=5u32 {
+            let end = t0 + window * k;
+            let within = returned.iter().filter(|&&t| t < end).count();
+            assert!(
+                within <= CAP * k as usize,
+                "{within} starts within {k} windows"
+            );
+        }
+        // Not needlessly slow either: 200 starts need 5 windows, 4 waits.
+        assert!(returned[199] - t0 < window * 4 + Duration::from_secs(2));
+        assert_eq!(budget.lock().waiting, 0);
     }
 
     #[tokio::test(start_paused = true)]
