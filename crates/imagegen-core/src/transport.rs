@@ -66,13 +66,13 @@ impl HttpTransport {
         request: reqwest::RequestBuilder,
         timeout: Duration,
     ) -> Result<HttpResponse, Error> {
-        let response = request
+        let mut response = request
             .timeout(timeout)
             .send()
             .await
             .map_err(|e| classify(provider, e, timeout))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
         let body = read_body(provider, response, timeout).await?;
         Ok(HttpResponse {
             status,
@@ -82,23 +82,41 @@ impl HttpTransport {
     }
 }
 
+/// Reads the whole body (capped). A body that arrives in one chunk is
+/// returned as that chunk, uncopied.
 async fn read_body(
     provider: &str,
     mut response: reqwest::Response,
     timeout: Duration,
 ) -> Result<Bytes, Error> {
-    if let Some(len) = response.content_length()
+    let length = response.content_length();
+    if let Some(len) = length
         && len as usize > MAX_RESPONSE_BYTES
     {
         return Err(too_large(provider, status_of(&response)));
     }
     let status = status_of(&response);
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| classify(provider, e, timeout).with_http_status(status))?
-    {
+    let fail = |e| classify(provider, e, timeout).with_http_status(status);
+    let Some(first) = response.chunk().await.map_err(fail)? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > MAX_RESPONSE_BYTES {
+        return Err(too_large(provider, status));
+    }
+    let Some(second) = response.chunk().await.map_err(fail)? else {
+        return Ok(first);
+    };
+    let so_far = first.len() + second.len();
+    if so_far > MAX_RESPONSE_BYTES {
+        return Err(too_large(provider, status));
+    }
+    // The announced length is only a hint (capped above), but usually right:
+    // one allocation instead of a doubling series.
+    let capacity = length.map_or(so_far, |len| (len as usize).max(so_far));
+    let mut body = BytesMut::with_capacity(capacity);
+    body.extend_from_slice(&first);
+    body.extend_from_slice(&second);
+    while let Some(chunk) = response.chunk().await.map_err(fail)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(too_large(provider, status));
         }
@@ -242,6 +260,10 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
     let when = httpdate::parse_http_date(raw).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
+
+#[cfg(test)]
+#[path = "tests/transport_tests.rs"]
+pub(crate) mod loopback_tests;
 
 #[cfg(test)]
 mod tests {
