@@ -19,11 +19,31 @@
 //!   `429 RATE_LIMITED`) are retried. Status polls and downloads are free and
 //!   always retried on retryable errors.
 //! * **One overall deadline** bounds attempts, sleeps and rate-budget waits.
+//!
+//! ## One timer per attempt
+//!
+//! Every attempt must end by the deadline, and every HTTP request must also
+//! end by its own request timeout. Wrapping each attempt in
+//! `tokio::time::timeout_at` while the transport sets a reqwest `timeout()`
+//! registers two timers per request, which at thousands of jobs is a
+//! measurable share of the client's CPU. Instead, [`Retrier::run`] runs each
+//! attempt inside a task-local scope holding the deadline;
+//! [`HttpTransport::send`](crate::HttpTransport::send) reads it and gives
+//! reqwest `min(request timeout, deadline - now)`, reporting a cut at the
+//! deadline as the same error the retry loop's own timer would. Code outside
+//! the transport (a provider reading a reference file, a test's scripted
+//! sleep) is still bounded: after each poll of the attempt, if it is pending
+//! on anything but a transport request, the loop arms its own deadline timer
+//! (once per attempt, and only then). So a plain request costs one timer, and
+//! whatever else an attempt awaits cannot outlive the deadline.
 
-use std::future::Future;
+use std::cell::Cell;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep, sleep_until, timeout_at};
 
 use crate::error::{Error, ErrorKind};
 use crate::rate::RateBudget;
@@ -217,8 +237,9 @@ impl Retrier<'_> {
     }
 
     /// Runs `op` until it succeeds or a [`Verdict::Stop`]; each attempt first
-    /// waits for the rate budget. Returns the result and the number of
-    /// attempts made (requests sent).
+    /// waits for the rate budget, and runs within the deadline (see the
+    /// [module docs](self)). Returns the result and the number of attempts
+    /// made (requests sent).
     pub(crate) async fn run<T, F, Fut>(&self, mut op: F) -> (Result<T, Error>, u32)
     where
         F: FnMut() -> Fut,
@@ -228,29 +249,13 @@ impl Retrier<'_> {
         let mut spent = 0u32;
         let mut ambiguous = false;
         loop {
-            if let Some(rate) = self.rate
-                && tokio::time::timeout_at(self.deadline, rate.acquire())
-                    .await
-                    .is_err()
-            {
-                let err = Error::new(
-                    ErrorKind::Timeout,
-                    "the deadline ran out while waiting for the account's rate budget",
-                )
-                .with_provider(self.provider);
+            if let Err(err) = self.rate_slot().await {
                 return (Err(self.finish(err, None, ambiguous)), attempt);
             }
             attempt += 1;
-            let result = match tokio::time::timeout_at(self.deadline, op()).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    "the deadline ran out during the request",
-                )
-                .with_provider(self.provider)
-                .with_retryable(false)
-                .with_may_have_reached_server(true)),
-            };
+            let result = within_deadline(self.deadline, op())
+                .await
+                .unwrap_or_else(|| Err(deadline_cut(self.provider)));
             let err = match result {
                 Ok(value) => {
                     if let Some(budget) = self.budget
@@ -290,6 +295,26 @@ impl Retrier<'_> {
         }
     }
 
+    /// A start in the account's rate budget, waiting (within the deadline)
+    /// when the window is full. The fast path arms no timer.
+    async fn rate_slot(&self) -> Result<(), Error> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        if rate.try_acquire() {
+            return Ok(());
+        }
+        timeout_at(self.deadline, rate.acquire())
+            .await
+            .map_err(|_elapsed| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    "the deadline ran out while waiting for the account's rate budget",
+                )
+                .with_provider(self.provider)
+            })
+    }
+
     /// Dresses the final error: the ambiguity flag and hint for creates, and
     /// why the retries stopped when that is news to the caller.
     fn finish(&self, mut err: Error, reason: Option<StopReason>, ambiguous: bool) -> Error {
@@ -320,6 +345,99 @@ impl Retrier<'_> {
     }
 }
 
+tokio::task_local! {
+    /// The attempt being polled by [`within_deadline`].
+    static ATTEMPT: Attempt;
+}
+
+/// What an attempt's code can learn about, and tell, the retry loop.
+struct Attempt {
+    deadline: Instant,
+    /// Set when, in this poll, the attempt was left pending on a transport
+    /// request whose own timer ends by `deadline` (and that request is still
+    /// alive): the retry loop then needs no timer of its own.
+    covered: Cell<bool>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many attempts on this thread armed the retry loop's own timer.
+    pub(crate) static FALLBACK_TIMERS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `op` to completion, or until `deadline` (`None`). Each poll runs in
+/// the [`ATTEMPT`] scope; the loop's own timer is armed only once `op` is
+/// pending on something that is not covered by a transport timer (see the
+/// [module docs](self)). An op that is ready at once is never cut.
+async fn within_deadline<T>(deadline: Instant, op: impl Future<Output = T>) -> Option<T> {
+    let mut op = pin!(op);
+    let mut timer = pin!(None::<Sleep>);
+    poll_fn(|cx| {
+        let attempt = Attempt {
+            deadline,
+            covered: Cell::new(false),
+        };
+        let (poll, covered) = ATTEMPT.sync_scope(attempt, || {
+            let poll = op.as_mut().poll(cx);
+            (poll, ATTEMPT.with(|a| a.covered.get()))
+        });
+        if let Poll::Ready(value) = poll {
+            return Poll::Ready(Some(value));
+        }
+        if !covered && timer.is_none() {
+            #[cfg(test)]
+            FALLBACK_TIMERS.with(|n| n.set(n.get() + 1));
+            timer.set(Some(sleep_until(deadline)));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(timer) => timer.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The deadline of the attempt the caller runs in, if it runs in one.
+pub(crate) fn attempt_deadline() -> Option<Instant> {
+    ATTEMPT.try_with(|a| a.deadline).ok()
+}
+
+/// Awaits `request`, a transport future that ends by [`attempt_deadline`]
+/// on its own timer, telling the retry loop on each pending poll that it
+/// need not arm a timer for this one.
+pub(crate) async fn covering_deadline<F: Future>(request: F) -> F::Output {
+    /// Withdraws the claim when the request ends or is dropped mid-poll (the
+    /// loop then arms its timer if the attempt goes on waiting).
+    struct Uncover;
+    impl Drop for Uncover {
+        fn drop(&mut self) {
+            let _ = ATTEMPT.try_with(|a| a.covered.set(false));
+        }
+    }
+    let _uncover = Uncover;
+    let mut request = pin!(request);
+    poll_fn(|cx| {
+        let poll = request.as_mut().poll(cx);
+        if poll.is_pending() {
+            let _ = ATTEMPT.try_with(|a| a.covered.set(true));
+        }
+        poll
+    })
+    .await
+}
+
+/// The error of an attempt cut off by the overall deadline: not retried, and
+/// possibly received (a create may have been accepted).
+pub(crate) fn deadline_cut(provider: &str) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        "the deadline ran out during the request",
+    )
+    .with_provider(provider)
+    .with_retryable(false)
+    .with_may_have_reached_server(true)
+}
+
 /// Appends `hint` to the error's hint.
 pub(crate) fn add_hint(err: Error, hint: &str) -> Error {
     let combined = match err.hint() {
@@ -333,3 +451,7 @@ pub(crate) fn add_hint(err: Error, hint: &str) -> Error {
 #[cfg(test)]
 #[path = "tests/retry_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/deadline_tests.rs"]
+mod deadline_tests;

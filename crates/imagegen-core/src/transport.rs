@@ -6,14 +6,20 @@
 //! have reached the server. That flag is what keeps a retried create from
 //! paying twice, so it is decided here, once, conservatively: only a failure
 //! to connect proves the server never saw the request.
+//!
+//! Inside the client's retry loop, the request's timeout is also cut to the
+//! operation's deadline, so one timer bounds the attempt (see the
+//! [`retry`](crate::retry) module docs).
 
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
+use crate::retry::{attempt_deadline, covering_deadline, deadline_cut};
 
 /// The most a response body may hold: OpenAI returns up to ten base64 images
 /// in one JSON body.
@@ -60,34 +66,82 @@ impl HttpTransport {
     /// Sends `request` once with `timeout` for the whole exchange and reads
     /// the body. Any HTTP status is a successful send; only transport failures
     /// are errors here (the provider turns error statuses into errors).
+    ///
+    /// Called within a [`Client`](crate::Client)'s retry loop, the timeout is
+    /// also cut to the operation's deadline; a request cut there fails as the
+    /// loop reports a deadline ([`ErrorKind::Timeout`], not retryable, may
+    /// have reached the server).
     pub async fn send(
         &self,
         provider: &str,
         request: reqwest::RequestBuilder,
         timeout: Duration,
     ) -> Result<HttpResponse, Error> {
-        let mut response = request
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| classify(provider, e, timeout))?;
-        let status = response.status().as_u16();
-        let headers = std::mem::take(response.headers_mut());
-        let body = read_body(provider, response, timeout).await?;
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        let Some(deadline) = attempt_deadline() else {
+            return exchange(provider, request, timeout, false).await;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(deadline_cut(provider));
+        }
+        let cut = left <= timeout;
+        covering_deadline(exchange(provider, request, timeout.min(left), cut)).await
     }
 }
 
-/// Reads the whole body (capped). A body that arrives in one chunk is
-/// returned as that chunk, uncopied.
+/// One exchange with `timeout` for all of it; `cut`: that timeout is the
+/// retry loop's deadline, so running out of it is a deadline error.
+async fn exchange(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    cut: bool,
+) -> Result<HttpResponse, Error> {
+    let mut response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|err| failure(provider, err, timeout, cut, None))?;
+    let status = response.status().as_u16();
+    let headers = std::mem::take(response.headers_mut());
+    let body = read_body(provider, response, |err| {
+        failure(provider, err, timeout, cut, Some(status))
+    })
+    .await?;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A failed exchange as an [`Error`]: the retry loop's deadline error if
+/// `timeout` was that deadline (`cut`) and ran out, else [`classify`]'s, with
+/// the `status` if the response head had arrived.
+fn failure(
+    provider: &str,
+    err: reqwest::Error,
+    timeout: Duration,
+    cut: bool,
+    status: Option<u16>,
+) -> Error {
+    // A connect timeout is the connector's own (10 s), not the deadline.
+    if cut && err.is_timeout() && !err.is_connect() {
+        return deadline_cut(provider);
+    }
+    let err = classify(provider, err, timeout);
+    match status {
+        Some(status) => err.with_http_status(status),
+        None => err,
+    }
+}
+
+/// Reads the whole body (capped), failing with `fail` on a transport error.
+/// A body that arrives in one chunk is returned as that chunk, uncopied.
 async fn read_body(
     provider: &str,
     mut response: reqwest::Response,
-    timeout: Duration,
+    fail: impl Fn(reqwest::Error) -> Error,
 ) -> Result<Bytes, Error> {
     let length = response.content_length();
     if let Some(len) = length
@@ -96,14 +150,13 @@ async fn read_body(
         return Err(too_large(provider, status_of(&response)));
     }
     let status = status_of(&response);
-    let fail = |e| classify(provider, e, timeout).with_http_status(status);
-    let Some(first) = response.chunk().await.map_err(fail)? else {
+    let Some(first) = response.chunk().await.map_err(&fail)? else {
         return Ok(Bytes::new());
     };
     if first.len() > MAX_RESPONSE_BYTES {
         return Err(too_large(provider, status));
     }
-    let Some(second) = response.chunk().await.map_err(fail)? else {
+    let Some(second) = response.chunk().await.map_err(&fail)? else {
         return Ok(first);
     };
     let so_far = first.len() + second.len();
@@ -116,7 +169,7 @@ async fn read_body(
     let mut body = BytesMut::with_capacity(capacity);
     body.extend_from_slice(&first);
     body.extend_from_slice(&second);
-    while let Some(chunk) = response.chunk().await.map_err(fail)? {
+    while let Some(chunk) = response.chunk().await.map_err(&fail)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(too_large(provider, status));
         }
