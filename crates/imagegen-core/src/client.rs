@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::budgets::{AccountBudget, Budgets};
+use crate::budgets::{AccountBudget, AccountLimits, Budgets};
 use crate::capabilities::{RateLimit, Strictness};
 use crate::download::Downloader;
 use crate::error::{Error, ErrorKind};
@@ -83,6 +83,7 @@ pub struct ClientBuilder {
     strictness: Strictness,
     retry_ambiguous: bool,
     rate_limits: Vec<(String, RateLimit)>,
+    max_in_flight: Vec<(String, usize)>,
     budgets: Option<Arc<Budgets>>,
     jitter_seed: Option<u64>,
     downloader: Option<Downloader>,
@@ -126,6 +127,18 @@ impl ClientBuilder {
         self.rate_limits.push((provider.into(), limit));
         self
     }
+    /// Caps how many HTTP requests of the provider named `provider` are in
+    /// flight at once on its account (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`](crate::budgets::DEFAULT_MAX_IN_FLIGHT);
+    /// at least 1). Requests beyond it wait for one to finish, so open
+    /// connections and memory stay bounded however many jobs run and however
+    /// slowly the server answers. A permit is held for one HTTP attempt only,
+    /// never during backoff or between polls. Applies when this builder is
+    /// the first to register the account.
+    pub fn max_in_flight(mut self, provider: impl Into<String>, max: usize) -> Self {
+        self.max_in_flight.push((provider.into(), max.max(1)));
+        self
+    }
     /// Shares per-account budgets with other clients.
     pub fn budgets(mut self, budgets: Arc<Budgets>) -> Self {
         self.budgets = Some(budgets);
@@ -167,7 +180,13 @@ impl ClientBuilder {
                 .find(|(n, _)| *n == name)
                 .map(|(_, l)| *l)
                 .or(provider.capabilities().rate_limit);
-            let account = budgets.account(&provider.account_id(), limit, retry.budget);
+            let mut limits = AccountLimits::default()
+                .with_rate(limit)
+                .with_retry(retry.budget);
+            if let Some((_, max)) = self.max_in_flight.iter().rev().find(|(n, _)| *n == name) {
+                limits = limits.with_max_in_flight(*max);
+            }
+            let account = budgets.account_with(&provider.account_id(), limits);
             providers.push(Entry { provider, account });
         }
         let jitter = match self.jitter_seed {
@@ -241,7 +260,11 @@ impl Client {
         let entry = self.inner.entry(provider)?;
         let deadline = Instant::now() + self.inner.retry.deadline;
         let retrier = self.inner.retrier(entry, CallKind::Status, deadline);
-        let (result, _) = retrier.run(|| entry.provider.cancel(task_id)).await;
+        let (result, _) = retrier
+            .run_limited(Some(entry.account.in_flight()), || {
+                entry.provider.cancel(task_id)
+            })
+            .await;
         result.map_err(|e| e.with_task_id(task_id))
     }
 
@@ -322,7 +345,9 @@ impl Inner {
         deadline: Instant,
     ) -> (Result<TaskStatus, Error>, u32) {
         self.retrier(entry, CallKind::Status, deadline)
-            .run(|| entry.provider.status(task_id))
+            .run_limited(Some(entry.account.in_flight()), || {
+                entry.provider.status(task_id)
+            })
             .await
     }
 
@@ -339,7 +364,9 @@ impl Inner {
         };
         let (result, attempts) = self
             .retrier(entry, kind, deadline)
-            .run(|| entry.provider.submit(request))
+            .run_limited(Some(entry.account.in_flight()), || {
+                entry.provider.submit(request)
+            })
             .await;
         if attempts > 1 {
             tracing::debug!(attempts, "create needed retries");
@@ -364,3 +391,7 @@ pub(crate) fn no_images(provider: &str) -> Error {
     .with_provider(provider)
     .with_retryable(false)
 }
+
+#[cfg(test)]
+#[path = "tests/in_flight_tests.rs"]
+mod in_flight_tests;

@@ -19,6 +19,11 @@
 //!   `429 RATE_LIMITED`) are retried. Status polls and downloads are free and
 //!   always retried on retryable errors.
 //! * **One overall deadline** bounds attempts, sleeps and rate-budget waits.
+//! * **A bounded number of requests in flight per account**: each attempt
+//!   holds one of the account's in-flight permits
+//!   ([`AccountLimits::max_in_flight`](crate::budgets::AccountLimits)) while
+//!   it runs (and while it waits for the rate budget just before), and only
+//!   then: never while sleeping before a retry.
 //!
 //! ## One timer per attempt
 //!
@@ -43,6 +48,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::{Instant, Sleep, sleep_until, timeout_at};
 
 use crate::error::{Error, ErrorKind};
@@ -196,7 +202,7 @@ pub(crate) struct Retrier<'a> {
     pub deadline: Instant,
 }
 
-impl Retrier<'_> {
+impl<'a> Retrier<'a> {
     /// Decides what to do after attempt number `attempt` (1-based) failed
     /// with `err` at `now`. Takes budget tokens only when it says `Retry`.
     pub(crate) fn decide(&self, err: &Error, attempt: u32, now: Instant) -> Verdict {
@@ -236,11 +242,27 @@ impl Retrier<'_> {
         Verdict::Retry { delay, cost }
     }
 
+    /// Runs `op` until it succeeds or a [`Verdict::Stop`], with no limit on
+    /// requests in flight (downloads: free, and not an account's); see
+    /// [`run_limited`](Self::run_limited).
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> (Result<T, Error>, u32)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        self.run_limited(None, op).await
+    }
+
     /// Runs `op` until it succeeds or a [`Verdict::Stop`]; each attempt first
-    /// waits for the rate budget, and runs within the deadline (see the
-    /// [module docs](self)). Returns the result and the number of attempts
-    /// made (requests sent).
-    pub(crate) async fn run<T, F, Fut>(&self, mut op: F) -> (Result<T, Error>, u32)
+    /// takes one of `in_flight`'s permits (the account's limit on requests in
+    /// flight; held for that attempt only), then waits for the rate budget,
+    /// and runs within the deadline (see the [module docs](self)). Returns
+    /// the result and the number of attempts made (requests sent).
+    pub(crate) async fn run_limited<T, F, Fut>(
+        &self,
+        in_flight: Option<&'a Semaphore>,
+        mut op: F,
+    ) -> (Result<T, Error>, u32)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -249,6 +271,13 @@ impl Retrier<'_> {
         let mut spent = 0u32;
         let mut ambiguous = false;
         loop {
+            // The permit comes first: a rate slot records the request's start,
+            // and a request that then waited for a permit would start later
+            // than recorded and leave the window too early.
+            let permit = match self.in_flight_permit(in_flight).await {
+                Ok(permit) => permit,
+                Err(err) => return (Err(self.finish(err, None, ambiguous)), attempt),
+            };
             if let Err(err) = self.rate_slot().await {
                 return (Err(self.finish(err, None, ambiguous)), attempt);
             }
@@ -256,6 +285,7 @@ impl Retrier<'_> {
             let result = within_deadline(self.deadline, op())
                 .await
                 .unwrap_or_else(|| Err(deadline_cut(self.provider)));
+            drop(permit);
             let err = match result {
                 Ok(value) => {
                     if let Some(budget) = self.budget
@@ -292,6 +322,31 @@ impl Retrier<'_> {
                     return (Err(self.finish(err, Some(reason), ambiguous)), attempt);
                 }
             }
+        }
+    }
+
+    /// One of the account's in-flight permits, waiting (within the
+    /// deadline) when all are taken. The fast path arms no timer.
+    async fn in_flight_permit(
+        &self,
+        in_flight: Option<&'a Semaphore>,
+    ) -> Result<Option<SemaphorePermit<'a>>, Error> {
+        let Some(slots) = in_flight else {
+            return Ok(None);
+        };
+        if let Ok(permit) = slots.try_acquire() {
+            return Ok(Some(permit));
+        }
+        match timeout_at(self.deadline, slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            // The semaphore is never closed; were it, not counting the
+            // request beats failing it.
+            Ok(Err(_closed)) => Ok(None),
+            Err(_elapsed) => Err(Error::new(
+                ErrorKind::Timeout,
+                "the deadline ran out while waiting for one of the account's requests in flight to finish",
+            )
+            .with_provider(self.provider)),
         }
     }
 

@@ -18,6 +18,7 @@ use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::budgets::DEFAULT_MAX_IN_FLIGHT;
 use crate::error::{Error, ErrorKind};
 use crate::retry::{attempt_deadline, covering_deadline, deadline_cut};
 
@@ -39,12 +40,16 @@ impl Default for HttpTransport {
 
 impl HttpTransport {
     /// A transport with imagegen's defaults: rustls, a 10 s connect timeout,
-    /// and a `user-agent` naming imagegen.
+    /// at most [`DEFAULT_MAX_IN_FLIGHT`] idle connections kept per host, and
+    /// a `user-agent` naming imagegen.
     pub fn new() -> Self {
         let client = reqwest::Client::builder()
             .user_agent(concat!("imagegen/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
+            // As many as an account may have in flight: enough to reuse
+            // every connection a burst opened, never one per job.
+            .pool_max_idle_per_host(DEFAULT_MAX_IN_FLIGHT)
             // Redirects would forward the Authorization header to wherever the
             // provider points; API calls are never redirected, so refuse.
             .redirect(reqwest::redirect::Policy::none())
