@@ -4,8 +4,11 @@
 //! - `schemas/NAME/` with three template schemas (generate request, task
 //!   status, error body) to replace with the provider's documented messages;
 //! - `crates/imagegen-NAME/`, a crate that compiles: `generated.rs` from those
-//!   schemas, and a skeleton `ImageProvider` whose `submit`/`status` return
-//!   [`Error::not_implemented`](https://docs.rs/imagegen-core) until written;
+//!   schemas, a skeleton `ImageProvider` on `imagegen_core::ProviderBase`
+//!   whose `submit`/`status` return
+//!   [`Error::not_implemented`](https://docs.rs/imagegen-core) until written,
+//!   and `tests/wire.rs` and `tests/provider.rs` on the shared helpers of
+//!   `imagegen-test-support`;
 //!
 //! and registers the crate in the root `Cargo.toml` (`members`,
 //! `[workspace.dependencies]`) and in the `imagegen` facade (optional
@@ -107,6 +110,10 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
         crate_dir.join("src/lib.rs"),
         codegen::rustfmt(&crate_lib(name))?,
     )?;
+    fs::create_dir_all(crate_dir.join("tests"))?;
+    for (file, text) in crate_tests(name) {
+        fs::write(crate_dir.join("tests").join(file), codegen::rustfmt(&text)?)?;
+    }
     let provider = codegen::provider(root, name);
     fs::write(&provider.output, codegen::generate(&provider)?)?;
 
@@ -392,6 +399,10 @@ imagegen-core.workspace = true
 serde.workspace = true
 serde_json.workspace = true
 async-trait.workspace = true
+
+[dev-dependencies]
+# Path only, no version: a publish strips it (the crate is never published).
+imagegen-test-support = {{ path = "../imagegen-test-support" }}
 "#
     )
 }
@@ -409,15 +420,19 @@ pub fn crate_lib(name: &str) -> String {
 //!    documented messages and run `cargo xtask codegen`;
 //! 2. fill in [`{p}Provider::capabilities`] from the provider's docs;
 //! 3. implement `submit` (map [`ImageRequest`] with [`to_wire`], send one HTTP
-//!    request) and `status` (parse with [`parse_task`], map to [`TaskStatus`]);
-//! 4. add `tests/wire.rs` round-tripping the schemas' `examples`.
+//!    request with the [`ProviderBase`]) and `status` (parse with
+//!    [`parse_task`], map to [`TaskStatus`]);
+//! 4. snapshot the round trips in `tests/wire.rs`, and test `submit` and
+//!    `status` over HTTP in `tests/provider.rs` (see `imagegen-test-support`).
 
 pub mod generated;
 
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegen_core::capabilities::{{Mode, ReferenceInput}};
+use imagegen_core::provider_base::{{BaseUrl, ProviderBase, ProviderSpec}};
 use imagegen_core::{{
     Aspect, Capabilities, Error, ImageProvider, ImageRequest, ProviderConfig, Quality, TaskStatus,
 }};
@@ -433,25 +448,29 @@ pub const BASE_URL_VAR: &str = "{upper}_BASE_URL";
 /// The real API's base URL (TEMPLATE: replace with the documented one).
 pub const DEFAULT_BASE_URL: &str = "https://api.{name}.example/v1";
 
-/// The {name} provider.
-#[derive(Debug)]
+const SPEC: ProviderSpec = ProviderSpec::new(NAME, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL);
+
+/// The {name} provider: one API key on one base URL.
+///
+/// `Debug` shows the base URL and a fingerprint of the key, never the key.
+#[derive(Clone)]
 pub struct {p}Provider {{
-    capabilities: Capabilities,
-    base_url: String,
-    account_id: String,
+    base: ProviderBase,
+    root: BaseUrl,
+}}
+
+impl fmt::Debug for {p}Provider {{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{
+        self.base.debug_struct(f, "{p}Provider").finish_non_exhaustive()
+    }}
 }}
 
 impl {p}Provider {{
     /// A provider configured from `config`, with the environment filling gaps.
     pub fn new(config: ProviderConfig) -> Result<Self, Error> {{
-        let resolved = config.resolve(NAME, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL)?;
-        let account_id =
-            imagegen_core::secret::account_id(NAME, &resolved.base_url, &resolved.api_key);
-        Ok({p}Provider {{
-            capabilities: Self::capabilities(),
-            base_url: resolved.base_url,
-            account_id,
-        }})
+        let base = ProviderBase::from_config(SPEC, config, Self::capabilities())?;
+        let root = base.parse_base_url()?;
+        Ok({p}Provider {{ base, root }})
     }}
 
     /// What the provider offers (TEMPLATE: take every value from its docs).
@@ -473,9 +492,9 @@ impl {p}Provider {{
         }}
     }}
 
-    /// The base URL requests go to.
+    /// The base URL requests go to, without a trailing slash.
     pub fn base_url(&self) -> &str {{
-        &self.base_url
+        self.base.base_url()
     }}
 }}
 
@@ -513,25 +532,88 @@ impl ImageProvider for {p}Provider {{
     }}
 
     fn capabilities(&self) -> &Capabilities {{
-        &self.capabilities
+        self.base.capabilities()
     }}
 
     fn account_id(&self) -> String {{
-        self.account_id.clone()
+        self.base.account_id().to_owned()
     }}
 
+    /// TEMPLATE: use the documented path, send with
+    /// `self.base.send(http).await?`, and map the answer (a 2xx to a
+    /// [`TaskStatus`] via [`parse_task`], anything else to an [`Error`]).
     async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {{
-        let _body = to_wire(request)?;
+        let body = to_wire(request)?;
+        let _http = self.base.client().post(self.root.endpoint(&["tasks"])).json(&body);
         Err(Error::not_implemented(NAME, "submit"))
     }}
 
+    /// TEMPLATE: as `submit`, one GET of the task.
     async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {{
-        let _ = task_id;
+        let _http = self.base.client().get(self.root.endpoint(&["tasks", task_id]));
         Err(Error::not_implemented(NAME, "status"))
     }}
 }}
 "#
     )
+}
+
+/// The new crate's tests, as `(file name under tests/, text)`: the schema
+/// examples round-tripped through the generated types, and the provider's
+/// constructor, both on `imagegen-test-support`.
+pub fn crate_tests(name: &str) -> Vec<(&'static str, String)> {
+    let p = pascal(name);
+    let wire = format!(
+        r#"//! The generated wire types against the schemas' `examples`, so the
+//! schemas and the types cannot disagree. TEMPLATE: snapshot what
+//! `round_trip` returns with `insta`, as the other providers do.
+
+use imagegen_{name}::generated::{{{p}ErrorBody, {p}GenerateRequest, {p}Task}};
+use imagegen_test_support::wire::{{examples, rejects, round_trip}};
+use serde_json::json;
+
+const GENERATE_REQUEST: &str = include_str!("../../../schemas/{name}/generate-request.json");
+const TASK: &str = include_str!("../../../schemas/{name}/task.json");
+const ERROR: &str = include_str!("../../../schemas/{name}/error.json");
+
+#[test]
+fn schema_examples_round_trip() {{
+    for example in examples(GENERATE_REQUEST) {{
+        round_trip::<{p}GenerateRequest>(&example);
+    }}
+    for example in examples(TASK) {{
+        round_trip::<{p}Task>(&example);
+    }}
+    for example in examples(ERROR) {{
+        round_trip::<{p}ErrorBody>(&example);
+    }}
+}}
+
+#[test]
+fn request_rejects_undocumented_fields() {{
+    rejects::<{p}GenerateRequest>(json!({{"prompt": "p", "undocumented": true}}));
+}}
+"#
+    );
+    let provider = format!(
+        r#"//! The provider's constructor. TEMPLATE: once `submit` and `status` are
+//! written, test them over real HTTP on loopback (`imagegen-sim`, or a
+//! listener that captures the exact request) with `imagegen-test-support`.
+
+use imagegen_core::ImageProvider;
+use imagegen_test_support::{{assert_key_hidden, provider}};
+use imagegen_{name}::{{{p}Provider, NAME}};
+
+#[test]
+fn configured_from_config_and_the_key_never_shows() {{
+    let instance = provider({p}Provider::new, "http://127.0.0.1:9/v1/", "{name}-super-secret-key");
+    assert_eq!(instance.name(), NAME);
+    assert_eq!(instance.base_url(), "http://127.0.0.1:9/v1");
+    assert_key_hidden(&instance, "super-secret");
+}}
+"#
+    );
+    vec![("wire.rs", wire), ("provider.rs", provider)]
 }
 
 #[cfg(test)]
@@ -595,6 +677,21 @@ mod tests {
             lib,
             "the skeleton is rustfmt-clean"
         );
+        assert!(lib.contains("ProviderBase::from_config(SPEC, config"));
+        let crate_manifest = read(&root.join("crates/imagegen-demo/Cargo.toml")).unwrap();
+        assert!(
+            crate_manifest
+                .contains("imagegen-test-support = { path = \"../imagegen-test-support\" }")
+        );
+        for test in ["wire.rs", "provider.rs"] {
+            let text = read(&root.join("crates/imagegen-demo/tests").join(test)).unwrap();
+            assert!(text.contains("use imagegen_test_support::"), "{test}");
+            assert_eq!(
+                codegen::rustfmt(&text).unwrap(),
+                text,
+                "{test} is rustfmt-clean"
+            );
+        }
 
         let manifest = read(&root.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("    \"crates/imagegen-demo\",\n"));
@@ -717,9 +814,9 @@ mod tests {
         }
     }
 
-    /// Runs `new-provider demo` on a scratch copy of the workspace and builds
-    /// the new crate and the facade with its feature, offline, with clippy
-    /// warnings denied.
+    /// Runs `new-provider demo` on a scratch copy of the workspace, builds
+    /// the new crate (tests included) and the facade with its feature,
+    /// offline, with clippy warnings denied, and runs the new crate's tests.
     ///
     /// Ignored by default: the first run compiles imagegen-core's dependency
     /// tree into `target/xtask-new-provider` (several minutes on 2 cores;
@@ -736,30 +833,47 @@ mod tests {
         // builds the dependencies.
         let target = codegen::workspace_root().join("target/xtask-new-provider");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(root)
-            .env("CARGO_TARGET_DIR", &target)
-            .args([
-                "clippy",
-                "--offline",
-                "--quiet",
-                "-p",
-                "imagegen-demo",
-                "-p",
-                "imagegen",
-                "--no-default-features",
-                "--features",
-                "imagegen/demo",
-                "--",
-                "-D",
-                "warnings",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "cargo clippy failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let run_cargo = |args: &[&str]| {
+            let out = Command::new(&cargo)
+                .current_dir(root)
+                .env("CARGO_TARGET_DIR", &target)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "cargo {} failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run_cargo(&[
+            "clippy",
+            "--offline",
+            "--quiet",
+            "-p",
+            "imagegen-demo",
+            "-p",
+            "imagegen",
+            "--no-default-features",
+            "--features",
+            "imagegen/demo",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        // The scaffolded tests (on imagegen-test-support) build cleanly and pass.
+        run_cargo(&[
+            "clippy",
+            "--offline",
+            "--quiet",
+            "-p",
+            "imagegen-demo",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        run_cargo(&["test", "--offline", "--quiet", "-p", "imagegen-demo"]);
     }
 }
