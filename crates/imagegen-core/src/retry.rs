@@ -401,17 +401,18 @@ impl<'a> Retrier<'a> {
 }
 
 tokio::task_local! {
-    /// The attempt being polled by [`within_deadline`].
-    static ATTEMPT: Attempt;
+    /// The deadline of the attempt being polled by [`within_deadline`].
+    static ATTEMPT_DEADLINE: Instant;
 }
 
-/// What an attempt's code can learn about, and tell, the retry loop.
-struct Attempt {
-    deadline: Instant,
-    /// Set when, in this poll, the attempt was left pending on a transport
-    /// request whose own timer ends by `deadline` (and that request is still
-    /// alive): the retry loop then needs no timer of its own.
-    covered: Cell<bool>,
+thread_local! {
+    /// Set during one poll of an attempt when the attempt was left pending on
+    /// a transport request whose own timer ends by the attempt's deadline.
+    /// A poll runs on one thread from start to end, so a thread-local is
+    /// exact; [`within_deadline`] clears it before and after each poll, so
+    /// nothing leaks between attempts, and a nested attempt leaves it clear
+    /// (its requests' timers end by its own deadline, not the outer one's).
+    static COVERED: Cell<bool> = const { Cell::new(false) };
 }
 
 #[cfg(test)]
@@ -420,22 +421,17 @@ thread_local! {
     pub(crate) static FALLBACK_TIMERS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Runs `op` to completion, or until `deadline` (`None`). Each poll runs in
-/// the [`ATTEMPT`] scope; the loop's own timer is armed only once `op` is
-/// pending on something that is not covered by a transport timer (see the
+/// Runs `op` to completion, or until `deadline` (`None`). `op` runs in the
+/// [`ATTEMPT_DEADLINE`] scope; the loop's own timer is armed only once `op`
+/// is pending on something not covered by a transport timer (see the
 /// [module docs](self)). An op that is ready at once is never cut.
 async fn within_deadline<T>(deadline: Instant, op: impl Future<Output = T>) -> Option<T> {
-    let mut op = pin!(op);
+    let mut op = pin!(ATTEMPT_DEADLINE.scope(deadline, op));
     let mut timer = pin!(None::<Sleep>);
     poll_fn(|cx| {
-        let attempt = Attempt {
-            deadline,
-            covered: Cell::new(false),
-        };
-        let (poll, covered) = ATTEMPT.sync_scope(attempt, || {
-            let poll = op.as_mut().poll(cx);
-            (poll, ATTEMPT.with(|a| a.covered.get()))
-        });
+        COVERED.set(false);
+        let poll = op.as_mut().poll(cx);
+        let covered = COVERED.replace(false);
         if let Poll::Ready(value) = poll {
             return Poll::Ready(Some(value));
         }
@@ -454,27 +450,27 @@ async fn within_deadline<T>(deadline: Instant, op: impl Future<Output = T>) -> O
 
 /// The deadline of the attempt the caller runs in, if it runs in one.
 pub(crate) fn attempt_deadline() -> Option<Instant> {
-    ATTEMPT.try_with(|a| a.deadline).ok()
+    ATTEMPT_DEADLINE.try_with(|deadline| *deadline).ok()
 }
 
-/// Awaits `request`, a transport future that ends by [`attempt_deadline`]
-/// on its own timer, telling the retry loop on each pending poll that it
-/// need not arm a timer for this one.
-pub(crate) async fn covering_deadline<F: Future>(request: F) -> F::Output {
-    /// Withdraws the claim when the request ends or is dropped mid-poll (the
+/// Awaits `step`, one step of a transport request (the send, a body chunk)
+/// whose own timer ends by [`attempt_deadline`], telling the retry loop on
+/// each poll that leaves it pending that the attempt needs no other timer.
+pub(crate) async fn covering_deadline<F: Future>(step: F) -> F::Output {
+    /// Withdraws the claim when the step ends or is dropped mid-poll (the
     /// loop then arms its timer if the attempt goes on waiting).
     struct Uncover;
     impl Drop for Uncover {
         fn drop(&mut self) {
-            let _ = ATTEMPT.try_with(|a| a.covered.set(false));
+            COVERED.set(false);
         }
     }
     let _uncover = Uncover;
-    let mut request = pin!(request);
+    let mut step = pin!(step);
     poll_fn(|cx| {
-        let poll = request.as_mut().poll(cx);
+        let poll = step.as_mut().poll(cx);
         if poll.is_pending() {
-            let _ = ATTEMPT.try_with(|a| a.covered.set(true));
+            COVERED.set(true);
         }
         poll
     })

@@ -90,21 +90,22 @@ impl HttpTransport {
             return Err(deadline_cut(provider));
         }
         let cut = left <= timeout;
-        covering_deadline(exchange(provider, request, timeout.min(left), cut)).await
+        exchange(provider, request, timeout.min(left), cut).await
     }
 }
 
 /// One exchange with `timeout` for all of it; `cut`: that timeout is the
-/// retry loop's deadline, so running out of it is a deadline error.
+/// retry loop's deadline, so running out of it is a deadline error. Every
+/// step is awaited through [`covering_deadline`]: inside a retry loop its
+/// timer ends by the deadline, so the loop needs none (outside one the claim
+/// is never read).
 async fn exchange(
     provider: &str,
     request: reqwest::RequestBuilder,
     timeout: Duration,
     cut: bool,
 ) -> Result<HttpResponse, Error> {
-    let mut response = request
-        .timeout(timeout)
-        .send()
+    let mut response = covering_deadline(request.timeout(timeout).send())
         .await
         .map_err(|err| failure(provider, err, timeout, cut, None))?;
     let status = response.status().as_u16();
@@ -155,13 +156,13 @@ async fn read_body(
         return Err(too_large(provider, status_of(&response)));
     }
     let status = status_of(&response);
-    let Some(first) = response.chunk().await.map_err(&fail)? else {
+    let Some(first) = covering_deadline(response.chunk()).await.map_err(&fail)? else {
         return Ok(Bytes::new());
     };
     if first.len() > MAX_RESPONSE_BYTES {
         return Err(too_large(provider, status));
     }
-    let Some(second) = response.chunk().await.map_err(&fail)? else {
+    let Some(second) = covering_deadline(response.chunk()).await.map_err(&fail)? else {
         return Ok(first);
     };
     let so_far = first.len() + second.len();
@@ -174,7 +175,7 @@ async fn read_body(
     let mut body = BytesMut::with_capacity(capacity);
     body.extend_from_slice(&first);
     body.extend_from_slice(&second);
-    while let Some(chunk) = response.chunk().await.map_err(&fail)? {
+    while let Some(chunk) = covering_deadline(response.chunk()).await.map_err(&fail)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(too_large(provider, status));
         }
