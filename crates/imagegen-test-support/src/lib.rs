@@ -7,7 +7,7 @@
 //!   [`provider`] built on it from the provider's own constructor, a
 //!   test-only [`poll_until_done`] loop and [`submit_and_wait`],
 //!   [`assert_unknown_status_then_success`], [`assert_key_hidden`],
-//!   [`download`] and [`png_size`].
+//!   [`download`], [`png_size`] and [`url_png_size`].
 //! * For the pure mapping and parsing functions: [`aspect_requests`] and
 //!   [`create_bodies`] (a snapshot table of request bodies),
 //!   [`assert_refused`] (what a provider cannot take), [`headers`], and
@@ -23,8 +23,8 @@
 use std::time::{Duration, Instant};
 
 use imagegen_core::{
-    ApiKey, Aspect, Error, ErrorKind, HttpTransport, ImageProvider, ImageRequest, ProviderConfig,
-    TaskState, TaskStatus,
+    ApiKey, Aspect, Error, ErrorKind, HttpTransport, ImageOutput, ImageProvider, ImageRequest,
+    ProviderConfig, TaskState, TaskStatus,
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
@@ -132,6 +132,15 @@ pub async fn download(url: &str) -> Vec<u8> {
         response.status()
     );
     response.bytes().await.unwrap().to_vec()
+}
+
+/// Width and height of the PNG an [`ImageOutput::Url`] points at, fetched
+/// with [`download`]; panics for any other output.
+pub async fn url_png_size(output: &ImageOutput) -> (u32, u32) {
+    let ImageOutput::Url { url } = output else {
+        panic!("a URL output expected: {output:?}")
+    };
+    png_size(&download(url).await)
 }
 
 /// Width and height from a PNG's IHDR, after checking its signature.

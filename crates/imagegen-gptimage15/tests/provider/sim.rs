@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use imagegen_test_support::error_summary as summary;
 use imagegen_test_support::{
     assert_key_hidden, assert_unknown_status_then_success, download, png_size, poll_until_done,
-    snapshot, submit_and_wait,
+    snapshot, submit_and_wait, url_png_size,
 };
 
 use super::common::provider;
@@ -68,10 +68,7 @@ async fn prompt_only_uses_the_documented_default_size() {
     let sim = sim().await;
     let g15 = provider(&sim.gptimage15_url(), KEY);
     let done = submit_and_wait(&g15, &ImageRequest::new("lamp")).await;
-    let ImageOutput::Url { url } = &done.outputs[0] else {
-        panic!()
-    };
-    assert_eq!(png_size(&download(url).await), (1024, 1024));
+    assert_eq!(url_png_size(&done.outputs[0]).await, (1024, 1024));
 }
 
 #[tokio::test]
@@ -301,10 +298,7 @@ async fn string_encoded_answers_are_understood() {
     let done = poll_until_done(&g15, &task.task_id).await.unwrap();
     assert_eq!(done.state, TaskState::Succeeded);
     assert_eq!(done.credits, Some(10.0), "from `consumed_credit`");
-    let ImageOutput::Url { url } = &done.outputs[0] else {
-        panic!()
-    };
-    assert_eq!(png_size(&download(url).await), (1024, 1536));
+    assert_eq!(url_png_size(&done.outputs[0]).await, (1024, 1536));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use serde_json::json;
 use imagegen_test_support::error_summary as summary;
 use imagegen_test_support::{
     assert_key_hidden, assert_unknown_status_then_success, download, png_size, poll_until_done,
-    snapshot, submit_and_wait,
+    snapshot, submit_and_wait, url_png_size,
 };
 
 use super::common::provider;
@@ -68,10 +68,7 @@ async fn prompt_only_uses_runbase_defaults() {
     let sim = sim().await;
     let runbase = provider(&sim.runbase_url(), KEY);
     let done = submit_and_wait(&runbase, &ImageRequest::new("lamp")).await;
-    let ImageOutput::Url { url } = &done.outputs[0] else {
-        panic!()
-    };
-    assert_eq!(png_size(&download(url).await), (1024, 1024));
+    assert_eq!(url_png_size(&done.outputs[0]).await, (1024, 1024));
 }
 
 #[tokio::test]
