@@ -31,7 +31,7 @@
 //! end by its own request timeout. Wrapping each attempt in
 //! `tokio::time::timeout_at` while the transport sets a reqwest `timeout()`
 //! registers two timers per request, which at thousands of jobs is a
-//! measurable share of the client's CPU. Instead, [`Retrier::run`] runs each
+//! measurable share of the client's CPU. Instead, the retry loop runs each
 //! attempt inside a task-local scope holding the deadline;
 //! [`HttpTransport::send`](crate::HttpTransport::send) reads it and gives
 //! reqwest `min(request timeout, deadline - now)`, reporting a cut at the
