@@ -282,3 +282,118 @@ async fn the_limit_defaults_to_the_constant_and_the_first_registration_wins() {
         "zero would deadlock; it means one"
     );
 }
+
+/// A provider whose status is one real GET through the core transport.
+#[derive(Debug)]
+struct Http {
+    caps: Capabilities,
+    transport: crate::HttpTransport,
+    url: String,
+}
+
+#[async_trait]
+impl ImageProvider for Http {
+    fn name(&self) -> &str {
+        "http"
+    }
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+    fn account_id(&self) -> String {
+        "http:test-account".to_owned()
+    }
+    async fn submit(&self, _: &ImageRequest) -> Result<TaskStatus, Error> {
+        unreachable!("only polled")
+    }
+    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
+        let request = self.transport.client().get(&self.url);
+        let response = self
+            .transport
+            .send("http", request, Duration::from_secs(10))
+            .await?;
+        assert!(response.is_success());
+        Ok(TaskStatus::new(task_id, TaskState::Running))
+    }
+}
+
+/// A keep-alive HTTP/1.1 server that takes 50 ms per answer and counts
+/// connections and requests in progress.
+async fn slow_server(
+    active: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            connections.fetch_add(1, Ordering::SeqCst);
+            let (active, most) = (active.clone(), most.clone());
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    while !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let end = pending.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    pending.drain(..end);
+                    let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                    if socket.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}/status")
+}
+
+/// The point of the limit: however many jobs poll a slow server, the
+/// requests it sees at once, and the sockets the client opens, stay near K.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_sees_at_most_k_requests_and_few_connections() {
+    let active = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let url = slow_server(active, most.clone(), connections.clone()).await;
+    let provider = Http {
+        caps: tests_support::runbase_like(),
+        transport: crate::HttpTransport::new(),
+        url,
+    };
+    let client = Client::builder()
+        .provider(provider)
+        .rate_limit(
+            "http",
+            RateLimit {
+                requests: 1_000_000,
+                per: Duration::from_secs(1),
+            },
+        )
+        .max_in_flight("http", 8)
+        .build()
+        .unwrap();
+    let polls = (0..200).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move { client.status("http", &format!("task-{i}")).await })
+    });
+    for poll in join_all(polls).await {
+        poll.unwrap().unwrap();
+    }
+    assert!(most.load(Ordering::SeqCst) <= 8, "{most:?} at once");
+    // Reuse is not instant (a connection goes back to the pool a moment
+    // after its answer), but nowhere near one per job.
+    assert!(
+        connections.load(Ordering::SeqCst) <= 16,
+        "{connections:?} connections"
+    );
+}
