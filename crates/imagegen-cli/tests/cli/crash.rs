@@ -41,14 +41,17 @@ fn signal(pid: u32, sig: &str) {
 #[test]
 fn killed_batch_resumes_with_every_image_and_nothing_paid_twice() {
     // Faults on every request kind except those that lose an accepted create
-    // (drop-after-accept, and malformed JSON, which the sim also applies to
-    // create answers): with those, `--retry-ambiguous` would pay twice by design.
+    // (drop-after-accept, and `malformed_json`, which the sim also applies to
+    // create answers): with those, `--retry-ambiguous` would pay twice by
+    // design. Garbled poll answers (`malformed_status_json`) are in: a poll
+    // is sent again, so they must cost nothing.
     let faults = FaultConfig {
         create_500: 0.05,
         status_500: 0.05,
         burst_429: 0.02,
         burst_len: 3,
         drop_before_accept: 0.05,
+        malformed_status_json: 0.05,
         unknown_status: 0.1,
         ..FaultConfig::default()
     };
