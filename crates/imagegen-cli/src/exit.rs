@@ -147,11 +147,10 @@ pub fn describe(err: &Error) -> String {
 /// or one the CLI knows for its kind.
 pub fn hint_for(err: &Error) -> Option<String> {
     if let Some(hint) = err.hint() {
-        if hint.contains("best-effort") || hint.contains("best effort") {
-            return Some(
-                "pass --best-effort to adjust or drop unsupported settings with a warning"
-                    .to_owned(),
-            );
+        // The core's strict refusals say what best-effort would do; here
+        // best-effort is a flag.
+        if let Some(action) = hint.strip_prefix("best-effort mode would ") {
+            return Some(format!("pass --best-effort to {action}"));
         }
         return Some(hint.to_owned());
     }
@@ -173,21 +172,9 @@ pub fn hint_for(err: &Error) -> Option<String> {
 impl From<Error> for CliError {
     fn from(err: Error) -> Self {
         let exit = Exit::for_kind(err.kind());
-        let mut message = describe(&err);
-        let mut hint = hint_for(&err);
-        // A strict refusal names the value best-effort would use: "(using medium)".
-        if let Some(h) = &mut hint
-            && h.contains("--best-effort")
-            && let Some(start) = message.rfind(" (using ")
-            && message.ends_with(')')
-        {
-            let value = message[start + 8..message.len() - 1].to_owned();
-            message.truncate(start);
-            *h = format!("pass --best-effort to use {value} instead, with a warning");
-        }
         CliError {
-            message,
-            hint,
+            message: describe(&err),
+            hint: hint_for(&err),
             exit,
         }
     }
@@ -224,16 +211,27 @@ mod tests {
 
     #[test]
     fn best_effort_hint_names_the_flag() {
-        let err = Error::invalid_request(
-            "runbase does not offer quality low; allowed: medium, high (using medium)",
-        )
-        .with_provider("runbase")
-        .with_hint("pass best-effort to drop unsupported settings with a warning");
+        let request = imagegen::ImageRequest::new("a lamp").quality(imagegen::Quality::Low);
+        let err = imagegen::provider_info("runbase")
+            .unwrap()
+            .capabilities
+            .check("runbase", &request, imagegen::Strictness::Strict)
+            .unwrap_err();
         let cli = CliError::from(err);
         assert_eq!(
             cli.render(),
             "error: runbase does not offer quality low; allowed: medium, high\nhint: pass --best-effort to use medium instead, with a warning"
         );
         assert_eq!(cli.exit, Exit::InvalidRequest);
+    }
+
+    #[test]
+    fn other_hints_pass_through() {
+        let err = Error::new(ErrorKind::Unauthorized, "invalid key")
+            .with_hint("set RUNBASE_API_KEY to a key from runbase.net");
+        assert_eq!(
+            hint_for(&err).as_deref(),
+            Some("set RUNBASE_API_KEY to a key from runbase.net")
+        );
     }
 }

@@ -132,15 +132,26 @@ impl Capabilities {
         let fail = |message: String| Err(Error::invalid_request(message).with_provider(provider));
         let mut out = request.clone();
         let mut warnings = Vec::new();
-        let mut unsupported = |setting: &str, message: String| -> Result<(), Error> {
+        // `message` says what was asked and what the provider allows;
+        // `instead` what best-effort does about it. Strict refuses (nothing
+        // is sent, so nothing is used) and names `instead` in the hint;
+        // best-effort does it and warns with the message plus `note`.
+        let mut unsupported = |setting: &str,
+                               message: String,
+                               instead: String,
+                               note: Option<String>|
+         -> Result<(), Error> {
             match strictness {
                 Strictness::Strict => Err(Error::invalid_request(message)
                     .with_provider(provider)
-                    .with_hint("pass best-effort to drop unsupported settings with a warning")),
+                    .with_hint(format!("best-effort mode would {instead}, with a warning"))),
                 Strictness::BestEffort => {
                     warnings.push(Warning {
                         setting: setting.to_owned(),
-                        message,
+                        message: match note {
+                            Some(note) => format!("{message} ({note})"),
+                            None => message,
+                        },
                     });
                     Ok(())
                 }
@@ -174,6 +185,8 @@ impl Capabilities {
                     "{provider} does not offer aspect {aspect}; allowed: {}",
                     list(&self.aspects)
                 ),
+                "leave the aspect to the provider's default".to_owned(),
+                None,
             )?;
             out.aspect = None;
         }
@@ -185,10 +198,14 @@ impl Capabilities {
             unsupported(
                 "quality",
                 format!(
-                    "{provider} does not offer quality {quality}; allowed: {}{}",
+                    "{provider} does not offer quality {quality}; allowed: {}",
                     list(&self.qualities),
-                    nearest.map(|q| format!(" (using {q})")).unwrap_or_default()
                 ),
+                match nearest {
+                    Some(q) => format!("use {q} instead"),
+                    None => "leave the quality to the provider's default".to_owned(),
+                },
+                nearest.map(|q| format!("using {q}")),
             )?;
             out.quality = nearest;
         }
@@ -198,6 +215,8 @@ impl Capabilities {
                 unsupported(
                     "references",
                     format!("{provider} does not take reference images"),
+                    "send the request without them".to_owned(),
+                    None,
                 )?;
             } else {
                 unsupported(
@@ -207,6 +226,8 @@ impl Capabilities {
                         self.max_reference_images,
                         request.references.len()
                     ),
+                    format!("send only the first {}", self.max_reference_images),
+                    None,
                 )?;
             }
             out.references.truncate(self.max_reference_images);
@@ -231,12 +252,16 @@ impl Capabilities {
                 unsupported(
                     "input_fidelity",
                     format!("{provider} does not offer input fidelity"),
+                    "send the request without it".to_owned(),
+                    None,
                 )?;
                 out.input_fidelity = None;
             } else if out.references.is_empty() {
                 unsupported(
                     "input_fidelity",
                     "input fidelity only applies with reference images".to_owned(),
+                    "send the request without it".to_owned(),
+                    None,
                 )?;
                 out.input_fidelity = None;
             }
@@ -246,6 +271,8 @@ impl Capabilities {
             unsupported(
                 "callback_url",
                 format!("{provider} does not offer webhooks (callback_url)"),
+                "send the request without it".to_owned(),
+                None,
             )?;
             out.callback_url = None;
         }
@@ -323,6 +350,10 @@ mod tests {
             err.to_string().contains("does not offer input fidelity"),
             "{err}"
         );
+        assert_eq!(
+            err.hint(),
+            Some("best-effort mode would send the request without it, with a warning")
+        );
         let err = caps
             .check(
                 "runbase",
@@ -331,6 +362,34 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("webhooks"), "{err}");
+    }
+
+    #[test]
+    fn strict_refusal_says_what_was_asked_and_allowed_and_hints_what_best_effort_would_use() {
+        let caps = runbase_like();
+        let request = ImageRequest::new("x").quality(Quality::Low);
+        let err = caps
+            .check("runbase", &request, Strictness::Strict)
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidRequest);
+        // Nothing is used in strict mode: the message does not say "using".
+        assert_eq!(
+            err.message(),
+            "runbase does not offer quality low; allowed: medium, high"
+        );
+        assert_eq!(
+            err.hint(),
+            Some("best-effort mode would use medium instead, with a warning")
+        );
+        // Best-effort does use it, and says so.
+        let (out, warnings) = caps
+            .check("runbase", &request, Strictness::BestEffort)
+            .unwrap();
+        assert_eq!(out.quality, Some(Quality::Medium));
+        assert_eq!(
+            warnings[0].message,
+            "runbase does not offer quality low; allowed: medium, high (using medium)"
+        );
     }
 
     #[test]
