@@ -209,11 +209,14 @@ pub fn generate(provider: &Provider) -> Result<String> {
          avoid `pattern` and `format` (date-time, uuid) in the schemas",
         provider.name
     );
-    let tokens = space.to_stream();
-    syn::parse2::<syn::File>(tokens.clone()).context("typify produced invalid Rust")?;
+    let mut file =
+        syn::parse2::<syn::File>(space.to_stream()).context("typify produced invalid Rust")?;
+    crate::untagged::rewrite(&mut file);
     // `quote` spaces paths out (`:: serde :: Deserialize`) and rustfmt keeps
     // that inside derive lists: tighten the serde derive paths.
-    let code = tokens.to_string().replace(":: serde :: ", "::serde::");
+    let code = quote::quote!(#file)
+        .to_string()
+        .replace(":: serde :: ", "::serde::");
     let text = format!(
         "{}{INNER_ATTRIBUTES}\n{code}",
         HEADER.replace("{provider}", &provider.name)

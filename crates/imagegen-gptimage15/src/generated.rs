@@ -274,11 +274,55 @@ impl ::std::convert::TryFrom<::std::string::String> for Gptimage15Size {
     }
 }
 /// Task status, a string or a number. The API page documents strings: PENDING (queued), IN_PROGRESS (processing), SUCCESS (done), FAILED (an error occurred); the provider's other pages and `/api/v2/status` use numbers: 0 (processing), 1 (done), -1 (failed). Open (Decision): any other string or integer is accepted here and mapped by the provider code.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum Gptimage15Status {
     Integer(i64),
     String(::std::string::String),
+}
+/// Reads an integer or a string and picks the variant by JSON type, without buffering (see `xtask/src/untagged.rs`).
+impl<'de> ::serde::Deserialize<'de> for Gptimage15Status {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        struct Gptimage15StatusVisitor;
+        impl<'de> ::serde::de::Visitor<'de> for Gptimage15StatusVisitor {
+            type Value = Gptimage15Status;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: ::serde::de::Error>(
+                self,
+                v: i64,
+            ) -> ::std::result::Result<Self::Value, E> {
+                <i64 as ::std::convert::TryFrom<i64>>::try_from(v)
+                    .map(Self::Value::Integer)
+                    .map_err(|_| E::invalid_value(::serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_u64<E: ::serde::de::Error>(
+                self,
+                v: u64,
+            ) -> ::std::result::Result<Self::Value, E> {
+                <i64 as ::std::convert::TryFrom<u64>>::try_from(v)
+                    .map(Self::Value::Integer)
+                    .map_err(|_| E::invalid_value(::serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                v: &str,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v.to_owned()))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                v: ::std::string::String,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v))
+            }
+        }
+        deserializer.deserialize_any(Gptimage15StatusVisitor)
+    }
 }
 impl ::std::fmt::Display for Gptimage15Status {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -332,11 +376,45 @@ pub struct Gptimage15Task {
     pub task_id: ::std::string::String,
 }
 /// The task's original request: an object, or a string holding it as JSON.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum Gptimage15TaskRequest {
     String(::std::string::String),
     Object(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+}
+/// Reads a string or an object and picks the variant by JSON type, without buffering (see `xtask/src/untagged.rs`).
+impl<'de> ::serde::Deserialize<'de> for Gptimage15TaskRequest {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        struct Gptimage15TaskRequestVisitor;
+        impl<'de> ::serde::de::Visitor<'de> for Gptimage15TaskRequestVisitor {
+            type Value = Gptimage15TaskRequest;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str("a string or an object")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                v: &str,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v.to_owned()))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                v: ::std::string::String,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v))
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> ::std::result::Result<Self::Value, A::Error> {
+                < :: serde_json :: Map < :: std :: string :: String , :: serde_json :: Value > as ::serde::Deserialize > :: deserialize (::serde::de :: value :: MapAccessDeserializer :: new (map) ,) . map (Self :: Value :: Object)
+            }
+        }
+        deserializer.deserialize_any(Gptimage15TaskRequestVisitor)
+    }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
     for Gptimage15TaskRequest
@@ -346,11 +424,48 @@ impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json:
     }
 }
 /// Result URLs: an array of URLs, or a string holding that array as JSON (e.g. "[\"https://...\"]").
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum Gptimage15TaskResponse {
     Array(::std::vec::Vec<::std::string::String>),
     String(::std::string::String),
+}
+/// Reads an array or a string and picks the variant by JSON type, without buffering (see `xtask/src/untagged.rs`).
+impl<'de> ::serde::Deserialize<'de> for Gptimage15TaskResponse {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        struct Gptimage15TaskResponseVisitor;
+        impl<'de> ::serde::de::Visitor<'de> for Gptimage15TaskResponseVisitor {
+            type Value = Gptimage15TaskResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str("an array or a string")
+            }
+            fn visit_seq<A: ::serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> ::std::result::Result<Self::Value, A::Error> {
+                <::std::vec::Vec<::std::string::String> as ::serde::Deserialize>::deserialize(
+                    ::serde::de::value::SeqAccessDeserializer::new(seq),
+                )
+                .map(Self::Value::Array)
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                v: &str,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v.to_owned()))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                v: ::std::string::String,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v))
+            }
+        }
+        deserializer.deserialize_any(Gptimage15TaskResponseVisitor)
+    }
 }
 impl ::std::convert::From<::std::vec::Vec<::std::string::String>> for Gptimage15TaskResponse {
     fn from(value: ::std::vec::Vec<::std::string::String>) -> Self {

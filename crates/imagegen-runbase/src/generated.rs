@@ -86,11 +86,48 @@ pub struct RunbaseErrorBody {
     pub message: ::std::option::Option<::std::string::String>,
 }
 /// The `error` member: a documented object or a message string.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum RunbaseErrorField {
     RunbaseErrorObject(RunbaseErrorObject),
     String(::std::string::String),
+}
+/// Reads an object or a string and picks the variant by JSON type, without buffering (see `xtask/src/untagged.rs`).
+impl<'de> ::serde::Deserialize<'de> for RunbaseErrorField {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        struct RunbaseErrorFieldVisitor;
+        impl<'de> ::serde::de::Visitor<'de> for RunbaseErrorFieldVisitor {
+            type Value = RunbaseErrorField;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str("an object or a string")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> ::std::result::Result<Self::Value, A::Error> {
+                <RunbaseErrorObject as ::serde::Deserialize>::deserialize(
+                    ::serde::de::value::MapAccessDeserializer::new(map),
+                )
+                .map(Self::Value::RunbaseErrorObject)
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                v: &str,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v.to_owned()))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                v: ::std::string::String,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v))
+            }
+        }
+        deserializer.deserialize_any(RunbaseErrorFieldVisitor)
+    }
 }
 impl ::std::convert::From<RunbaseErrorObject> for RunbaseErrorField {
     fn from(value: RunbaseErrorObject) -> Self {
@@ -232,11 +269,45 @@ pub struct RunbaseRun {
     pub status: ::std::string::String,
 }
 /// A failed run's error: a message string, or an object such as `{"message": ..., "code": ...}` (Decision: shape not documented, so any object is kept as is).
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum RunbaseRunError {
     String(::std::string::String),
     Object(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+}
+/// Reads a string or an object and picks the variant by JSON type, without buffering (see `xtask/src/untagged.rs`).
+impl<'de> ::serde::Deserialize<'de> for RunbaseRunError {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        struct RunbaseRunErrorVisitor;
+        impl<'de> ::serde::de::Visitor<'de> for RunbaseRunErrorVisitor {
+            type Value = RunbaseRunError;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str("a string or an object")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                v: &str,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v.to_owned()))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                v: ::std::string::String,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v))
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> ::std::result::Result<Self::Value, A::Error> {
+                < :: serde_json :: Map < :: std :: string :: String , :: serde_json :: Value > as ::serde::Deserialize > :: deserialize (::serde::de :: value :: MapAccessDeserializer :: new (map) ,) . map (Self :: Value :: Object)
+            }
+        }
+        deserializer.deserialize_any(RunbaseRunErrorVisitor)
+    }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
     for RunbaseRunError
