@@ -513,8 +513,9 @@ pub struct OpenAiImagesResponse {
     /// The background used: `transparent` or `opaque`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub background: ::std::option::Option<::std::string::String>,
-    /// Unix timestamp (seconds) of when the images were created.
-    pub created: i64,
+    /// Unix timestamp (seconds) of when the images were created. Decision: optional here, although OpenAI always sends it, so that a gateway which drops it does not lose images already paid for; the synthesized task id then uses the local clock.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub created: ::std::option::Option<i64>,
     /// The generated images.
     pub data: ::std::vec::Vec<OpenAiImage>,
     /// The output format used: `png`, `webp` or `jpeg`.
@@ -530,18 +531,21 @@ pub struct OpenAiImagesResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage: ::std::option::Option<OpenAiImagesUsage>,
 }
-/// Token usage. Unknown fields are ignored.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+/// Token usage. Unknown fields are ignored. Decision: every count is optional (OpenAI sends all three), so that a partial usage object never fails a paid-for response; usage is reported when the input and output counts are both present, the total defaulting to their sum.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OpenAiImagesUsage {
     /// Tokens (text and images) in the input prompt.
-    pub input_tokens: i64,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub input_tokens: ::std::option::Option<i64>,
     /// Input tokens by kind.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub input_tokens_details: ::std::option::Option<OpenAiImagesInputTokensDetails>,
     /// Image tokens in the output.
-    pub output_tokens: i64,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_tokens: ::std::option::Option<i64>,
     /// Input plus output tokens.
-    pub total_tokens: i64,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub total_tokens: ::std::option::Option<i64>,
 }
 /// Fidelity to the input images.
 #[derive(

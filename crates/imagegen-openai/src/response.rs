@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use imagegen_core::{Error, ImageOutput, TaskState, TaskStatus, TokenUsage};
 
-use crate::generated::OpenAiImagesResponse;
+use crate::generated::{OpenAiImagesResponse, OpenAiImagesUsage};
 
 /// The media type of `output_format` (`png` when absent).
 pub fn media_type(output_format: Option<&str>) -> &'static str {
@@ -32,6 +32,28 @@ fn synthesized_task_id(created: i64) -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_i64(created);
     format!("openai-{created}-{:016x}", hasher.finish())
+}
+
+/// Usage when both the input and output counts are there (a partial object
+/// is not worth failing a paid-for response over); the total defaults to
+/// their sum.
+fn token_usage(usage: OpenAiImagesUsage) -> Option<TokenUsage> {
+    let count = |n: i64| n.max(0) as u64;
+    let input_tokens = count(usage.input_tokens?);
+    let output_tokens = count(usage.output_tokens?);
+    Some(TokenUsage {
+        input_tokens,
+        output_tokens,
+        total_tokens: usage
+            .total_tokens
+            .map_or(input_tokens + output_tokens, count),
+    })
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn decode_error(message: String, body: &[u8]) -> Error {
@@ -76,13 +98,11 @@ pub fn parse_images_response(body: &[u8]) -> Result<TaskStatus, Error> {
     if outputs.is_empty() {
         return Err(decode_error("the response holds no image".into(), body));
     }
-    let usage = response.usage.map(|u| TokenUsage {
-        input_tokens: u.input_tokens.max(0) as u64,
-        output_tokens: u.output_tokens.max(0) as u64,
-        total_tokens: u.total_tokens.max(0) as u64,
-    });
+    let usage = response.usage.and_then(token_usage);
+    // OpenAI always sends `created`; a gateway that drops it still gets an id.
+    let created = response.created.unwrap_or_else(unix_now);
     Ok(
-        TaskStatus::new(synthesized_task_id(response.created), TaskState::Succeeded)
+        TaskStatus::new(synthesized_task_id(created), TaskState::Succeeded)
             .with_outputs(outputs)
             .with_usage(usage)
             .with_raw_status("completed"),
@@ -145,6 +165,24 @@ mod tests {
             assert!(err.may_have_reached_server());
             assert!(!err.is_retryable());
         }
+    }
+
+    #[test]
+    fn missing_created_and_partial_usage_still_return_the_paid_for_image() {
+        let status = parse_images_response(
+            br#"{"data":[{"url":"https://cdn/x.png"}],"usage":{"input_tokens":5,"output_tokens":7}}"#,
+        )
+        .expect("created is optional");
+        assert!(status.task_id.starts_with("openai-"), "{}", status.task_id);
+        assert_eq!(status.outputs.len(), 1);
+        let usage = status.usage.expect("input and output counts are enough");
+        assert_eq!((usage.input_tokens, usage.output_tokens, usage.total_tokens), (5, 7, 12));
+
+        let status = parse_images_response(
+            br#"{"created":1,"data":[{"url":"https://cdn/x.png"}],"usage":{"total_tokens":9}}"#,
+        )
+        .expect("a usage object without counts is not an error");
+        assert_eq!(status.usage, None, "no guessed input/output split");
     }
 
     #[test]

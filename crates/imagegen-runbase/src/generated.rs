@@ -242,7 +242,7 @@ impl ::std::convert::TryFrom<::std::string::String> for RunbaseQuality {
         value.parse()
     }
 }
-/// A run, as returned by `POST /runs` (create) and `GET /runs/{RUN_ID}` (status). The page only says: poll the status endpoint until `status` is "succeeded", then read `output.urls`. Decision: the create response is a run object like the status response, with at least `id` and `status`; the other fields are optional and unknown fields are ignored. Decision: `status` is an open string (`queued`, `starting`, `processing`/`running`, `succeeded`, `failed`, `canceled`/`cancelled` are expected; any other value is treated as still in progress by the provider code). The examples are illustrative (Decision): the page shows no response body.
+/// A run, as returned by `POST /runs` (create) and `GET /runs/{RUN_ID}` (status). The page only says: poll the status endpoint until `status` is "succeeded", then read `output.urls`. Decision: the create response is a run object like the status response, with at least `id` and `status`; the other fields are optional and unknown fields are ignored. Decision: `status` is an open string (`queued`, `starting`, `processing`/`running`, `succeeded`, `failed`, `canceled`/`cancelled` are expected; any other value is treated as still in progress by the provider code). Decision: the `input` the server echoes (the request the run was created with) is not modelled: nothing reads it, and parsing it into a map on every poll doubled the cost of a parse (docs/PERFORMANCE.md); like any unknown field it is accepted and skipped. The examples are illustrative (Decision): the page shows no response body.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RunbaseRun {
     /// When the run finished (Decision: kept as a plain string, format not documented).
@@ -256,9 +256,6 @@ pub struct RunbaseRun {
     pub error: ::std::option::Option<RunbaseRunError>,
     /// Run ID (the page's RUN_ID), used in `GET /runs/{RUN_ID}`.
     pub id: ::std::string::String,
-    /// The input the run was created with, as the server echoes it (any object).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
     /// Model ID of the run, e.g. `openai/gpt-image-1.5`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
