@@ -19,9 +19,14 @@
 //! (rounds of a few hundred polls each, in turn) and the median per-round
 //! ratio to the floor is printed.
 //!
+//! Both asynchronous providers are measured, each in its own group
+//! (`poll/runbase`, `poll/gptimage15`): Runbase's run object and
+//! gptimage15's envelope with its string-or-integer status.
+//!
 //! `IMAGEGEN_BENCH_PROFILE=client|provider|transport|floor` (with
-//! `IMAGEGEN_BENCH_ITERS`, default 2,000) runs only that path that many times
-//! and exits: for `valgrind --tool=callgrind` (see docs/PERFORMANCE.md).
+//! `IMAGEGEN_BENCH_ITERS`, default 2,000, and `IMAGEGEN_BENCH_PROVIDER`,
+//! default `runbase`) runs only that path that many times and exits: for
+//! `valgrind --tool=callgrind` (see docs/PERFORMANCE.md).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -37,8 +42,10 @@ use imagegen_benches::providers::{self, SIM_KEY};
 use imagegen_sim::{Sim, SimConfig, SimHandle};
 
 const PATHS: [&str; 4] = ["client", "provider", "transport", "floor"];
+const PROVIDERS: [&str; 2] = ["runbase", "gptimage15"];
 
 struct Setup {
+    provider_name: &'static str,
     sim_runtime: tokio::runtime::Runtime,
     sim: Option<SimHandle>,
     rt: tokio::runtime::Runtime,
@@ -51,7 +58,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn new() -> Setup {
+    fn new(provider_name: &'static str) -> Setup {
         // The simulator: its own runtime on its own thread.
         let sim_runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -64,7 +71,12 @@ impl Setup {
                 SimConfig::instant().runbase_rate_limit(0, Duration::from_secs(1)),
             ))
             .expect("the simulator starts");
-        let runbase_url = sim.runbase_url();
+        let (base_url, make_provider): (String, fn(&str) -> Arc<dyn ImageProvider>) =
+            match provider_name {
+                "runbase" => (sim.runbase_url(), providers::runbase),
+                "gptimage15" => (sim.gptimage15_url(), providers::gptimage15),
+                other => panic!("no polling bench for provider {other}"),
+            };
 
         // The client side: one current-thread runtime for every contender.
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -72,11 +84,11 @@ impl Setup {
             .build()
             .expect("a runtime");
         let client = Client::builder()
-            .provider_arc(providers::runbase(&runbase_url))
-            // The real limit (20 per 10 s) would pace the loop; measure the
-            // budget's bookkeeping, not its waiting.
+            .provider_arc(make_provider(&base_url))
+            // Runbase's real limit (20 per 10 s) would pace the loop; measure
+            // the budget's bookkeeping, not its waiting.
             .rate_limit(
-                "runbase",
+                provider_name,
                 RateLimit {
                     requests: 1_000_000,
                     per: Duration::from_secs(1),
@@ -91,13 +103,21 @@ impl Setup {
                 .await
                 .expect("the create is accepted");
             let task_id = submission.handles[0].task_id.clone();
-            let status = client.status("runbase", &task_id).await.expect("status");
+            let status = client
+                .status(provider_name, &task_id)
+                .await
+                .expect("status");
             assert!(status.state.is_terminal(), "{status:?}");
             task_id
         });
+        let url = match provider_name {
+            "runbase" => format!("{base_url}/runs/{task_id}"),
+            _ => format!("{base_url}/api/status?task_id={task_id}"),
+        };
         Setup {
-            url: format!("{runbase_url}/runs/{task_id}"),
-            provider: providers::runbase(&runbase_url),
+            provider_name,
+            url,
+            provider: make_provider(&base_url),
             transport: HttpTransport::new(),
             bare: reqwest::Client::new(),
             sim_runtime,
@@ -108,12 +128,24 @@ impl Setup {
         }
     }
 
+    /// The floor's parse of a finished task: the minimal struct.
+    fn parse_floor(&self, body: &[u8]) {
+        if self.provider_name == "runbase" {
+            let run: floors::Run = serde_json::from_slice(body).expect("parses");
+            black_box(run);
+        } else {
+            let task: floors::G15Envelope<floors::G15Task> =
+                serde_json::from_slice(body).expect("parses");
+            black_box(task);
+        }
+    }
+
     async fn poll(&self, path: &str) {
         match path {
             "client" => {
                 let status = self
                     .client
-                    .status("runbase", black_box(&self.task_id))
+                    .status(self.provider_name, black_box(&self.task_id))
                     .await
                     .expect("status");
                 black_box(status);
@@ -134,12 +166,11 @@ impl Setup {
                     .bearer_auth(SIM_KEY);
                 let response = self
                     .transport
-                    .send("runbase", request, Duration::from_secs(60))
+                    .send(self.provider_name, request, Duration::from_secs(60))
                     .await
                     .expect("sent");
                 assert!(response.is_success());
-                let run: floors::Run = serde_json::from_slice(&response.body).expect("parses");
-                black_box(run);
+                self.parse_floor(&response.body);
             }
             "floor" => {
                 let response = self
@@ -151,8 +182,7 @@ impl Setup {
                     .expect("sent");
                 assert!(response.status().is_success());
                 let body = response.bytes().await.expect("body");
-                let run: floors::Run = serde_json::from_slice(&body).expect("parses");
-                black_box(run);
+                self.parse_floor(&body);
             }
             other => panic!("unknown path {other}"),
         }
@@ -208,12 +238,17 @@ fn criterion_config() -> Criterion {
 }
 
 fn main() {
-    let setup = Setup::new();
     if let Ok(path) = std::env::var("IMAGEGEN_BENCH_PROFILE") {
         let iters: u32 = std::env::var("IMAGEGEN_BENCH_ITERS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(2_000);
+        let provider = std::env::var("IMAGEGEN_BENCH_PROVIDER").unwrap_or_default();
+        let provider = PROVIDERS
+            .into_iter()
+            .find(|p| *p == provider)
+            .unwrap_or("runbase");
+        let setup = Setup::new(provider);
         setup.rt.block_on(async {
             for _ in 0..iters {
                 setup.poll(&path).await;
@@ -221,9 +256,10 @@ fn main() {
         });
         return;
     }
+    let setups: Vec<Setup> = PROVIDERS.into_iter().map(Setup::new).collect();
     let mut c = criterion_config();
-    {
-        let mut group = c.benchmark_group("poll/runbase");
+    for setup in &setups {
+        let mut group = c.benchmark_group(format!("poll/{}", setup.provider_name));
         for path in PATHS {
             group.bench_function(path, |b| {
                 b.to_async(&setup.rt).iter(|| setup.poll(path));
@@ -239,11 +275,16 @@ fn main() {
         } else {
             (30, 300)
         };
-        println!("\npoll/runbase interleaved ({rounds} rounds of {per_round} polls per path):");
-        println!("| path | median µs/poll | median ratio to floor |");
-        println!("|---|---:|---:|");
-        for (path, micros, ratio) in setup.interleaved(rounds, per_round) {
-            println!("| {path} | {micros:.1} | {ratio:.3}x |");
+        for setup in &setups {
+            println!(
+                "\npoll/{} interleaved ({rounds} rounds of {per_round} polls per path):",
+                setup.provider_name
+            );
+            println!("| path | median µs/poll | median ratio to floor |");
+            println!("|---|---:|---:|");
+            for (path, micros, ratio) in setup.interleaved(rounds, per_round) {
+                println!("| {path} | {micros:.1} | {ratio:.3}x |");
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use imagegen::gptimage15::generated as g15;
 use imagegen::gptimage15::wire as g15_wire;
 use imagegen::openai::generated as oa;
+use imagegen::openai::wire as openai_wire;
 use imagegen::runbase::generated as rb;
 use imagegen::runbase::wire as runbase_wire;
 use imagegen_benches::fixtures::{self, Fixture};
@@ -171,13 +172,18 @@ fn openai(c: &mut Criterion) {
         typed::openai,
         value::openai,
         |r| serde_json::to_vec(&floor::openai(r)).unwrap(),
-        None,
+        Some(&|r| {
+            let body = openai_wire::generation_body(r, imagegen::openai::OpenAi::DEFAULT_MODEL);
+            serde_json::to_vec(&body.unwrap()).unwrap()
+        }),
     );
+    // The provider's parse: bytes to a finished TaskStatus, with every
+    // `b64_json` image decoded.
     parse_all::<oa::OpenAiImagesResponse, floors::Images>(
         c,
         "openai/images",
         &fixtures::openai_images(),
-        None,
+        Some(&|b| openai_wire::parse_images_response(b).ok()),
     );
     parse_all::<oa::OpenAiErrorBody, floors::OpenAiErrorBody>(
         c,

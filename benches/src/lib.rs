@@ -171,12 +171,8 @@ pub mod requests {
         }
     }
 
-    /// Through the generated wire types.
-    ///
-    /// Runbase and gptimage15 go through their providers'
-    /// `build_create_request`. INTERIM for OpenAI: its provider crate's
-    /// mapping had not landed when this was written; this follows the
-    /// documented rules and is replaced by the provider's own when it lands.
+    /// Through the generated wire types, by each provider's own mapping
+    /// (`build_create_request`, `build_generation_request`).
     pub mod typed {
         use super::*;
         use imagegen::gptimage15::generated as g15;
@@ -194,35 +190,13 @@ pub mod requests {
                 .expect("gptimage15 takes the sample")
         }
 
-        /// OpenAI `POST /images/generations`.
+        /// OpenAI `POST /images/generations`: the provider's own mapping.
         pub fn openai(r: &ImageRequest) -> oa::OpenAiImageGenerationRequest {
-            oa::OpenAiImageGenerationRequest {
-                model: oa::OpenAiImageModel::GptImage15,
-                prompt: r.prompt.parse().expect("prompt within limits"),
-                n: Some(
-                    std::num::NonZeroU64::MIN
-                        .try_into()
-                        .expect("1 is a valid count"),
-                ),
-                size: r.effective_aspect().map(|a| match a {
-                    Aspect::Square => oa::OpenAiImageSize::X1024x1024,
-                    Aspect::Portrait => oa::OpenAiImageSize::X1024x1536,
-                    Aspect::Landscape => oa::OpenAiImageSize::X1536x1024,
-                }),
-                quality: r.quality.map(|q| match q {
-                    Quality::Low => oa::OpenAiImageQuality::Low,
-                    Quality::Medium => oa::OpenAiImageQuality::Medium,
-                    Quality::High => oa::OpenAiImageQuality::High,
-                    _ => oa::OpenAiImageQuality::Auto,
-                }),
-                background: None,
-                moderation: None,
-                output_compression: None,
-                output_format: None,
-                partial_images: None,
-                stream: None,
-                user: None,
-            }
+            imagegen::openai::wire::build_generation_request(
+                r,
+                imagegen::openai::OpenAi::DEFAULT_MODEL,
+            )
+            .expect("openai takes the sample")
         }
     }
 
@@ -664,6 +638,14 @@ pub mod providers {
     /// Runbase at `base_url` (the simulator's `runbase_url()`).
     pub fn runbase(base_url: &str) -> Arc<dyn ImageProvider> {
         Arc::new(imagegen::runbase::Runbase::from_config(config(base_url)).expect("a valid config"))
+    }
+
+    /// gptimage15.ai at `base_url` (the simulator's `gptimage15_url()`).
+    pub fn gptimage15(base_url: &str) -> Arc<dyn ImageProvider> {
+        Arc::new(
+            imagegen::gptimage15::Gptimage15::from_config(config(base_url))
+                .expect("a valid config"),
+        )
     }
 }
 
