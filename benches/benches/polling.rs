@@ -44,6 +44,9 @@ use imagegen_sim::{Sim, SimConfig, SimHandle};
 const PATHS: [&str; 4] = ["client", "provider", "transport", "floor"];
 const PROVIDERS: [&str; 2] = ["runbase", "gptimage15"];
 
+/// Builds a provider on the simulator's base URL for it.
+type MakeProvider = fn(&str) -> Arc<dyn ImageProvider>;
+
 struct Setup {
     provider_name: &'static str,
     sim_runtime: tokio::runtime::Runtime,
@@ -71,12 +74,11 @@ impl Setup {
                 SimConfig::instant().runbase_rate_limit(0, Duration::from_secs(1)),
             ))
             .expect("the simulator starts");
-        let (base_url, make_provider): (String, fn(&str) -> Arc<dyn ImageProvider>) =
-            match provider_name {
-                "runbase" => (sim.runbase_url(), providers::runbase),
-                "gptimage15" => (sim.gptimage15_url(), providers::gptimage15),
-                other => panic!("no polling bench for provider {other}"),
-            };
+        let (base_url, make_provider): (String, MakeProvider) = match provider_name {
+            "runbase" => (sim.runbase_url(), providers::runbase),
+            "gptimage15" => (sim.gptimage15_url(), providers::gptimage15),
+            other => panic!("no polling bench for provider {other}"),
+        };
 
         // The client side: one current-thread runtime for every contender.
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -167,7 +167,7 @@ fn remove_derived_deserialize(attrs: &mut [Attribute]) -> bool {
         };
         let kept: Punctuated<syn::Path, Token![,]> = paths
             .iter()
-            .filter(|p| !p.segments.last().is_some_and(|s| s.ident == "Deserialize"))
+            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Deserialize"))
             .cloned()
             .collect();
         if kept.len() != paths.len() {
