@@ -176,7 +176,10 @@ mod tests {
         assert!(status.task_id.starts_with("openai-"), "{}", status.task_id);
         assert_eq!(status.outputs.len(), 1);
         let usage = status.usage.expect("input and output counts are enough");
-        assert_eq!((usage.input_tokens, usage.output_tokens, usage.total_tokens), (5, 7, 12));
+        assert_eq!(
+            (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+            (5, 7, 12)
+        );
 
         let status = parse_images_response(
             br#"{"created":1,"data":[{"url":"https://cdn/x.png"}],"usage":{"total_tokens":9}}"#,
