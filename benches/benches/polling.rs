@@ -114,7 +114,8 @@ impl Setup {
         });
         let url = match provider_name {
             "runbase" => format!("{base_url}/runs/{task_id}"),
-            _ => format!("{base_url}/api/status?task_id={task_id}"),
+            // The base URL ends in `/api` (as https://gptimage15.ai/api does).
+            _ => format!("{base_url}/status?task_id={task_id}"),
         };
         Setup {
             provider_name,
