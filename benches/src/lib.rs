@@ -238,7 +238,7 @@ pub mod requests {
 
         /// OpenAI `POST /images/generations`.
         pub fn openai(r: &ImageRequest) -> Value {
-            let mut body = json!({ "model": "gpt-image-1.5", "prompt": r.prompt, "n": 1 });
+            let mut body = json!({ "model": "gpt-image-1.5", "prompt": r.prompt });
             if let Some(a) = r.effective_aspect() {
                 body["size"] = json!(openai_size(a));
             }
@@ -311,7 +311,6 @@ pub mod requests {
         pub struct OpenAiGeneration<'a> {
             model: &'static str,
             prompt: &'a str,
-            n: u32,
             #[serde(skip_serializing_if = "Option::is_none")]
             size: Option<&'static str>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -323,7 +322,6 @@ pub mod requests {
             OpenAiGeneration {
                 model: "gpt-image-1.5",
                 prompt: &r.prompt,
-                n: 1,
                 size: r.effective_aspect().map(openai_size),
                 quality: r.quality.map(Quality::as_str),
             }
