@@ -24,16 +24,6 @@ use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::codegen;
 
-/// What [`run`] creates or edits, relative to the workspace root.
-pub const TOUCHED: &[&str] = &[
-    "schemas/NAME/",
-    "crates/imagegen-NAME/",
-    "Cargo.toml",
-    "crates/imagegen/Cargo.toml",
-    "crates/imagegen/src/lib.rs",
-    "crates/imagegen/src/registry.rs",
-];
-
 /// The marker line in the facade's `Cargo.toml` after which provider
 /// features are listed.
 pub const FEATURE_MARKER: &str = "# provider features (xtask new-provider appends here)";

@@ -58,7 +58,7 @@ pub mod webhook;
 
 pub(crate) use serde_helpers::{serde_b64, serde_duration_ms};
 
-pub use budgets::{AccountBudget, Budgets};
+pub use budgets::{AccountBudget, AccountLimits, Budgets};
 pub use capabilities::{Capabilities, Mode, RateLimit, ReferenceInput, Strictness, Warning};
 pub use client::{CallbackEvent, Client, ClientBuilder};
 pub use config::{ProviderConfig, ResolvedConfig};

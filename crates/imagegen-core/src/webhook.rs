@@ -9,7 +9,7 @@
 //! (which then returns at once instead of at its next scheduled poll) and
 //! publishes it to [`Client::subscribe_callbacks`](crate::Client::subscribe_callbacks).
 //!
-//! With the `axum` feature, [`router`] serves this as a POST endpoint.
+//! With the `axum` feature, `router` serves this as a POST endpoint.
 
 use crate::error::Error;
 
