@@ -79,9 +79,16 @@ impl std::fmt::Display for Drift {
     }
 }
 
-/// The workspace root this xtask was built in (the parent of `xtask/`).
+/// The workspace root (the parent of `xtask/`). Read at run time from the
+/// `CARGO_MANIFEST_DIR` that `cargo run` and `cargo test` set, because a
+/// binary can outlive the checkout it was compiled in (a `target/` shared
+/// between clones keeps it "fresh"); the compile-time path is the fallback
+/// for running the binary directly.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
