@@ -418,6 +418,32 @@ impl ImageRequest {
             .get(provider)
             .and_then(|v| v.as_object())
     }
+
+    /// Copies `provider`'s options into `object` (a wire body, or the part
+    /// of it the provider's options belong to), each replacing a mapped
+    /// field of the same name: the documented escape hatch for what the
+    /// common request does not model.
+    ///
+    /// ```
+    /// use imagegen_core::ImageRequest;
+    /// use serde_json::json;
+    ///
+    /// let request = ImageRequest::new("a lamp").provider_option("acme", "seed", json!(7));
+    /// let mut body = json!({"prompt": "a lamp"});
+    /// request.merge_options_into("acme", body.as_object_mut().unwrap());
+    /// assert_eq!(body, json!({"prompt": "a lamp", "seed": 7}));
+    /// ```
+    pub fn merge_options_into(
+        &self,
+        provider: &str,
+        object: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        if let Some(options) = self.options_for(provider) {
+            for (key, value) in options {
+                object.insert(key.clone(), value.clone());
+            }
+        }
+    }
 }
 
 #[cfg(test)]

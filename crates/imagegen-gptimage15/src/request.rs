@@ -113,12 +113,8 @@ pub fn create_body_json(request: &ImageRequest) -> Result<Value, Error> {
 
 fn merged(request: &ImageRequest, typed: &Gptimage15GenerateRequest) -> Result<Value, Error> {
     let mut body = serde_json::to_value(typed).map_err(serialize_error)?;
-    if let Some(options) = request.options_for(NAME)
-        && let Some(object) = body.as_object_mut()
-    {
-        for (key, value) in options {
-            object.insert(key.clone(), value.clone());
-        }
+    if let Some(object) = body.as_object_mut() {
+        request.merge_options_into(NAME, object);
     }
     Ok(body)
 }

@@ -132,11 +132,7 @@ fn with_options(
             ));
         }
     };
-    if let Some(options) = request.options_for(crate::NAME) {
-        for (key, value) in options {
-            body.insert(key.clone(), value.clone());
-        }
-    }
+    request.merge_options_into(crate::NAME, &mut body);
     Ok(body)
 }
 

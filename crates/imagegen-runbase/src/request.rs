@@ -111,12 +111,9 @@ pub fn create_body_json(request: &ImageRequest) -> Result<Value, Error> {
 
 fn merged(request: &ImageRequest, typed: &RunbaseCreateRunRequest) -> Result<Value, Error> {
     let mut body = serde_json::to_value(typed).map_err(serialize_error)?;
-    if let Some(options) = request.options_for(NAME)
-        && let Some(input) = body.get_mut("input").and_then(Value::as_object_mut)
-    {
-        for (key, value) in options {
-            input.insert(key.clone(), value.clone());
-        }
+    // Runbase's model parameters live under `input`, so its options go there.
+    if let Some(input) = body.get_mut("input").and_then(Value::as_object_mut) {
+        request.merge_options_into(NAME, input);
     }
     Ok(body)
 }
