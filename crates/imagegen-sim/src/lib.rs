@@ -23,7 +23,7 @@
 //! | `/runbase/api/v1` | `https://runbase.net/api/v1` | `POST /runs`, `GET /runs/{id}` |
 //! | `/gptimage15/api` | `https://gptimage15.ai/api` | `POST /generate`, `GET /status?task_id=`, `GET /v2/status?task_id=` |
 //! | `/openai/v1` | `https://api.openai.com/v1` | `POST /images/generations`, `POST /images/edits` |
-//! | `/files/...` | the resellers' CDN | `GET` PNG downloads, no key |
+//! | `/files/{provider}/{task}/{index}.png` | the resellers' CDN | `GET` a task's PNG, no key |
 //! | `/_sim/...` | the sim itself | ledger, config, reset, health |
 //!
 //! ## Decisions where the providers' docs are silent

@@ -16,6 +16,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::Provider;
+use crate::config::QualityLevel;
 use crate::images::ImageSize;
 
 const SHARDS: usize = 16;
@@ -55,6 +56,10 @@ pub(crate) struct Task {
     pub request: Value,
     pub prompt: String,
     pub size: ImageSize,
+    /// Quality asked (shown on the image).
+    pub quality: QualityLevel,
+    /// Reference images in the request (counted on the image).
+    pub references: usize,
     /// Show an undocumented status at the first poll.
     pub unknown_status: bool,
     pub polls: u64,
@@ -150,6 +155,11 @@ impl TaskStore {
             Some(t) if t.provider == provider => Some(f(t)),
             _ => None,
         }
+    }
+
+    /// Runs `f` on the task `id` whatever its provider (file downloads).
+    pub fn with_id<R>(&self, id: &str, f: impl FnOnce(&Task) -> R) -> Option<R> {
+        self.shard(id).get(id).map(f)
     }
 
     /// Calls `f` on every task (shard by shard).

@@ -9,6 +9,7 @@ mod sim {
     mod cli;
     mod faults;
     mod gptimage15;
+    mod images;
     mod load;
     mod openai;
     mod runbase;

@@ -1,17 +1,22 @@
-//! Image downloads for the resellers: `GET /files/{provider}/{task}/{WxH}-{variant}.png`.
+//! Image downloads for the resellers: `GET /files/{provider}/{task}/{index}.png`.
 //!
-//! Like a CDN, no key is needed. The URL names everything needed to rebuild
-//! the image, so files stay available after their task is forgotten.
+//! Like a CDN, no key is needed. The URL names the task: its image (prompt,
+//! size, quality, references) is drawn from the task as stored, so a file is
+//! there once its task has succeeded and until the task is forgotten
+//! (`task_ttl` after it ends, or `POST /_sim/reset`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::images::{ImageFormat, ImageSize, VARIANTS};
+use crate::config::QualityLevel;
+use crate::images::{ImageSpec, parse_file_name};
 use crate::state::AppState;
+use crate::tasks::Phase;
 
 fn not_found() -> Response {
     (
@@ -21,30 +26,37 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// Parses `1024x1536-7.png`.
-pub(crate) fn parse_name(name: &str) -> Option<(ImageSize, u32)> {
-    let stem = name.strip_suffix(".png")?;
-    let (wxh, variant) = stem.split_once('-')?;
-    let size = ImageSize::from_wxh(wxh)?;
-    let variant: u32 = variant.parse().ok()?;
-    (variant < VARIANTS).then_some((size, variant))
+fn quality_label(q: QualityLevel) -> &'static str {
+    match q {
+        QualityLevel::Low => "low",
+        QualityLevel::Medium => "medium",
+        QualityLevel::High => "high",
+    }
 }
 
 /// `GET /files/...`.
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
-    Path((provider, _task, name)): Path<(String, String, String)>,
+    Path((provider, task_id, name)): Path<(String, String, String)>,
 ) -> Response {
-    if provider != "runbase" && provider != "gptimage15" {
-        return not_found();
-    }
-    let Some((size, variant)) = parse_name(&name) else {
+    let Some(index) = parse_file_name(&name) else {
         return not_found();
     };
-    let img = state
-        .images
-        .get(size, variant, ImageFormat::Png, false)
-        .await;
+    let now = Instant::now();
+    // Every task of the resellers makes one image.
+    let spec = state.tasks.with_id(&task_id, |t| {
+        (t.provider.name() == provider && index == 0 && t.phase_at(now) == Phase::Succeeded).then(
+            || {
+                ImageSpec::new(provider.as_str(), &t.id, &t.prompt, t.size)
+                    .quality(quality_label(t.quality))
+                    .references(t.references)
+            },
+        )
+    });
+    let Some(spec) = spec.flatten() else {
+        return not_found();
+    };
+    let img = state.images.get(spec).await;
     (
         [
             (header::CONTENT_TYPE, "image/png"),
