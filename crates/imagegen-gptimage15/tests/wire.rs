@@ -130,7 +130,7 @@ fn status_variants_deserialize() {
             ),
         ),
     ];
-    insta::assert_debug_snapshot!(variants);
+    insta::assert_json_snapshot!(variants);
 }
 
 #[test]

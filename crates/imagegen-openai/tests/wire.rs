@@ -66,7 +66,7 @@ fn response_is_open() {
         "new_field": {}
     }))
     .expect("unknown values and fields are accepted");
-    insta::assert_debug_snapshot!(response);
+    insta::assert_json_snapshot!(response);
 }
 
 #[test]
