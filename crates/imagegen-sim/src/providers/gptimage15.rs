@@ -40,7 +40,7 @@ use crate::ledger::Charge;
 use crate::state::{
     Answering, AppState, Auth, Ctx, Reply, body_hash, plain_datetime, public_base, rfc3339_secs,
 };
-use crate::tasks::{Phase, Task};
+use crate::tasks::{Phase, Task, TaskMore};
 
 /// Credits per task.
 pub const TASK_COST: u64 = 10;
@@ -229,9 +229,7 @@ pub(crate) async fn create(
         created_wall: OffsetDateTime::now_utc(),
         queue,
         generate,
-        failure: ctx
-            .dice
-            .roll(Fault::GenerationFailure)
+        failure: (ctx.dice.roll(Fault::GenerationFailure) || crate::magic::blocked(&valid.prompt))
             .then(|| FAILURE_MESSAGE.to_string()),
         request: valid.request,
         prompt: valid.prompt,
@@ -240,6 +238,7 @@ pub(crate) async fn create(
         polls: 0,
         cost: TASK_COST,
         refunded: false,
+        more: TaskMore::default(),
     };
     let id = task.id.clone();
     if let Some(url) = valid.callback {

@@ -26,6 +26,16 @@ pub const RUNBASE_PREFIX: &str = "/runbase/api/v1";
 pub const GPTIMAGE15_PREFIX: &str = "/gptimage15/api";
 /// Path prefix standing for `https://api.openai.com/v1`.
 pub const OPENAI_PREFIX: &str = "/openai/v1";
+/// Path prefix standing for `https://queue.fal.run`.
+pub const FAL_PREFIX: &str = "/fal";
+/// Path prefix standing for `https://rest.fal.ai` (the webhook JWKS).
+pub const FAL_REST_PREFIX: &str = "/fal-rest";
+/// Path prefix standing for `https://api.replicate.com/v1`.
+pub const REPLICATE_PREFIX: &str = "/replicate/v1";
+/// Path prefix standing for `https://{resource}.openai.azure.com`.
+pub const AZURE_PREFIX: &str = "/azure";
+/// Path prefix standing for `https://api.wavespeed.ai`.
+pub const WAVESPEED_PREFIX: &str = "/wavespeed";
 
 /// Largest request body (edits with 16 images).
 const BODY_LIMIT: usize = 128 * 1024 * 1024;
@@ -79,6 +89,10 @@ async fn index(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
         "runbase": format!("{base}{RUNBASE_PREFIX}"),
         "gptimage15": format!("{base}{GPTIMAGE15_PREFIX}"),
         "openai": format!("{base}{OPENAI_PREFIX}"),
+        "fal": format!("{base}{FAL_PREFIX}"),
+        "replicate": format!("{base}{REPLICATE_PREFIX}"),
+        "azure": format!("{base}{AZURE_PREFIX}"),
+        "wavespeed": format!("{base}{WAVESPEED_PREFIX}"),
         "ledger": format!("{base}/_sim/ledger"),
         "config": format!("{base}/_sim/config"),
     }))

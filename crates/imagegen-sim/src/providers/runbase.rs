@@ -36,7 +36,7 @@ use crate::ledger::Charge;
 use crate::magic;
 use crate::ratelimit::{Verdict, retry_after_secs};
 use crate::state::{Answering, AppState, Auth, Ctx, Reply, body_hash, public_base, rfc3339_millis};
-use crate::tasks::{Phase, Task};
+use crate::tasks::{Phase, Task, TaskMore};
 
 /// The one model Runbase serves here.
 pub const MODEL: &str = "openai/gpt-image-1.5";
@@ -260,9 +260,7 @@ pub(crate) async fn create(
         created_wall: OffsetDateTime::now_utc(),
         queue,
         generate,
-        failure: ctx
-            .dice
-            .roll(Fault::GenerationFailure)
+        failure: (ctx.dice.roll(Fault::GenerationFailure) || magic::blocked(&prompt))
             .then(|| FAILURE_MESSAGE.to_string()),
         request: input,
         prompt,
@@ -271,6 +269,7 @@ pub(crate) async fn create(
         polls: 0,
         cost: RUN_COST,
         refunded: false,
+        more: TaskMore::default(),
     };
     let body = run_object(&task, "queued", None, &public_base(&state, &headers));
     state.tasks.insert(task);
