@@ -7,6 +7,7 @@ mod sim {
 
     mod admin;
     mod cli;
+    mod fal;
     mod faults;
     mod gptimage15;
     mod load;

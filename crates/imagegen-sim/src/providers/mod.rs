@@ -7,18 +7,21 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::json;
 
 use crate::state::AppState;
 
 pub mod admin;
 pub mod callback;
+pub mod fal;
 pub mod files;
 pub mod gptimage15;
+pub mod media;
 pub mod openai;
 pub mod openai_params;
 pub mod runbase;
+pub mod webhook;
 
 /// Path prefix standing for `https://runbase.net/api/v1`.
 pub const RUNBASE_PREFIX: &str = "/runbase/api/v1";
@@ -68,6 +71,31 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             &format!("{OPENAI_PREFIX}/images/edits"),
             post(openai::edits),
         )
+        .route(
+            &format!("{FAL_PREFIX}/{}", fal::MODEL),
+            post(fal::submit_text),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/edit", fal::MODEL),
+            post(fal::submit_edit),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/requests/{{id}}", fal::MODEL),
+            get(fal::result),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/requests/{{id}}/status", fal::MODEL),
+            get(fal::status),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/requests/{{id}}/cancel", fal::MODEL),
+            put(fal::cancel),
+        )
+        .route(
+            &format!("{FAL_REST_PREFIX}/.well-known/jwks.json"),
+            get(fal::jwks),
+        )
+        .route("/files/fal/{task}/{name}", get(media::get))
         .route("/files/{provider}/{task}/{name}", get(files::get))
         .route("/_sim/ledger", get(admin::ledger))
         .route(
@@ -131,6 +159,9 @@ fn no_route(method: &Method, uri: &Uri, status: StatusCode) -> Response {
         return openai_params::invalid(format!("Invalid URL ({method} {v1})"), None, None)
             .with_status(StatusCode::NOT_FOUND)
             .into_response(false);
+    }
+    if under(path, FAL_PREFIX) || under(path, FAL_REST_PREFIX) {
+        return fal::no_route(status).into_response(false);
     }
     (
         status,
