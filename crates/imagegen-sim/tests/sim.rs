@@ -12,5 +12,6 @@ mod sim {
     mod gptimage15;
     mod load;
     mod openai;
+    mod replicate;
     mod runbase;
 }

@@ -20,6 +20,7 @@ pub mod gptimage15;
 pub mod media;
 pub mod openai;
 pub mod openai_params;
+pub mod replicate;
 pub mod runbase;
 pub mod webhook;
 
@@ -95,7 +96,28 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             &format!("{FAL_REST_PREFIX}/.well-known/jwks.json"),
             get(fal::jwks),
         )
+        .route(
+            &format!("{REPLICATE_PREFIX}/models/{}/predictions", replicate::MODEL),
+            post(replicate::create_for_model),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/predictions"),
+            post(replicate::create),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/predictions/{{id}}"),
+            get(replicate::get),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/predictions/{{id}}/cancel"),
+            post(replicate::cancel),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/webhooks/default/secret"),
+            get(replicate::secret),
+        )
         .route("/files/fal/{task}/{name}", get(media::get))
+        .route("/files/replicate/{task}/{name}", get(media::get))
         .route("/files/{provider}/{task}/{name}", get(files::get))
         .route("/_sim/ledger", get(admin::ledger))
         .route(
@@ -162,6 +184,9 @@ fn no_route(method: &Method, uri: &Uri, status: StatusCode) -> Response {
     }
     if under(path, FAL_PREFIX) || under(path, FAL_REST_PREFIX) {
         return fal::no_route(status).into_response(false);
+    }
+    if under(path, REPLICATE_PREFIX) {
+        return replicate::no_route(status).into_response(false);
     }
     (
         status,
