@@ -6,6 +6,7 @@ mod sim {
     pub mod common;
 
     mod admin;
+    mod azure;
     mod cli;
     mod fal;
     mod faults;

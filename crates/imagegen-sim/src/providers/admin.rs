@@ -65,7 +65,7 @@ fn config_json(state: &AppState) -> Value {
         "azure": {
             "rate_limit": sellers.azure_limiter.limit(),
             "deployments": sellers.azure_deployments,
-            "min_api_version": "2025-04-01-preview",
+            "min_api_version": super::azure::MIN_API_VERSION,
         },
         "wavespeed": {
             "rate_limit": sellers.wavespeed_images.limit(),

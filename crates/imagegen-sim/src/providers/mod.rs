@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 pub mod admin;
+pub mod azure;
 pub mod callback;
 pub mod fal;
 pub mod files;
@@ -116,6 +117,22 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             &format!("{REPLICATE_PREFIX}/webhooks/default/secret"),
             get(replicate::secret),
         )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/deployments/{{deployment}}/images/generations"),
+            post(azure::generations),
+        )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/deployments/{{deployment}}/images/edits"),
+            post(azure::edits),
+        )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/v1/images/generations"),
+            post(azure::v1_generations),
+        )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/v1/images/edits"),
+            post(azure::v1_edits),
+        )
         .route("/files/fal/{task}/{name}", get(media::get))
         .route("/files/replicate/{task}/{name}", get(media::get))
         .route("/files/{provider}/{task}/{name}", get(files::get))
@@ -187,6 +204,9 @@ fn no_route(method: &Method, uri: &Uri, status: StatusCode) -> Response {
     }
     if under(path, REPLICATE_PREFIX) {
         return replicate::no_route(status).into_response(false);
+    }
+    if under(path, AZURE_PREFIX) {
+        return azure::no_route(status).into_response(false);
     }
     (
         status,
