@@ -15,4 +15,5 @@ mod sim {
     mod openai;
     mod replicate;
     mod runbase;
+    mod wavespeed;
 }

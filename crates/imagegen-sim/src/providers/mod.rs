@@ -23,6 +23,7 @@ pub mod openai;
 pub mod openai_params;
 pub mod replicate;
 pub mod runbase;
+pub mod wavespeed;
 pub mod webhook;
 
 /// Path prefix standing for `https://runbase.net/api/v1`.
@@ -133,8 +134,32 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             &format!("{AZURE_PREFIX}/openai/v1/images/edits"),
             post(azure::v1_edits),
         )
+        .route(
+            &format!(
+                "{WAVESPEED_PREFIX}/api/v3/{}/text-to-image",
+                wavespeed::MODEL
+            ),
+            post(wavespeed::text_to_image),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/{}/edit", wavespeed::MODEL),
+            post(wavespeed::edit),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/predictions/{{id}}/result"),
+            get(wavespeed::result),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/predictions/{{id}}"),
+            get(wavespeed::result),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/webhook/secret"),
+            get(wavespeed::secret),
+        )
         .route("/files/fal/{task}/{name}", get(media::get))
         .route("/files/replicate/{task}/{name}", get(media::get))
+        .route("/files/wavespeed/{task}/{name}", get(media::get))
         .route("/files/{provider}/{task}/{name}", get(files::get))
         .route("/_sim/ledger", get(admin::ledger))
         .route(
@@ -207,6 +232,9 @@ fn no_route(method: &Method, uri: &Uri, status: StatusCode) -> Response {
     }
     if under(path, AZURE_PREFIX) {
         return azure::no_route(status).into_response(false);
+    }
+    if under(path, WAVESPEED_PREFIX) {
+        return wavespeed::no_route(status).into_response(false);
     }
     (
         status,
