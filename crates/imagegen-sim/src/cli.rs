@@ -75,7 +75,7 @@ pub struct SimArgs {
     /// Replicate: longest `Prefer: wait` hold in ms [default: 60000 realistic, 1000 fast].
     #[arg(long, value_name = "MS")]
     pub replicate_max_wait_ms: Option<u64>,
-    /// Replicate webhook signing secret (whsec_<base64>).
+    /// Replicate webhook signing secret (`whsec_<base64>`).
     #[arg(long, value_name = "SECRET")]
     pub replicate_webhook_secret: Option<String>,
     /// Azure requests per key and deployment per window (0 lifts it) [default: 9].
@@ -99,7 +99,7 @@ pub struct SimArgs {
     /// WaveSpeed sync-mode gateway limit in ms [default: 60000 realistic, 1000 fast].
     #[arg(long, value_name = "MS")]
     pub wavespeed_sync_timeout_ms: Option<u64>,
-    /// WaveSpeed webhook secret (whsec_<key>).
+    /// WaveSpeed webhook secret (`whsec_<key>`).
     #[arg(long, value_name = "SECRET")]
     pub wavespeed_webhook_secret: Option<String>,
 }

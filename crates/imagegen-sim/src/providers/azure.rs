@@ -134,12 +134,15 @@ fn check_version(version: Option<&str>, v1: bool) -> Result<(), Reply> {
         None => (v, false),
     };
     let b = date.as_bytes();
+    let number = |r: std::ops::Range<usize>| date.get(r).and_then(|n| n.parse::<u32>().ok());
     let dated = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter()
             .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && number(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && number(8..10).is_some_and(|d| (1..=31).contains(&d));
     if !dated {
         return Err(unsupported());
     }
@@ -659,6 +662,7 @@ mod tests {
         assert_eq!(code(Some("2024-12-01-preview")), Some(400));
         assert_eq!(code(Some("2025-06-01")), Some(400));
         assert_eq!(code(Some("banana")), Some(400));
+        assert_eq!(code(Some("2025-13-01-preview")), Some(400));
         assert!(ok(None, true));
         assert!(ok(Some("preview"), true));
         assert!(!ok(Some("2025-04-01-preview"), true));

@@ -5,7 +5,7 @@
 //! everything needed to rebuild the image (size, variant, `-t` for a
 //! transparent background, format by extension), so files outlive their
 //! task. Each seller module asks for its images through one small function
-//! that calls [`url`] / [`bytes`] here.
+//! that calls `url` / `bytes` here.
 
 use std::sync::Arc;
 

@@ -41,7 +41,7 @@
 //! finished prediction; else it is `starting` or `processing`, to be polled
 //! at `urls.get`, also given in a `Location` header (on every create).
 //! `Cancel-After` takes Go-style durations (`90s`, `1m`, `1h30m`, `500ms`;
-//! a bare number is seconds).
+//! a bare number is seconds), up to a year (decision; more is a 400).
 //!
 //! Decisions where the docs are silent:
 //! - 1 credit per image, taken at create. `failed` and `aborted` are
@@ -104,6 +104,8 @@ const SENSITIVE: &str =
     "The input or output was flagged as sensitive. Please try again with different inputs. (E005)";
 const INTERRUPTED: &str = "Prediction interrupted; please retry (code: PA)";
 const RETENTION: Duration = Duration::from_secs(3600);
+/// Longest `Cancel-After` accepted (decision: a year; longer is refused).
+const MAX_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 const EVENT_START: u8 = 1;
 const EVENT_OUTPUT: u8 = 2;
@@ -516,7 +518,9 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
         return None;
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+        return Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| *d <= MAX_DEADLINE);
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -542,7 +546,9 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
         total += n * scale;
         rest = &rest[unit_len..];
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total)
+        .ok()
+        .filter(|d| *d <= MAX_DEADLINE)
 }
 
 fn cancel_after(headers: &HeaderMap) -> Result<Option<Duration>, Reply> {
@@ -922,6 +928,9 @@ mod tests {
         assert_eq!(d("2"), Some(2_000));
         assert_eq!(d("soon"), None);
         assert_eq!(d("5d"), None);
+        assert_eq!(d("1e30"), None);
+        assert_eq!(d("99999999h"), None);
+        assert_eq!(d("-1"), None);
         assert_eq!(d(""), None);
     }
 }
