@@ -154,22 +154,30 @@ impl Setup {
                 black_box(status);
             }
             "provider" => {
+                let task = imagegen::TaskRef::new(self.task_id.as_str());
                 let status = self
                     .provider
-                    .status(black_box(&self.task_id))
+                    .status(black_box(&task))
                     .await
                     .expect("status");
                 black_box(status);
             }
             "transport" => {
-                let request = self
-                    .transport
-                    .client()
-                    .get(black_box(&self.url))
-                    .bearer_auth(SIM_KEY);
+                let request = imagegen::HttpRequest::get(
+                    imagegen::codec::Url::parse(black_box(&self.url)).expect("URL"),
+                );
+                let auth = (
+                    http::header::AUTHORIZATION,
+                    http::HeaderValue::from_str(&format!("Bearer {SIM_KEY}")).expect("header"),
+                );
                 let response = self
                     .transport
-                    .send(self.provider_name, request, Duration::from_secs(60))
+                    .send(
+                        self.provider_name,
+                        request,
+                        Some((&auth.0, &auth.1)),
+                        Duration::from_secs(60),
+                    )
                     .await
                     .expect("sent");
                 assert!(response.is_success());

@@ -15,12 +15,11 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterio
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use imagegen::gptimage15::generated as g15;
-use imagegen::gptimage15::wire as g15_wire;
-use imagegen::openai::generated as oa;
-use imagegen::openai::wire as openai_wire;
-use imagegen::runbase::generated as rb;
-use imagegen::runbase::wire as runbase_wire;
+use imagegen::codec::BaseUrl;
+use imagegen::gptimage15::{Gptimage15Codec, generated as g15};
+use imagegen::openai::{OpenAiCodec, generated as oa};
+use imagegen::runbase::{RunbaseCodec, generated as rb};
+use imagegen_benches::codec;
 use imagegen_benches::fixtures::{self, Fixture};
 use imagegen_benches::requests::{self, floor, typed, value};
 use imagegen_benches::{ImageRequest, floors};
@@ -111,8 +110,13 @@ fn parse_all<T: DeserializeOwned, F: DeserializeOwned>(
     }
 }
 
+fn base() -> BaseUrl {
+    BaseUrl::parse("https://api.example.test/v1").unwrap()
+}
+
 fn runbase(c: &mut Criterion) {
     let request = requests::sample_with_reference();
+    let (codec, base) = (codec::new::<RunbaseCodec>(), base());
     create(
         c,
         "runbase/create",
@@ -120,15 +124,16 @@ fn runbase(c: &mut Criterion) {
         typed::runbase,
         value::runbase,
         |r| serde_json::to_vec(&floor::runbase(r)).unwrap(),
-        Some(&|r| runbase_wire::create_body(r).unwrap()),
+        Some(&|r| codec::create_body(&codec, &base, r)),
     );
-    // The provider's parse_status: bytes to TaskStatus (a run that
-    // succeeded without URLs is an error there, hence the Option).
+    // The codec's read of a status answer, settled by the core: bytes to
+    // TaskStatus (a run that succeeded without URLs is an error there,
+    // hence the Option).
     parse_all::<rb::RunbaseRun, floors::Run>(
         c,
         "runbase/run",
         &fixtures::runbase_runs(),
-        Some(&|b| runbase_wire::parse_status(b).ok()),
+        Some(&|b| codec::read_status(&codec, b)),
     );
     parse_all::<rb::RunbaseErrorBody, floors::RunbaseError>(
         c,
@@ -140,6 +145,7 @@ fn runbase(c: &mut Criterion) {
 
 fn gptimage15(c: &mut Criterion) {
     let request = requests::sample();
+    let (codec, base) = (codec::new::<Gptimage15Codec>(), base());
     create(
         c,
         "gptimage15/create",
@@ -147,7 +153,7 @@ fn gptimage15(c: &mut Criterion) {
         typed::gptimage15,
         value::gptimage15,
         |r| serde_json::to_vec(&floor::gptimage15(r)).unwrap(),
-        Some(&|r| g15_wire::create_body(r).unwrap()),
+        Some(&|r| codec::create_body(&codec, &base, r)),
     );
     parse_all::<g15::Gptimage15GenerateEnvelope, floors::G15Envelope<floors::G15Accepted>>(
         c,
@@ -159,12 +165,13 @@ fn gptimage15(c: &mut Criterion) {
         c,
         "gptimage15/status",
         &fixtures::gptimage15_statuses(),
-        Some(&|b| g15_wire::parse_status(b).ok()),
+        Some(&|b| codec::read_status(&codec, b)),
     );
 }
 
 fn openai(c: &mut Criterion) {
     let request = requests::sample();
+    let (codec, base) = (codec::new::<OpenAiCodec>(), base());
     create(
         c,
         "openai/create",
@@ -172,18 +179,15 @@ fn openai(c: &mut Criterion) {
         typed::openai,
         value::openai,
         |r| serde_json::to_vec(&floor::openai(r)).unwrap(),
-        Some(&|r| {
-            let body = openai_wire::generation_body(r, imagegen::openai::OpenAi::DEFAULT_MODEL);
-            serde_json::to_vec(&body.unwrap()).unwrap()
-        }),
+        Some(&|r| codec::create_body(&codec, &base, r)),
     );
-    // The provider's parse: bytes to a finished TaskStatus, with every
-    // `b64_json` image decoded.
+    // The codec's read of the synchronous answer: bytes to a finished
+    // TaskStatus, with every `b64_json` image decoded.
     parse_all::<oa::OpenAiImagesResponse, floors::Images>(
         c,
         "openai/images",
         &fixtures::openai_images(),
-        Some(&|b| openai_wire::parse_images_response(b).ok()),
+        Some(&|b| codec::read_create(&codec, b)),
     );
     parse_all::<oa::OpenAiErrorBody, floors::OpenAiErrorBody>(
         c,

@@ -8,6 +8,8 @@
 //!   hand-written `Serialize` struct (the floor).
 //! * [`floors`]: minimal hand-written `Deserialize` structs for each response,
 //!   holding what a client reads (the parsing floor).
+//! * [`codec`]: a provider's own create body and its answer parsing, as the
+//!   client runs them (the codec, then the core's settling).
 //! * [`procstat`]: peak and current RSS, thread count and CPU time of this
 //!   process, from `/proc/self/status` and `getrusage`.
 //! * [`quick`]: whether `IMAGEGEN_BENCH_QUICK=1` asks for the short run.
@@ -122,6 +124,56 @@ pub mod fixtures {
     }
 }
 
+/// A codec's own work, as the client runs it, without I/O.
+pub mod codec {
+    use imagegen::codec::{BaseUrl, Codec, Settings, Target};
+    use imagegen::http_provider::settle;
+    use imagegen::{Body, HttpResponse, ImageRequest, TaskRef, TaskStatus};
+
+    /// Codec `C` with its settings' defaults.
+    pub fn new<C: Codec>() -> C {
+        let mut settings = Settings::default();
+        for setting in C::SPEC.settings {
+            if let Some(value) = setting.default {
+                settings.set(setting.name, value);
+            }
+        }
+        C::new(&settings).expect("default settings")
+    }
+
+    /// The create body `codec` sends for `request` (its JSON bytes).
+    pub fn create_body<C: Codec>(codec: &C, base: &BaseUrl, request: &ImageRequest) -> Vec<u8> {
+        let http = codec
+            .create(request, &Target::new(base))
+            .expect("the codec takes the sample");
+        match http.body {
+            Body::Json(bytes) => bytes.to_vec(),
+            other => panic!("a JSON body expected: {other:?}"),
+        }
+    }
+
+    /// A 200 status answer `body` as the client reads it: the codec, then
+    /// the core's settling. `None` for an error.
+    pub fn read_status<C: Codec>(codec: &C, body: &[u8]) -> Option<TaskStatus> {
+        let answer = HttpResponse::new(200, body.to_vec());
+        let task = TaskRef::new("task");
+        settle(
+            &C::SPEC,
+            &[],
+            &answer,
+            codec.read_status(&task, &answer),
+            Some(&task),
+        )
+        .ok()
+    }
+
+    /// A 200 create answer `body` as the client reads it.
+    pub fn read_create<C: Codec>(codec: &C, body: &[u8]) -> Option<TaskStatus> {
+        let answer = HttpResponse::new(200, body.to_vec());
+        settle(&C::SPEC, &[], &answer, codec.read_create(&answer), None).ok()
+    }
+}
+
 pub mod requests {
     //! One request, three ways to its wire body.
 
@@ -171,32 +223,48 @@ pub mod requests {
         }
     }
 
-    /// Through the generated wire types, by each provider's own mapping
-    /// (`build_create_request`, `build_generation_request`).
+    /// Through the generated wire types and their builders, the way each
+    /// codec builds its body (without the codec's request wrapping).
     pub mod typed {
         use super::*;
         use imagegen::gptimage15::generated as g15;
         use imagegen::openai::generated as oa;
         use imagegen::runbase::generated as rb;
 
-        /// Runbase `POST /runs`: the provider's own mapping.
+        /// Runbase `POST /runs`.
         pub fn runbase(r: &ImageRequest) -> rb::RunbaseCreateRunRequest {
-            imagegen::runbase::wire::build_create_request(r).expect("runbase takes the sample")
+            let input = rb::RunbaseRunInput::builder()
+                .prompt(r.prompt.clone())
+                .aspect_ratio(r.aspect.map(|a| a.as_ratio().parse().unwrap()))
+                .quality(r.quality.map(|q| q.as_str().parse().unwrap()))
+                .image_urls(r.reference_urls());
+            rb::RunbaseCreateRunRequest::builder()
+                .model("openai/gpt-image-1.5")
+                .input(input)
+                .try_into()
+                .expect("runbase takes the sample")
         }
 
-        /// gptimage15 `POST /generate`: the provider's own mapping.
+        /// gptimage15 `POST /generate`.
         pub fn gptimage15(r: &ImageRequest) -> g15::Gptimage15GenerateRequest {
-            imagegen::gptimage15::wire::build_create_request(r)
+            g15::Gptimage15GenerateRequest::builder()
+                .prompt(r.prompt.as_str())
+                .size(r.aspect.map(|a| a.size().joined('*').parse().unwrap()))
+                .quality(r.quality.map(|q| q.as_str().parse().unwrap()))
+                .images(r.reference_urls())
+                .try_into()
                 .expect("gptimage15 takes the sample")
         }
 
-        /// OpenAI `POST /images/generations`: the provider's own mapping.
+        /// OpenAI `POST /images/generations`.
         pub fn openai(r: &ImageRequest) -> oa::OpenAiImageGenerationRequest {
-            imagegen::openai::wire::build_generation_request(
-                r,
-                imagegen::openai::OpenAi::DEFAULT_MODEL,
-            )
-            .expect("openai takes the sample")
+            oa::OpenAiImageGenerationRequest::builder()
+                .model(imagegen::openai::DEFAULT_MODEL)
+                .prompt(r.prompt.as_str())
+                .quality(r.quality.map(|q| q.as_str().parse().unwrap()))
+                .size(r.aspect.map(|a| a.size().to_string().parse().unwrap()))
+                .try_into()
+                .expect("openai takes the sample")
         }
     }
 

@@ -198,7 +198,7 @@ pub fn load_definitions(provider: &Provider) -> Result<BTreeMap<String, Schema>>
 pub fn settings() -> TypeSpaceSettings {
     let mut settings = TypeSpaceSettings::default();
     settings
-        .with_struct_builder(false)
+        .with_struct_builder(true)
         .with_derive("PartialEq".to_string());
     settings
 }

@@ -2,11 +2,15 @@
 //!
 //! - [`codegen`]: typed Rust from the provider JSON Schemas in `schemas/`.
 //! - [`new_provider`]: scaffold a new provider (schemas, crate, registration).
+//! - [`lines`]: each provider crate's hand-written size, against its limit.
 //! - [`untagged`]: the visitor-based `Deserialize` codegen gives `oneOf` unions.
 
 pub mod codegen;
+pub mod lines;
 pub mod new_provider;
 pub mod untagged;
 
+#[cfg(test)]
+mod architecture;
 #[cfg(test)]
 mod test_support;

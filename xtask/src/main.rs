@@ -23,12 +23,15 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// Scaffold a new provider: template schemas, a crate with a skeleton
-    /// `ImageProvider`, and its registration in the workspace and facade.
+    /// Scaffold a new provider: template schemas, a crate with a working
+    /// codec, and its registration in the workspace and facade registry.
     NewProvider {
         /// Lower-case provider name (`[a-z][a-z0-9]*`), e.g. `acme`.
         name: String,
     },
+    /// Count each provider crate's hand-written, non-test lines; fail when
+    /// one is over its limit.
+    Lines,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::NewProvider { name } => {
             xtask::new_provider::run(&root, &name)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Lines => {
+            let counts = xtask::lines::count_all(&root)?;
+            let mut over = false;
+            for count in &counts {
+                let mark = if count.ok() { "ok" } else { "OVER" };
+                println!(
+                    "{:<24} {:>4} lines (limit {:>3}) {mark}",
+                    format!("imagegen-{}", count.provider),
+                    count.lines,
+                    count.limit
+                );
+                over |= !count.ok();
+            }
+            if over {
+                eprintln!(
+                    "hand-written provider code over its limit: move what is shared into imagegen-core, docs into the crate README"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

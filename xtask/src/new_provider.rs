@@ -3,18 +3,20 @@
 //! Creates, under the workspace root:
 //! - `schemas/NAME/` with three template schemas (generate request, task
 //!   status, error body) to replace with the provider's documented messages;
-//! - `crates/imagegen-NAME/`, a crate that compiles: `generated.rs` from those
-//!   schemas, a skeleton `ImageProvider` on `imagegen_core::ProviderBase`
-//!   whose `submit`/`status` return
-//!   [`Error::not_implemented`](https://docs.rs/imagegen-core) until written,
-//!   and `tests/wire.rs` and `tests/provider.rs` on the shared helpers of
+//! - `crates/imagegen-NAME/`, a crate that compiles and works against the
+//!   template schemas: `generated.rs` from them, a codec (`NAMECodec`: the
+//!   provider's one declaration of name, key and base-URL variables, default
+//!   base URL, simulator path, price and capabilities; `POST {base}/generate`,
+//!   `GET {base}/tasks/{id}`), a README for its docs and decisions, and
+//!   `tests/wire.rs` and `tests/codec.rs` on the shared helpers of
 //!   `imagegen-test-support`;
 //!
 //! and registers the crate in the root `Cargo.toml` (`members`,
 //! `[workspace.dependencies]`) and in the `imagegen` facade (optional
 //! dependency, feature `NAME`, not on by default, a `pub use` re-export, and
-//! feature-gated entries in `registry.rs`, so `imagegen::provider("NAME", ..)`
-//! and the CLI's `--provider NAME` know it).
+//! a feature-gated line in `registry.rs`, so `imagegen::provider("NAME", ..)`,
+//! `imagegen providers` and the CLI's `--provider NAME` know it once the
+//! feature is on).
 //! Nothing is written when the name is invalid or already taken.
 
 use std::fs;
@@ -29,12 +31,8 @@ use crate::codegen;
 pub const FEATURE_MARKER: &str = "# provider features (xtask new-provider appends here)";
 
 /// The marker line in the facade's `registry.rs` above which `providers()`
-/// lists its entries.
-pub const REGISTRY_LIST_MARKER: &str = "// xtask new-provider: provider entries above this line";
-
-/// The marker line in the facade's `registry.rs` above which `provider()`
-/// matches provider names.
-pub const REGISTRY_MATCH_MARKER: &str = "// xtask new-provider: provider arms above this line";
+/// lists its registrations.
+pub const REGISTRY_MARKER: &str = "// xtask new-provider: registrations above this line";
 
 /// Checks that `name` can be a provider name: `[a-z][a-z0-9]*`, so that it
 /// is at once a directory, a crate suffix, a feature and a Rust identifier.
@@ -95,6 +93,7 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
     }
     fs::create_dir_all(crate_dir.join("src"))?;
     fs::write(crate_dir.join("Cargo.toml"), crate_manifest(name))?;
+    fs::write(crate_dir.join("README.md"), crate_readme(name))?;
     // Formatted here: line breaks depend on the name's length.
     fs::write(
         crate_dir.join("src/lib.rs"),
@@ -120,7 +119,7 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
     println!(
         "next: write the provider's real schemas in schemas/{name}/, run `cargo xtask codegen`,"
     );
-    println!("      then implement submit/status in crates/imagegen-{name}/src/lib.rs");
+    println!("      then adapt the codec in crates/imagegen-{name}/src/lib.rs and its README");
     Ok(())
 }
 
@@ -226,46 +225,26 @@ pub fn reexport_in_facade(lib: &str, name: &str) -> Result<String> {
 }
 
 /// Adds the provider to the facade's `registry.rs` text: a feature-gated
-/// `ProviderInfo` push in `providers()` above [`REGISTRY_LIST_MARKER`], and
-/// a feature-gated arm in `provider()` above [`REGISTRY_MATCH_MARKER`]
-/// (written against the skeleton's `NAME`, `*_VAR`, `DEFAULT_BASE_URL`,
-/// `capabilities()` and `new(config)`). Idempotent: a section that already
-/// has a `#[cfg(feature = "NAME")]` entry is left as it is. [`run`] then
-/// lets rustfmt wrap what is too long.
+/// `Registration::of::<NAMECodec>()` in `providers()` above
+/// [`REGISTRY_MARKER`]. Idempotent: a provider already registered there is
+/// left as it is. [`run`] then lets rustfmt wrap what is too long.
 pub fn register_in_registry(registry: &str, name: &str) -> Result<String> {
-    let p = pascal(name);
     let gate = format!("#[cfg(feature = \"{name}\")]");
     let entry = [
-        format!("    {gate}"),
-        "    list.push(ProviderInfo {".to_owned(),
-        format!("        name: crate::{name}::NAME,"),
-        format!("        api_key_var: crate::{name}::API_KEY_VAR,"),
-        format!("        base_url_var: crate::{name}::BASE_URL_VAR,"),
-        format!("        default_base_url: crate::{name}::DEFAULT_BASE_URL,"),
-        format!("        capabilities: crate::{name}::{p}Provider::capabilities(),"),
-        "    });".to_owned(),
-    ];
-    let arm = [
         format!("        {gate}"),
         format!(
-            "        crate::{name}::NAME => Ok(Arc::new(crate::{name}::{p}Provider::new(config)?)),"
+            "        Registration::of::<crate::{name}::{}Codec>(),",
+            pascal(name)
         ),
     ];
-
     let mut lines: Vec<String> = registry.lines().map(str::to_owned).collect();
-    for (function, marker, insert) in [
-        ("pub fn providers()", REGISTRY_LIST_MARKER, &entry[..]),
-        ("pub fn provider(", REGISTRY_MATCH_MARKER, &arm[..]),
-    ] {
-        let start = position(&lines, 0, |l| l.starts_with(function))
-            .with_context(|| format!("no `{function}` in crates/imagegen/src/registry.rs"))?;
-        let at = position(&lines, start, |l| l.trim() == marker).with_context(|| {
-            format!("no `{marker}` line in `{function}` of crates/imagegen/src/registry.rs")
-        })?;
-        if lines[start..at].iter().any(|l| l.trim() == gate) {
-            continue; // already registered
-        }
-        lines.splice(at..at, insert.iter().cloned());
+    let start = position(&lines, 0, |l| l.starts_with("pub fn providers()"))
+        .context("no `pub fn providers()` in crates/imagegen/src/registry.rs")?;
+    let at = position(&lines, start, |l| l.trim() == REGISTRY_MARKER).with_context(|| {
+        format!("no `{REGISTRY_MARKER}` line in `providers()` of crates/imagegen/src/registry.rs")
+    })?;
+    if !lines[start..at].iter().any(|l| l.trim() == gate) {
+        lines.splice(at..at, entry);
     }
     Ok(lines.join("\n") + "\n")
 }
@@ -388,7 +367,6 @@ rust-version.workspace = true
 imagegen-core.workspace = true
 serde.workspace = true
 serde_json.workspace = true
-async-trait.workspace = true
 
 [dev-dependencies]
 # Path only, no version: a publish strips it (the crate is never published).
@@ -397,160 +375,147 @@ imagegen-test-support = {{ path = "../imagegen-test-support" }}
     )
 }
 
-/// The new crate's `src/lib.rs`: the generated module and a skeleton
-/// provider that compiles and answers "not implemented".
+/// The new crate's `README.md`: its crate docs, where the provider's facts
+/// and the decisions taken where its docs are silent belong.
+pub fn crate_readme(name: &str) -> String {
+    let p = pascal(name);
+    format!(
+        r#"# imagegen-{name}
+
+The {name} provider of imagegen. TEMPLATE from `cargo xtask new-provider
+{name}`: describe the API (base URL, auth, create, status), then every
+decision the codec takes where the provider's docs are silent.
+
+```no_run
+use imagegen_core::{{Client, ImageRequest}};
+use imagegen_{name}::{p};
+# async fn demo() -> Result<(), imagegen_core::Error> {{
+let client = Client::builder().provider({p}::from_env()?).build()?;
+let generation = client.generate(ImageRequest::new("A ceramic lamp")).await?;
+# Ok(()) }}
+```
+
+This crate is a codec ([`{p}Codec`]) over the wire types generated from
+`schemas/{name}/`; the core's `HttpProvider` (aliased as [`{p}`]) sends,
+retries, paces and polls. To finish it:
+
+1. replace the template schemas in `schemas/{name}/` with the provider's
+   documented messages (descriptions, examples, decisions) and run
+   `cargo xtask codegen`;
+2. fill in `SPEC` and `capabilities` from the provider's docs;
+3. adapt `create`, `read_create`, `status` and `read_status` (and, for the
+   flows that need them, `result`, `cancel` and `webhook`: see
+   `imagegen_core::codec`), marking documented refusals with
+   `Error::refused`;
+4. snapshot the round trips in `tests/wire.rs` and the mapping in
+   `tests/codec.rs`, and teach `imagegen-sim` the API for tests over HTTP.
+"#
+    )
+}
+
+/// The new crate's `src/lib.rs`: a codec that works against the template
+/// schemas, to adapt to the provider's real messages.
 pub fn crate_lib(name: &str) -> String {
     let p = pascal(name);
     let upper = name.to_ascii_uppercase();
     format!(
-        r#"//! imagegen-{name}: the {name} provider for imagegen.
-//!
-//! Skeleton from `cargo xtask new-provider {name}`. To finish it:
-//! 1. replace the template schemas in `schemas/{name}/` with the provider's
-//!    documented messages and run `cargo xtask codegen`;
-//! 2. fill in [`{p}Provider::capabilities`] from the provider's docs;
-//! 3. implement `submit` (map [`ImageRequest`] with [`to_wire`], send one HTTP
-//!    request with the [`ProviderBase`]) and `status` (parse with
-//!    [`parse_task`], map to [`TaskStatus`]);
-//! 4. snapshot the round trips in `tests/wire.rs`, and test `submit` and
-//!    `status` over HTTP in `tests/provider.rs` (see `imagegen-test-support`).
+        r#"#![doc = include_str!("../README.md")]
 
 pub mod generated;
 
-use std::fmt;
-use std::time::Duration;
+use generated::{{{p}ErrorBody, {p}GenerateRequest, {p}Task}};
+use imagegen_core::codec::{{Auth, Codec, ProviderSpec, Settings, Target, build, wire}};
+use imagegen_core::{{Capabilities, Error, ErrorKind, HttpRequest, HttpResponse, ImageRequest}};
+use imagegen_core::{{Quality, TaskRef, TaskState, TaskStatus}};
 
-use async_trait::async_trait;
-use imagegen_core::capabilities::{{Mode, ReferenceInput}};
-use imagegen_core::provider_base::{{BaseUrl, ProviderBase, ProviderSpec}};
-use imagegen_core::{{
-    Aspect, Capabilities, Error, ImageProvider, ImageRequest, ProviderConfig, Quality, TaskStatus,
-}};
+/// {name} through the core's HTTP client: `{p}::from_env()`.
+pub type {p} = imagegen_core::HttpProvider<{p}Codec>;
 
-use generated::{{{p}GenerateRequest, {p}Quality, {p}Task}};
+/// {name}'s wire format (see the crate docs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct {p}Codec;
 
-/// The provider's name, as used in errors, task handles and `--provider`.
-pub const NAME: &str = "{name}";
-/// Environment variable holding the API key.
-pub const API_KEY_VAR: &str = "{upper}_API_KEY";
-/// Environment variable overriding the base URL.
-pub const BASE_URL_VAR: &str = "{upper}_BASE_URL";
-/// The real API's base URL (TEMPLATE: replace with the documented one).
-pub const DEFAULT_BASE_URL: &str = "https://api.{name}.example/v1";
-
-const SPEC: ProviderSpec = ProviderSpec::new(NAME, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL);
-
-/// The {name} provider: one API key on one base URL.
-///
-/// `Debug` shows the base URL and a fingerprint of the key, never the key.
-#[derive(Clone)]
-pub struct {p}Provider {{
-    base: ProviderBase,
-    root: BaseUrl,
-}}
-
-impl fmt::Debug for {p}Provider {{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{
-        self.base.debug_struct(f, "{p}Provider").finish_non_exhaustive()
-    }}
-}}
-
-impl {p}Provider {{
-    /// A provider configured from `config`, with the environment filling gaps.
-    pub fn new(config: ProviderConfig) -> Result<Self, Error> {{
-        let base = ProviderBase::from_config(SPEC, config, Self::capabilities())?;
-        let root = base.parse_base_url()?;
-        Ok({p}Provider {{ base, root }})
-    }}
-
-    /// What the provider offers (TEMPLATE: take every value from its docs).
-    pub fn capabilities() -> Capabilities {{
-        Capabilities {{
-            aspects: Aspect::ALL.to_vec(),
-            qualities: vec![Quality::Medium, Quality::High],
-            default_quality: None,
-            max_prompt_chars: 4000,
-            max_reference_images: 0,
-            reference_input: ReferenceInput::Urls,
-            input_fidelity: false,
-            webhooks: false,
-            mode: Mode::Async,
-            max_images_per_request: 1,
-            poll_interval: Duration::from_secs(5),
-            rate_limit: None,
-            request_timeout: Duration::from_secs(60),
-        }}
-    }}
-
-    /// The base URL requests go to, without a trailing slash.
-    pub fn base_url(&self) -> &str {{
-        self.base.base_url()
-    }}
-}}
-
-/// Maps the common request onto the wire type (TEMPLATE: map every field
-/// the provider offers; refuse, never drop, what it does not).
-pub fn to_wire(request: &ImageRequest) -> Result<{p}GenerateRequest, Error> {{
-    let prompt = request
-        .prompt
-        .parse()
-        .map_err(|e| Error::invalid_request(format!("prompt: {{e}}")).with_provider(NAME))?;
-    let quality = match request.quality {{
-        None => None,
-        Some(Quality::Medium) => Some({p}Quality::Medium),
-        Some(Quality::High) => Some({p}Quality::High),
-        Some(other) => {{
-            return Err(Error::invalid_request(format!(
-                "{{NAME}} does not offer quality {{other:?}}"
-            ))
-            .with_provider(NAME));
-        }}
+impl Codec for {p}Codec {{
+    // TEMPLATE: every value from the provider's docs.
+    const SPEC: ProviderSpec = ProviderSpec {{
+        name: "{name}",
+        about: "submit a task, poll it",
+        api_key_var: "{upper}_API_KEY",
+        base_url_var: "{upper}_BASE_URL",
+        default_base_url: "https://api.{name}.example/v1",
+        sim_path: "/{name}",
+        auth: Auth::Bearer,
+        credits_per_image: 1.0,
+        settings: &[],
     }};
-    Ok({p}GenerateRequest {{ prompt, quality }})
+
+    fn capabilities() -> Capabilities {{
+        Capabilities {{
+            qualities: vec![Quality::Medium, Quality::High],
+            ..Capabilities::default()
+        }}
+    }}
+
+    fn new(_: &Settings) -> Result<Self, Error> {{
+        Ok({p}Codec)
+    }}
+
+    /// `POST {{base}}/generate`; `provider_options["{name}"]` merged in.
+    fn create(&self, request: &ImageRequest, to: &Target) -> Result<HttpRequest, Error> {{
+        let body: {p}GenerateRequest = build(
+            {p}GenerateRequest::builder()
+                .prompt(request.prompt.as_str())
+                .quality(wire(request.quality.map(|q| q.as_str()))?),
+        )?;
+        HttpRequest::post(to.url(&["generate"])).json(&body, (request, "{name}", &[]))
+    }}
+
+    fn read_create(&self, answer: &HttpResponse) -> Result<TaskStatus, Error> {{
+        read_task(answer)
+    }}
+
+    /// `GET {{base}}/tasks/{{id}}`.
+    fn status(&self, task: &TaskRef, to: &Target) -> Result<HttpRequest, Error> {{
+        Ok(HttpRequest::get(to.url(&["tasks", &task.id])))
+    }}
+
+    fn read_status(&self, _: &TaskRef, answer: &HttpResponse) -> Result<TaskStatus, Error> {{
+        read_task(answer)
+    }}
 }}
 
-/// Parses a task (create or status response body).
-pub fn parse_task(body: &[u8]) -> Result<{p}Task, Error> {{
-    serde_json::from_slice(body)
-        .map_err(|e| Error::decode("task", body, e).with_provider(NAME))
-}}
-
-#[async_trait]
-impl ImageProvider for {p}Provider {{
-    fn name(&self) -> &str {{
-        NAME
+/// A task (both answers), or the error an answer stands for.
+fn read_task(answer: &HttpResponse) -> Result<TaskStatus, Error> {{
+    if !answer.is_success() {{
+        let body: {p}ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let message = body.message.unwrap_or_else(|| answer.message());
+        let mut err = Error::new(ErrorKind::from_http_status(answer.status), message);
+        if let Some(code) = body.code {{
+            err = err.with_code(code);
+        }}
+        // TEMPLATE: mark only the refusals the provider documents.
+        return Err(match answer.status {{
+            400..=499 => err.refused(),
+            _ => err,
+        }});
     }}
-
-    fn capabilities(&self) -> &Capabilities {{
-        self.base.capabilities()
-    }}
-
-    fn account_id(&self) -> String {{
-        self.base.account_id().to_owned()
-    }}
-
-    /// TEMPLATE: use the documented path, send with
-    /// `self.base.send(http).await?`, and map the answer (a 2xx to a
-    /// [`TaskStatus`] via [`parse_task`], anything else to an [`Error`]).
-    async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {{
-        let body = to_wire(request)?;
-        let _http = self.base.client().post(self.root.endpoint(&["tasks"])).json(&body);
-        Err(Error::not_implemented(NAME, "submit"))
-    }}
-
-    /// TEMPLATE: as `submit`, one GET of the task.
-    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {{
-        let _http = self.base.client().get(self.root.endpoint(&["tasks", task_id]));
-        Err(Error::not_implemented(NAME, "status"))
-    }}
+    let task: {p}Task = answer.json("the {name} task")?;
+    let state = match task.status.as_str() {{
+        "queued" => TaskState::Queued,
+        "running" => TaskState::Running,
+        "succeeded" => TaskState::Succeeded,
+        "failed" => TaskState::failed_because(task.error.as_deref(), None),
+        other => TaskState::Unknown {{ raw: other.into() }},
+    }};
+    TaskStatus::new(task.id, state)
+        .with_raw_status(task.status)
+        .with_urls(task.urls)
 }}
 "#
     )
 }
 
-/// The new crate's tests, as `(file name under tests/, text)`: the schema
-/// examples round-tripped through the generated types, and the provider's
-/// constructor, both on `imagegen-test-support`.
+/// The new crate's tests, as `(file name, text)`.
 pub fn crate_tests(name: &str) -> Vec<(&'static str, String)> {
     let p = pascal(name);
     let wire = format!(
@@ -585,25 +550,43 @@ fn request_rejects_undocumented_fields() {{
 }}
 "#
     );
-    let provider = format!(
-        r#"//! The provider's constructor. TEMPLATE: once `submit` and `status` are
-//! written, test them over real HTTP on loopback (`imagegen-sim`, or a
-//! listener that captures the exact request) with `imagegen-test-support`.
+    let codec = format!(
+        r##"//! The codec without I/O: what it sends, and what the client makes of
+//! the answers. TEMPLATE: extend to every documented status and error.
 
-use imagegen_core::ImageProvider;
-use imagegen_test_support::{{assert_key_hidden, provider}};
-use imagegen_{name}::{{{p}Provider, NAME}};
+use imagegen_core::{{ErrorKind, ImageRequest, Quality, TaskState}};
+use imagegen_test_support::{{answer, create_request, read_create, read_status}};
+use imagegen_{name}::{p}Codec;
 
 #[test]
-fn configured_from_config_and_the_key_never_shows() {{
-    let instance = provider({p}Provider::new, "http://127.0.0.1:9/v1/", "{name}-super-secret-key");
-    assert_eq!(instance.name(), NAME);
-    assert_eq!(instance.base_url(), "http://127.0.0.1:9/v1");
-    assert_key_hidden(&instance, "super-secret");
-}}
-"#
+fn a_create_is_one_post_of_the_mapped_body() {{
+    let request = ImageRequest::new("a lamp").quality(Quality::High);
+    let http = create_request::<{p}Codec>(&request).unwrap();
+    assert_eq!(http.method, "POST");
+    assert!(http.url.as_str().ends_with("/generate"), "{{}}", http.url);
+    assert_eq!(
+        http.json_body(),
+        serde_json::json!({{"prompt": "a lamp", "quality": "high"}})
     );
-    vec![("wire.rs", wire), ("provider.rs", provider)]
+}}
+
+#[test]
+fn answers_become_tasks_and_errors() {{
+    let created = read_create::<{p}Codec>(&answer(200, &[], br#"{{"id":"t1","status":"queued"}}"#));
+    assert_eq!(created.unwrap().state, TaskState::Queued);
+    let done = br#"{{"id":"t1","status":"succeeded","urls":["https://cdn.example/1.png"]}}"#;
+    let done = read_status::<{p}Codec>("t1", &answer(200, &[], done)).unwrap();
+    assert_eq!(done.outputs.len(), 1);
+    let refused = read_create::<{p}Codec>(&answer(401, &[], br#"{{"message":"bad key"}}"#));
+    let refused = refused.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Unauthorized);
+    assert!(!refused.may_have_reached_server());
+    let failed = read_create::<{p}Codec>(&answer(502, &[], b"bad gateway")).unwrap_err();
+    assert!(failed.may_have_reached_server(), "a 5xx to a create is ambiguous");
+}}
+"##
+    );
+    vec![("wire.rs", wire), ("codec.rs", codec)]
 }
 
 #[cfg(test)]
@@ -660,20 +643,22 @@ mod tests {
         assert!(generated.contains("pub struct DemoTask"));
         assert!(generated.contains("pub struct DemoErrorBody"));
         let lib = read(&root.join("crates/imagegen-demo/src/lib.rs")).unwrap();
-        assert!(lib.contains("impl ImageProvider for DemoProvider"));
+        assert!(lib.contains("impl Codec for DemoCodec"));
         assert!(!lib.contains("todo!") && !lib.contains("unimplemented!"));
         assert_eq!(
             codegen::rustfmt(&lib).unwrap(),
             lib,
             "the skeleton is rustfmt-clean"
         );
-        assert!(lib.contains("ProviderBase::from_config(SPEC, config"));
+        assert!(lib.contains("api_key_var: \"DEMO_API_KEY\""));
+        assert!(lib.contains("pub type Demo = imagegen_core::HttpProvider<DemoCodec>;"));
+        assert!(root.join("crates/imagegen-demo/README.md").is_file());
         let crate_manifest = read(&root.join("crates/imagegen-demo/Cargo.toml")).unwrap();
         assert!(
             crate_manifest
                 .contains("imagegen-test-support = { path = \"../imagegen-test-support\" }")
         );
-        for test in ["wire.rs", "provider.rs"] {
+        for test in ["wire.rs", "codec.rs"] {
             let text = read(&root.join("crates/imagegen-demo/tests").join(test)).unwrap();
             assert!(text.contains("use imagegen_test_support::"), "{test}");
             assert_eq!(
@@ -698,12 +683,8 @@ mod tests {
         assert_eq!(codegen::rustfmt(&facade_lib).unwrap(), facade_lib);
         let registry = read(&root.join("crates/imagegen/src/registry.rs")).unwrap();
         assert!(
-            registry.contains("    #[cfg(feature = \"demo\")]\n    list.push(ProviderInfo {\n        name: crate::demo::NAME,\n"),
+            registry.contains("        #[cfg(feature = \"demo\")]\n        Registration::of::<crate::demo::DemoCodec>(),\n"),
             "providers() lists demo:\n{registry}"
-        );
-        assert!(
-            registry.contains("        #[cfg(feature = \"demo\")]\n        crate::demo::NAME => Ok(Arc::new(crate::demo::DemoProvider::new(config)?)),\n"),
-            "provider() builds demo:\n{registry}"
         );
         assert_eq!(codegen::rustfmt(&registry).unwrap(), registry);
 
@@ -724,81 +705,60 @@ mod tests {
     }
 
     #[test]
-    fn registry_entries_go_above_the_markers_once() {
+    fn registry_entries_go_above_the_marker_once() {
         let before = real_registry();
         let once = register_in_registry(&before, "acme").unwrap();
         let gate = "#[cfg(feature = \"acme\")]";
-        assert_eq!(once.matches(gate).count(), 2, "{once}");
-        // Inside providers(), after the existing entries, before `list`.
-        let list = once.find(REGISTRY_LIST_MARKER).unwrap();
-        let entry = once.find("name: crate::acme::NAME,").unwrap();
-        assert!(once.find("name: crate::openai::OpenAi::NAME").unwrap() < entry && entry < list);
-        assert!(once[list..].starts_with(&format!("{REGISTRY_LIST_MARKER}\n    list\n}}")));
-        // Inside provider(), before the catch-all arm.
-        let arm = once
-            .find("crate::acme::NAME => Ok(Arc::new(crate::acme::AcmeProvider::new(config)?)),")
+        assert_eq!(once.matches(gate).count(), 1, "{once}");
+        // Inside providers(), after the existing entries, before the marker.
+        let marker = once.find(REGISTRY_MARKER).unwrap();
+        let entry = once
+            .find("Registration::of::<crate::acme::AcmeCodec>(),")
             .unwrap();
-        let matcher = once.find(REGISTRY_MATCH_MARKER).unwrap();
-        assert!(once.find("pub fn provider(").unwrap() < arm && arm < matcher);
         assert!(
-            once[matcher..].starts_with(&format!("{REGISTRY_MATCH_MARKER}\n        other => {{"))
+            once.find("Registration::of::<crate::openai::OpenAiCodec>()")
+                .unwrap()
+                < entry
         );
+        assert!(entry < marker);
         // Nothing else changed.
-        let removed: String = once
+        let without: String = once
             .lines()
             .filter(|l| !l.contains("acme"))
-            .filter(|l| !matches!(l.trim(), "list.push(ProviderInfo {" | "});"))
             .collect::<Vec<_>>()
             .join("\n");
-        let original: String = before
-            .lines()
-            .filter(|l| !matches!(l.trim(), "list.push(ProviderInfo {" | "});"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        assert_eq!(removed, original);
+        assert_eq!(without, before.trim_end());
 
-        // Idempotent: a second registration, or one of a name already there
-        // by hand in either function, adds nothing.
+        // Idempotent, formatted or not; another provider goes after the first.
         assert_eq!(register_in_registry(&once, "acme").unwrap(), once);
         let formatted = codegen::rustfmt(&once).unwrap();
         assert_eq!(register_in_registry(&formatted, "acme").unwrap(), formatted);
-        let only_arm = once.replacen(
-            "    #[cfg(feature = \"acme\")]\n    list.push(ProviderInfo {",
-            "    list.push(ProviderInfo {",
-            1,
-        );
-        let repaired = register_in_registry(&only_arm, "acme").unwrap();
-        assert_eq!(repaired.matches(gate).count(), 2, "{repaired}");
-        assert_eq!(repaired.matches("crate::acme::NAME =>").count(), 1);
-        // Another provider goes after the first.
         let twice = register_in_registry(&once, "zeta").unwrap();
         assert!(
-            twice.find("crate::acme::NAME,").unwrap() < twice.find("crate::zeta::NAME,").unwrap()
+            twice.find("crate::acme::AcmeCodec").unwrap()
+                < twice.find("crate::zeta::ZetaCodec").unwrap()
         );
     }
 
     #[test]
-    fn registry_without_markers_is_refused() {
+    fn registry_without_its_marker_is_refused() {
         let before = real_registry();
-        for marker in [REGISTRY_LIST_MARKER, REGISTRY_MATCH_MARKER] {
-            let err = register_in_registry(&before.replace(marker, "// gone"), "acme").unwrap_err();
-            assert!(err.to_string().contains(marker), "{err}");
-        }
+        let err =
+            register_in_registry(&before.replace(REGISTRY_MARKER, "// gone"), "acme").unwrap_err();
+        assert!(err.to_string().contains(REGISTRY_MARKER), "{err}");
     }
 
-    /// The registry entry calls the skeleton by the names the skeleton
-    /// defines (`new_provider_builds` compiles both; this is the quick check).
+    /// The registry entry names the codec the skeleton defines
+    /// (`new_provider_builds` compiles both; this is the quick check).
     #[test]
     fn registry_entry_names_what_the_skeleton_defines() {
         let lib = crate_lib("acme");
         for item in [
-            "pub const NAME: &str",
-            "pub const API_KEY_VAR: &str",
-            "pub const BASE_URL_VAR: &str",
-            "pub const DEFAULT_BASE_URL: &str",
-            "pub struct AcmeProvider",
-            "pub fn new(config: ProviderConfig) -> Result<Self, Error>",
-            "pub fn capabilities() -> Capabilities",
+            "pub struct AcmeCodec",
+            "impl Codec for AcmeCodec",
+            "name: \"acme\",",
+            "api_key_var: \"ACME_API_KEY\",",
+            "base_url_var: \"ACME_BASE_URL\",",
         ] {
             assert!(lib.contains(item), "the skeleton lost `{item}`");
         }

@@ -68,7 +68,8 @@ fn cases() -> Vec<Case> {
             typed: parse::<rb::RunbaseRun>,
             floor: parse::<floors::Run>,
             provider: Some(|b| {
-                black_box(imagegen::runbase::wire::parse_status(b).ok());
+                let codec = imagegen::runbase::RunbaseCodec;
+                black_box(imagegen_benches::codec::read_status(&codec, b));
             }),
         });
     }
@@ -93,7 +94,8 @@ fn cases() -> Vec<Case> {
             typed: parse::<g15::Gptimage15StatusEnvelope>,
             floor: parse::<floors::G15Envelope<floors::G15Task>>,
             provider: Some(|b| {
-                black_box(imagegen::gptimage15::wire::parse_status(b).ok());
+                let codec = imagegen::gptimage15::Gptimage15Codec;
+                black_box(imagegen_benches::codec::read_status(&codec, b));
             }),
         });
     }
@@ -104,7 +106,9 @@ fn cases() -> Vec<Case> {
             typed: parse::<oa::OpenAiImagesResponse>,
             floor: parse::<floors::Images>,
             provider: Some(|b| {
-                black_box(imagegen::openai::wire::parse_images_response(b).ok());
+                let codec =
+                    imagegen::openai::OpenAiCodec::with_model(imagegen::openai::DEFAULT_MODEL);
+                black_box(imagegen_benches::codec::read_create(&codec, b));
             }),
         });
     }

@@ -6,22 +6,68 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::EXIT_CODES_HELP;
+use crate::providers;
 
-const ENV_HELP: &str = "\
-Environment:
-  RUNBASE_API_KEY, GPTIMAGE15_API_KEY, OPENAI_API_KEY   API keys
-  RUNBASE_BASE_URL, GPTIMAGE15_BASE_URL, OPENAI_BASE_URL  other hosts (gateways, simulators)
-  IMAGEGEN_PROVIDER   default provider (else runbase)";
+/// The environment variables, from the registry: every provider's key,
+/// base URL and settings, and imagegen's own.
+fn env_help() -> String {
+    let mut out = String::from("Environment:\n");
+    for p in providers::all() {
+        let spec = p.spec;
+        out.push_str(&format!(
+            "  {:<24}{}: API key\n",
+            spec.api_key_var, spec.name
+        ));
+        out.push_str(&format!(
+            "  {:<24}{}: base URL (default {})\n",
+            spec.base_url_var, spec.name, spec.default_base_url
+        ));
+        for setting in spec.settings {
+            out.push_str(&format!(
+                "  {:<24}{}: {}\n",
+                setting.var, spec.name, setting.about
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "  {:<24}default --provider (else {})\n",
+        "IMAGEGEN_PROVIDER",
+        default_provider()
+    ));
+    out.push_str(&format!(
+        "  {:<24}log filter, e.g. imagegen_core=debug",
+        "IMAGEGEN_LOG"
+    ));
+    out
+}
 
-/// Generate images with GPT Image 1.5 from Runbase, gptimage15.ai or OpenAI.
+/// The first provider of the registry: the default `--provider`.
+fn default_provider() -> &'static str {
+    providers::all().first().map_or("none", |p| p.spec.name)
+}
+
+/// `Provider: a, b or c.`
+fn provider_help() -> String {
+    let names: Vec<&str> = providers::all().iter().map(|p| p.spec.name).collect();
+    format!("Provider: one of {}", names.join(", "))
+}
+
+/// An example command for the second registered provider (the first is
+/// the default).
+fn example_provider() -> &'static str {
+    let all = providers::all();
+    all.get(1).or(all.first()).map_or("none", |p| p.spec.name)
+}
+
+/// Generate images with GPT Image 1.5 through any API that sells it.
 #[derive(Debug, Parser)]
 #[command(
     name = "imagegen",
     version,
-    about = "Generate images with GPT Image 1.5 from Runbase, gptimage15.ai or OpenAI",
+    about = "Generate images with GPT Image 1.5 through any API that sells it",
     long_about = None,
-    after_help = format!("{ENV_HELP}\n\n{EXIT_CODES_HELP}"),
-    after_long_help = format!("Try it without an API key:\n  imagegen generate \"A cinematic product photo of a ceramic lamp\" --sim\n\n{ENV_HELP}\n\n{EXIT_CODES_HELP}"),
+    after_help = format!("{}\n\n{EXIT_CODES_HELP}", env_help()),
+    after_long_help = format!("Try it without an API key:\n  imagegen generate \"A cinematic product photo of a ceramic lamp\" --sim\n\n{}\n\n{EXIT_CODES_HELP}", env_help()),
 )]
 pub struct Cli {
     /// Print only errors and results.
@@ -135,7 +181,7 @@ pub struct RequestArgs {
     #[arg(long, help_heading = "Request")]
     pub fidelity: Option<String>,
 
-    /// A webhook the provider calls when the task ends (gptimage15).
+    /// A webhook the provider calls when the task ends (providers with webhooks).
     #[arg(long, value_name = "URL", help_heading = "Request")]
     pub callback_url: Option<String>,
 
@@ -163,14 +209,13 @@ pub struct OutputArgs {
 /// `imagegen generate`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  imagegen generate \"A ceramic lamp\" --sim\n  imagegen generate \"A ceramic lamp\" --provider gptimage15 --aspect 2:3 --quality high -n 2"
+    after_help = format!("Examples:\n  imagegen generate \"A ceramic lamp\" --sim\n  imagegen generate \"A ceramic lamp\" --provider {} --aspect 2:3 --quality high -n 2", example_provider())
 )]
 pub struct GenerateArgs {
     /// What to draw.
     pub prompt: String,
 
-    /// Provider: runbase, gptimage15 or openai.
-    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = "runbase")]
+    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = provider_help())]
     pub provider: String,
 
     /// How many images.
@@ -192,18 +237,18 @@ pub struct GenerateArgs {
 /// `imagegen batch`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Each line of FILE is a prompt, or a JSON object with `prompt` and any of:\n  provider, aspect, size, quality, refs, fidelity, n, name, callback_url.\nBlank lines and lines starting with # are skipped.\n\nExamples:\n  imagegen batch prompts.txt --out dataset --concurrency 16\n  imagegen batch prompts.jsonl --provider gptimage15,runbase --max-credits 5000"
+    after_help = format!("Each line of FILE is a prompt, or a JSON object with `prompt` and any of:\n  provider, aspect, size, quality, refs, fidelity, n, name, callback_url.\nBlank lines and lines starting with # are skipped.\n\nExamples:\n  imagegen batch prompts.txt --out dataset --concurrency 16\n  imagegen batch prompts.jsonl --provider {},{} --max-credits 5000", example_provider(), default_provider())
 )]
 pub struct BatchArgs {
     /// The batch file (JSONL or one prompt a line).
     pub file: PathBuf,
 
-    /// Providers in fallback order, e.g. `gptimage15,runbase`.
+    /// Providers in fallback order, comma-separated.
     #[arg(
         long,
         short,
         env = "IMAGEGEN_PROVIDER",
-        default_value = "runbase",
+        default_value = default_provider(),
         value_delimiter = ','
     )]
     pub provider: Vec<String>,
@@ -286,8 +331,7 @@ pub struct TaskArgs {
     /// The task id the provider gave.
     pub task_id: String,
 
-    /// The provider the task belongs to.
-    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = "runbase")]
+    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = provider_help())]
     pub provider: String,
 
     /// Print the status as JSON.
@@ -304,8 +348,7 @@ pub struct WaitArgs {
     /// The task id the provider gave.
     pub task_id: String,
 
-    /// The provider the task belongs to.
-    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = "runbase")]
+    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = provider_help())]
     pub provider: String,
 
     /// Wait, but do not download the images.
@@ -326,19 +369,37 @@ pub struct ProvidersArgs {
     pub json: bool,
 }
 
-/// Parses a humane duration: `90s`, `10m`, `1h30m`, `500ms`, or bare seconds.
+/// The longest duration any option takes: a year (and a day). Longer
+/// values are refused, so no deadline can overflow a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parses a humane duration: `90s`, `10m`, `1h30m`, `500ms`, or bare seconds,
+/// at most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let duration = parse_any_duration(s)?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "duration `{}` is too long; the most allowed is 366 days (8784h)",
+            s.trim()
+        ));
+    }
+    Ok(duration)
+}
+
+fn parse_any_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration `{s}`; write e.g. 90s, 10m, 1h30m or 500ms");
     let s = s.trim();
     if s.is_empty() {
         return Err(bad());
     }
+    // Anything too large for a `Duration` is over the limit: report it as such.
+    let seconds = |secs: f64| match Duration::try_from_secs_f64(secs) {
+        Ok(d) => Ok(d),
+        Err(_) if secs.is_finite() && secs > 0.0 => Ok(Duration::MAX),
+        Err(_) => Err(bad()),
+    };
     if let Ok(secs) = s.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(bad())
-        };
+        return seconds(secs);
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
@@ -363,7 +424,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" | "hr" | "hrs" => value * 3600.0,
             _ => return Err(bad()),
         };
-        total += Duration::from_secs_f64(secs);
+        total = total.saturating_add(seconds(secs)?);
     }
     Ok(total)
 }
@@ -373,7 +434,7 @@ pub fn parse_rate(s: &str) -> Result<(u32, Duration), String> {
     let bad = || format!("invalid rate limit `{s}`; write REQUESTS/DURATION, e.g. 20/10s");
     let (n, per) = s.split_once('/').ok_or_else(bad)?;
     let n: u32 = n.trim().parse().map_err(|_| bad())?;
-    let per = parse_duration(per).map_err(|_| bad())?;
+    let per = parse_duration(per).map_err(|e| format!("invalid rate limit `{s}`: {e}"))?;
     if n == 0 || per.is_zero() {
         return Err(bad());
     }
@@ -399,6 +460,23 @@ mod tests {
         assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("10 parsecs").is_err());
+        for huge in [
+            "3000000000000000h",
+            "1e300",
+            "8785h",
+            "99999999999999999999999h",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(err.contains("too long"), "{huge}: {err}");
+        }
+        for bad in ["NaN", "inf", "-1", "-5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_rate("1/1e300")
+                .unwrap_err()
+                .contains("invalid rate limit")
+        );
     }
 
     #[test]

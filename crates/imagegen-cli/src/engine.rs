@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagegen_core::{
-    Budgets, Capabilities, Client, Error, Generation, ImageOutput, ImageProvider, ImageRequest,
-    PollPolicy, RateLimit, Strictness, TaskHandle, TaskStatus, WaitOptions, Warning,
+    Budgets, Client, Error, Generation, ImageOutput, ImageProvider, ImageRequest, PollPolicy,
+    RateLimit, Strictness, TaskHandle, TaskStatus, WaitOptions, Warning,
 };
 
 /// How the client behaves.
@@ -75,7 +75,6 @@ pub struct Saved {
 /// The providers in use, one client each over shared budgets.
 pub struct Engine {
     clients: BTreeMap<String, Client>,
-    strictness: Strictness,
 }
 
 impl Engine {
@@ -105,10 +104,7 @@ impl Engine {
             }
             clients.insert(name, builder.build()?);
         }
-        Ok(Engine {
-            clients,
-            strictness: settings.strictness,
-        })
+        Ok(Engine { clients })
     }
 
     fn client(&self, name: &str) -> Result<&Client, Error> {
@@ -117,24 +113,15 @@ impl Engine {
             .ok_or_else(|| Error::invalid_request(format!("provider `{name}` is not configured")))
     }
 
-    /// What `provider` offers.
-    pub fn capabilities(&self, provider: &str) -> Result<&Capabilities, Error> {
-        let client = self.client(provider)?;
-        Ok(client
-            .provider(provider)
-            .expect("each client holds its provider")
-            .capabilities())
-    }
-
-    /// Checks `request` for `provider` before anything is sent.
+    /// Checks `request` for `provider` exactly as the core's submit will
+    /// (the same function), so a batch can refuse a job before journaling
+    /// its create.
     pub fn check(
         &self,
         provider: &str,
         request: &ImageRequest,
     ) -> Result<(ImageRequest, Vec<Warning>), Error> {
-        let strictness = self.strictness;
-        self.capabilities(provider)?
-            .check(provider, request, strictness)
+        self.client(provider)?.check(provider, request)
     }
 
     /// Sends the create(s) for `request` to `provider`.

@@ -146,12 +146,12 @@ pub fn describe(err: &Error) -> String {
 /// A hint for a core error: the error's own, rewritten for the command line,
 /// or one the CLI knows for its kind.
 pub fn hint_for(err: &Error) -> Option<String> {
+    // A capability refusal says what best-effort would do; here
+    // best-effort is a flag.
+    if let Some(instead) = err.best_effort() {
+        return Some(format!("pass --best-effort to {instead}, with a warning"));
+    }
     if let Some(hint) = err.hint() {
-        // The core's strict refusals say what best-effort would do; here
-        // best-effort is a flag.
-        if let Some(action) = hint.strip_prefix("best-effort mode would ") {
-            return Some(format!("pass --best-effort to {action}"));
-        }
         return Some(hint.to_owned());
     }
     match err.kind() {
@@ -212,9 +212,9 @@ mod tests {
     #[test]
     fn best_effort_hint_names_the_flag() {
         let request = imagegen::ImageRequest::new("a lamp").quality(imagegen::Quality::Low);
-        let err = imagegen::provider_info("runbase")
+        let err = imagegen::registration("runbase")
             .unwrap()
-            .capabilities
+            .capabilities()
             .check("runbase", &request, imagegen::Strictness::Strict)
             .unwrap_err();
         let cli = CliError::from(err);

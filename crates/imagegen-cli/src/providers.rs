@@ -1,46 +1,61 @@
-//! Building providers by name: keys from the environment (or the simulator's
-//! `sim-key`), base URLs from `--base-url`, `*_BASE_URL` or `--sim`.
+//! Providers by name, from the facade's registry (the one list of them):
+//! checking a `--provider`, building one with keys from the environment (or
+//! the simulator's `sim-key`) and base URLs from `--base-url`, `*_BASE_URL`
+//! or `--sim`.
 //!
-//! This is the only module that builds providers (through the facade's
-//! by-name constructor).
+//! This is the only module that builds providers.
 
 use std::sync::Arc;
 
-use imagegen_core::{ApiKey, Capabilities, Error, ImageProvider, ProviderConfig};
+use imagegen::Registration;
+use imagegen_core::{ApiKey, Error, ImageProvider, ProviderConfig};
 
 use crate::exit::{CliError, Exit};
 
-/// The providers imagegen knows, in the order `imagegen providers` lists them.
-pub const NAMES: [&str; 3] = ["runbase", "gptimage15", "openai"];
-
-/// The environment variable holding `provider`'s API key.
-pub fn key_var(provider: &str) -> &'static str {
-    match provider {
-        "gptimage15" => "GPTIMAGE15_API_KEY",
-        "openai" => "OPENAI_API_KEY",
-        _ => "RUNBASE_API_KEY",
-    }
+/// Every provider compiled in, in registry order.
+pub fn all() -> Vec<Registration> {
+    imagegen::providers()
 }
 
-/// Checks a provider name, with a suggestion for a near miss.
+/// The provider called `name` (ignoring case), with a suggestion for a near
+/// miss.
 pub fn check_name(name: &str) -> Result<&'static str, CliError> {
     let lower = name.trim().to_ascii_lowercase();
-    if let Some(known) = NAMES.iter().find(|n| **n == lower) {
+    let names: Vec<&'static str> = all().iter().map(|p| p.spec.name).collect();
+    if let Some(known) = names.iter().find(|n| **n == lower) {
         return Ok(known);
     }
-    let alias = match lower.as_str() {
-        "gptimage" | "gpt-image-15" | "gptimage1.5" | "gptimage15.ai" | "gpt-image" => {
-            Some("gptimage15")
-        }
-        "runbase.net" | "run-base" => Some("runbase"),
-        "open-ai" | "openai.com" => Some("openai"),
-        _ => None,
-    };
-    let hint = match alias {
-        Some(a) => format!("did you mean `{a}`?"),
-        None => format!("choose one of: {}", NAMES.join(", ")),
+    let hint = match suggestion(&lower, &names) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None => format!("choose one of: {}", names.join(", ")),
     };
     Err(CliError::new(Exit::Usage, format!("unknown provider `{name}`")).hint(hint))
+}
+
+/// The registered name closest to `asked`: one it starts, contains or
+/// starts with once punctuation is dropped (`gpt-image` for `gptimage15`,
+/// `runbase.net` for `runbase`), else one within two edits.
+fn suggestion(asked: &str, names: &[&'static str]) -> Option<&'static str> {
+    let plain: String = asked.chars().filter(char::is_ascii_alphanumeric).collect();
+    if plain.len() >= 3
+        && let Some(name) = names
+            .iter()
+            .find(|n| n.starts_with(&plain) || plain.starts_with(**n))
+    {
+        return Some(name);
+    }
+    names
+        .iter()
+        .map(|n| (strsim::levenshtein(&plain, n), *n))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// The registration of `name` (already checked by [`check_name`]).
+pub fn registration(name: &str) -> Result<Registration, Error> {
+    imagegen::registration(name)
+        .ok_or_else(|| Error::invalid_request(format!("unknown provider `{name}`")))
 }
 
 /// How to reach a provider.
@@ -65,13 +80,17 @@ pub fn build(name: &str, endpoint: &Endpoint) -> Result<Arc<dyn ImageProvider>, 
     imagegen::provider(name, config)
 }
 
-/// The capabilities of provider `name`, without a key.
-pub fn capabilities(name: &str) -> Result<Capabilities, Error> {
-    let endpoint = Endpoint {
-        key: Some(ApiKey::new("capabilities-only")),
-        base_url: Some("http://127.0.0.1:9".into()),
-    };
-    Ok(build(name, &endpoint)?.capabilities().clone())
+/// The base-URL variables of every provider, for hints.
+pub fn base_url_vars() -> String {
+    let vars: Vec<&str> = all().iter().map(|p| p.spec.base_url_var).collect();
+    vars.join(", ")
+}
+
+/// Credits `images` images are expected to cost on `provider`, before it
+/// reports any (the registry's estimate).
+pub fn estimate_credits(provider: &str, images: u32) -> f64 {
+    let per_image = imagegen::registration(provider).map_or(1.0, |p| p.spec.credits_per_image);
+    per_image * f64::from(images)
 }
 
 #[cfg(test)]
@@ -81,10 +100,23 @@ mod tests {
     #[test]
     fn unknown_names_get_a_suggestion() {
         assert_eq!(check_name("RunBase").unwrap(), "runbase");
-        let err = check_name("gptimage").unwrap_err();
-        assert_eq!(err.hint.as_deref(), Some("did you mean `gptimage15`?"));
+        for (asked, meant) in [
+            ("gptimage", "gptimage15"),
+            ("gpt-image-15", "gptimage15"),
+            ("runbase.net", "runbase"),
+            ("open-ai", "openai"),
+            ("opneai", "openai"),
+        ] {
+            let err = check_name(asked).unwrap_err();
+            assert_eq!(
+                err.hint.as_deref(),
+                Some(format!("did you mean `{meant}`?").as_str()),
+                "{asked}"
+            );
+        }
         let err = check_name("dalle").unwrap_err();
         assert_eq!(err.message, "unknown provider `dalle`");
         assert_eq!(err.exit, Exit::Usage);
+        assert!(err.hint.unwrap().starts_with("choose one of: "));
     }
 }

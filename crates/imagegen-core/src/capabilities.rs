@@ -43,6 +43,13 @@ pub struct RateLimit {
     pub per: Duration,
 }
 
+impl RateLimit {
+    /// `requests` per `per`.
+    pub const fn new(requests: u32, per: Duration) -> Self {
+        RateLimit { requests, per }
+    }
+}
+
 /// What a provider offers. Each provider crate publishes one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Capabilities {
@@ -115,7 +122,7 @@ impl Capabilities {
     ///
     /// ```
     /// use imagegen_core::{Capabilities, ImageRequest, Quality, Strictness};
-    /// # fn caps() -> Capabilities { imagegen_core::capabilities::tests_support::runbase_like() }
+    /// # fn caps() -> Capabilities { imagegen_core::capabilities::tests_support::polled_api() }
     /// let request = ImageRequest::new("lamp").quality(Quality::Low);
     /// let err = caps().check("runbase", &request, Strictness::Strict).unwrap_err();
     /// assert!(err.to_string().contains("allowed: medium, high"));
@@ -144,7 +151,8 @@ impl Capabilities {
             match strictness {
                 Strictness::Strict => Err(Error::invalid_request(message)
                     .with_provider(provider)
-                    .with_hint(format!("best-effort mode would {instead}, with a warning"))),
+                    .with_hint(format!("best-effort mode would {instead}, with a warning"))
+                    .with_best_effort(instead)),
                 Strictness::BestEffort => {
                     warnings.push(Warning {
                         setting: setting.to_owned(),
@@ -301,44 +309,57 @@ impl Capabilities {
     }
 }
 
-/// Capabilities shaped like the real providers', for doctests and unit tests
-/// in this crate (which knows no provider).
-#[doc(hidden)]
-pub mod tests_support {
-    use super::*;
-
-    /// A Runbase-like provider: medium/high only, URL references, async.
-    pub fn runbase_like() -> Capabilities {
+impl Default for Capabilities {
+    /// An asynchronous API that makes one image per task in the three
+    /// aspects at low, medium or high quality, with no reference images, no
+    /// input fidelity and no webhooks: a codec states what differs.
+    fn default() -> Self {
         Capabilities {
             aspects: Aspect::ALL.to_vec(),
-            qualities: vec![Quality::Medium, Quality::High],
+            qualities: vec![Quality::Low, Quality::Medium, Quality::High],
             default_quality: None,
             max_prompt_chars: 4000,
-            max_reference_images: 16,
+            max_reference_images: 0,
             reference_input: ReferenceInput::Urls,
             input_fidelity: false,
             webhooks: false,
             mode: Mode::Async,
             max_images_per_request: 1,
             poll_interval: Duration::from_secs(2),
-            rate_limit: Some(RateLimit {
-                requests: 20,
-                per: Duration::from_secs(10),
-            }),
+            rate_limit: None,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Capabilities for doctests and unit tests in this crate and its users'
+/// tests (the core knows no provider).
+#[doc(hidden)]
+pub mod tests_support {
+    use super::*;
+
+    /// A polled API: medium/high only, up to 16 URL references, 20
+    /// requests per 10 s, 2 s poll advice, one image per task.
+    pub fn polled_api() -> Capabilities {
+        Capabilities {
+            qualities: vec![Quality::Medium, Quality::High],
+            max_reference_images: 16,
+            rate_limit: Some(RateLimit::new(20, Duration::from_secs(10))),
             request_timeout: Duration::from_secs(60),
+            ..Capabilities::default()
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tests_support::runbase_like;
+    use super::tests_support::polled_api;
     use super::*;
     use crate::request::{Fidelity, ImageSize};
 
     #[test]
     fn strict_refuses_unsupported_settings_naming_allowed_values() {
-        let caps = runbase_like();
+        let caps = polled_api();
         let err = caps
             .check(
                 "runbase",
@@ -366,7 +387,7 @@ mod tests {
 
     #[test]
     fn strict_refusal_says_what_was_asked_and_allowed_and_hints_what_best_effort_would_use() {
-        let caps = runbase_like();
+        let caps = polled_api();
         let request = ImageRequest::new("x").quality(Quality::Low);
         let err = caps
             .check("runbase", &request, Strictness::Strict)
@@ -394,7 +415,7 @@ mod tests {
 
     #[test]
     fn best_effort_drops_with_one_warning_per_setting() {
-        let caps = runbase_like();
+        let caps = polled_api();
         let request = ImageRequest::new("x")
             .quality(Quality::Low)
             .input_fidelity(Fidelity::Low)
@@ -411,7 +432,7 @@ mod tests {
 
     #[test]
     fn prompt_limits_are_errors_even_best_effort() {
-        let caps = runbase_like();
+        let caps = polled_api();
         let long = "a".repeat(4001);
         let err = caps
             .check("runbase", &ImageRequest::new(long), Strictness::BestEffort)
@@ -425,7 +446,7 @@ mod tests {
 
     #[test]
     fn explicit_size_becomes_an_aspect_or_an_error_listing_sizes() {
-        let caps = runbase_like();
+        let caps = polled_api();
         let (out, _) = caps
             .check(
                 "runbase",
@@ -450,7 +471,7 @@ mod tests {
 
     #[test]
     fn local_files_are_refused_by_url_only_providers() {
-        let caps = runbase_like();
+        let caps = polled_api();
         let request = ImageRequest::new("x").reference(ReferenceImage::parse("./ref.png"));
         let err = caps
             .check("runbase", &request, Strictness::BestEffort)

@@ -14,13 +14,14 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::budgets::{AccountBudget, AccountLimits, Budgets};
-use crate::capabilities::{RateLimit, Strictness};
+use crate::capabilities::{RateLimit, Strictness, Warning};
 use crate::download::Downloader;
 use crate::error::{Error, ErrorKind};
-use crate::provider::{ImageProvider, TaskStatus};
+use crate::provider::{ImageProvider, SubmitOptions, TaskRef, TaskState, TaskStatus};
 use crate::request::ImageRequest;
 use crate::retry::{CallKind, Jitter, Retrier, RetryPolicy};
 use crate::waiter::{PollPolicy, Wakers};
+use crate::webhook::WebhookCall;
 
 /// A task status fetched because a webhook said the task changed.
 #[derive(Debug, Clone, PartialEq)]
@@ -240,46 +241,106 @@ impl Client {
         &self.inner.downloader
     }
 
-    /// One status request for `task_id` at `provider`, through the account's
-    /// rate budget and the retry policy.
-    pub async fn status(&self, provider: &str, task_id: &str) -> Result<TaskStatus, Error> {
+    /// Checks `request` against `provider`'s capabilities under the
+    /// client's strictness, exactly as [`submit`](Self::submit) does before
+    /// sending anything: the request as it would be sent and the warnings
+    /// for what best-effort mode adjusted, or the refusal (with
+    /// [`Error::best_effort`] saying what best-effort mode would do).
+    pub fn check(
+        &self,
+        provider: &str,
+        request: &ImageRequest,
+    ) -> Result<(ImageRequest, Vec<Warning>), Error> {
         let entry = self.inner.entry(provider)?;
-        let deadline = Instant::now() + self.inner.retry.deadline;
-        let span = tracing::info_span!("imagegen.status", provider, task_id);
-        let (result, _) = self
-            .inner
-            .status_call(entry, task_id, deadline)
-            .instrument(span)
-            .await;
-        result.map_err(|e| e.with_task_id(task_id))
+        entry
+            .provider
+            .capabilities()
+            .check(provider, request, self.inner.strictness)
     }
 
-    /// Asks `provider` to cancel `task_id` (most providers cannot: the error
-    /// is then [`ErrorKind::NotImplemented`]).
-    pub async fn cancel(&self, provider: &str, task_id: &str) -> Result<(), Error> {
+    /// The status of `task` at `provider`, through the account's rate budget
+    /// and the retry policy. A task whose provider says it finished with a
+    /// separate result ([`TaskState::ResultReady`]) has its result fetched
+    /// too, so the status returned carries the outcome.
+    pub async fn status(
+        &self,
+        provider: &str,
+        task: impl Into<TaskRef>,
+    ) -> Result<TaskStatus, Error> {
+        let task = task.into();
         let entry = self.inner.entry(provider)?;
-        let deadline = Instant::now() + self.inner.retry.deadline;
+        let deadline = crate::clock::after(self.inner.retry.deadline);
+        let span = tracing::info_span!("imagegen.status", provider, task_id = task.id.as_str());
+        let fetch = async {
+            let (status, _) = self.inner.status_call(entry, &task, deadline).await;
+            match status {
+                Ok(status) if status.state == TaskState::ResultReady => {
+                    self.inner.result_call(entry, &task, deadline).await.0
+                }
+                other => other,
+            }
+        };
+        fetch
+            .instrument(span)
+            .await
+            .map_err(|e| with_task_id(e, &task.id))
+    }
+
+    /// Asks `provider` to cancel `task` (most providers cannot: the error
+    /// is then [`ErrorKind::NotImplemented`]).
+    pub async fn cancel(&self, provider: &str, task: impl Into<TaskRef>) -> Result<(), Error> {
+        let task = task.into();
+        let entry = self.inner.entry(provider)?;
+        let deadline = crate::clock::after(self.inner.retry.deadline);
         let retrier = self.inner.retrier(entry, CallKind::Status, deadline);
         let (result, _) = retrier
             .run_limited(Some(entry.account.in_flight()), || {
-                entry.provider.cancel(task_id)
+                entry.provider.cancel(&task)
             })
             .await;
-        result.map_err(|e| e.with_task_id(task_id))
+        result.map_err(|e| with_task_id(e, &task.id))
     }
 
-    /// Handles a webhook hint that `task_id` at `provider` changed: fetches
-    /// its status with the API key at once (the webhook body is never
-    /// trusted), hands it to any waiter on the task (which returns at once if
-    /// it is final, or polls again), and publishes it to
-    /// [`subscribe_callbacks`](Self::subscribe_callbacks).
-    pub async fn on_callback(&self, provider: &str, task_id: &str) -> Result<TaskStatus, Error> {
+    /// Handles a webhook call for `provider`: the provider reads (and,
+    /// where it signs webhooks, verifies) which task it is about. If this
+    /// client is waiting on that task, its status is fetched with the API key
+    /// (nothing in the call is trusted), handed to the waiters and published
+    /// to [`subscribe_callbacks`](Self::subscribe_callbacks). A call about
+    /// any other task costs no request at all.
+    pub async fn on_webhook(
+        &self,
+        provider: &str,
+        call: &WebhookCall,
+    ) -> Result<WebhookOutcome, Error> {
         let entry = self.inner.entry(provider)?;
-        let deadline = Instant::now() + self.inner.retry.deadline;
+        let task_id = entry.provider.webhook_task(call)?;
+        match self.on_callback(provider, &task_id).await? {
+            Some(status) => Ok(WebhookOutcome::Woken(Box::new(status))),
+            None => Ok(WebhookOutcome::NotWaitedOn(task_id)),
+        }
+    }
+
+    /// Handles a hint that `task_id` at `provider` changed. If this client
+    /// is waiting on it, fetches its status with the API key at once, hands
+    /// it to the waiters (which return at once if it is final, or poll
+    /// again) and publishes it to [`subscribe_callbacks`](Self::subscribe_callbacks).
+    /// Otherwise sends nothing and returns `None`: a hint about a task nobody
+    /// waits on must not cost an API request.
+    pub async fn on_callback(
+        &self,
+        provider: &str,
+        task_id: &str,
+    ) -> Result<Option<TaskStatus>, Error> {
+        let entry = self.inner.entry(provider)?;
+        if !self.inner.wakers.is_waiting(provider, task_id) {
+            return Ok(None);
+        }
+        let deadline = crate::clock::after(self.inner.retry.deadline);
         let span = tracing::info_span!("imagegen.callback", provider, task_id);
+        let task = TaskRef::new(task_id);
         let (result, _) = self
             .inner
-            .status_call(entry, task_id, deadline)
+            .status_call(entry, &task, deadline)
             .instrument(span)
             .await;
         match result {
@@ -289,7 +350,7 @@ impl Client {
                     provider: provider.to_owned(),
                     status: status.clone(),
                 });
-                Ok(status)
+                Ok(Some(status))
             }
             Err(err) => {
                 // Still a hint: let the waiters look for themselves.
@@ -303,6 +364,23 @@ impl Client {
     /// application that reacts to webhooks rather than waiting.
     pub fn subscribe_callbacks(&self) -> broadcast::Receiver<CallbackEvent> {
         self.inner.events.subscribe()
+    }
+}
+
+/// What [`Client::on_webhook`] did with a call.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum WebhookOutcome {
+    /// The client waits on the task: its status was fetched and handed over.
+    Woken(Box<TaskStatus>),
+    /// Nobody here waits on this task: nothing was sent.
+    NotWaitedOn(String),
+}
+
+fn with_task_id(err: Error, task_id: &str) -> Error {
+    match err.task_id() {
+        Some(_) => err,
+        None => err.with_task_id(task_id),
     }
 }
 
@@ -341,12 +419,27 @@ impl Inner {
     pub(crate) async fn status_call(
         &self,
         entry: &Entry,
-        task_id: &str,
+        task: &TaskRef,
         deadline: Instant,
     ) -> (Result<TaskStatus, Error>, u32) {
         self.retrier(entry, CallKind::Status, deadline)
             .run_limited(Some(entry.account.in_flight()), || {
-                entry.provider.status(task_id)
+                entry.provider.status(task)
+            })
+            .await
+    }
+
+    /// One result request with retries (a result read is free and safe to
+    /// repeat, like a status poll); returns the requests sent.
+    pub(crate) async fn result_call(
+        &self,
+        entry: &Entry,
+        task: &TaskRef,
+        deadline: Instant,
+    ) -> (Result<TaskStatus, Error>, u32) {
+        self.retrier(entry, CallKind::Status, deadline)
+            .run_limited(Some(entry.account.in_flight()), || {
+                entry.provider.result(task)
             })
             .await
     }
@@ -357,15 +450,16 @@ impl Inner {
         &self,
         entry: &Entry,
         request: &ImageRequest,
+        options: &SubmitOptions,
     ) -> Result<TaskStatus, Error> {
-        let deadline = Instant::now() + self.retry.deadline;
+        let deadline = crate::clock::after(self.retry.deadline + options.hold.unwrap_or_default());
         let kind = CallKind::Create {
             retry_ambiguous: self.retry_ambiguous,
         };
         let (result, attempts) = self
             .retrier(entry, kind, deadline)
             .run_limited(Some(entry.account.in_flight()), || {
-                entry.provider.submit(request)
+                entry.provider.submit(request, options)
             })
             .await;
         if attempts > 1 {

@@ -133,7 +133,7 @@ impl Downloader {
 
     /// Downloads `url` into memory (capped, checked to be an image, retried).
     pub async fn fetch(&self, url: &str) -> Result<Fetched, Error> {
-        let deadline = Instant::now() + self.retry.deadline;
+        let deadline = crate::clock::after(self.retry.deadline);
         let (result, _) = self
             .retrier(deadline)
             .run(|| async move {
@@ -220,7 +220,7 @@ impl Downloader {
 
     /// Streams `url` into a temporary file in `dir`, with retries.
     async fn download_to_temp(&self, url: &str, dir: &Path) -> Result<Temp, Error> {
-        let deadline = Instant::now() + self.retry.deadline;
+        let deadline = crate::clock::after(self.retry.deadline);
         let (result, _) = self
             .retrier(deadline)
             .run(|| async move {
@@ -264,10 +264,9 @@ impl Downloader {
             )
             .with_http_status(status)
             .with_retryable(matches!(status, 408 | 429 | 500..=599));
-            if let Some(wait) = crate::transport::parse_retry_after(
-                response.headers(),
-                std::time::SystemTime::now(),
-            ) {
+            if let Some(wait) =
+                crate::http::parse_retry_after(response.headers(), std::time::SystemTime::now())
+            {
                 err = err.with_retry_after(wait);
             }
             return Err(err);

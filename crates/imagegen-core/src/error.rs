@@ -140,8 +140,10 @@ struct ErrorInner {
     hint: Option<String>,
     retryable: bool,
     retry_after: Option<Duration>,
-    may_have_reached_server: bool,
+    /// `None` until someone decides: an HTTP provider's answer settles it.
+    may_have_reached_server: Option<bool>,
     task_id: Option<String>,
+    best_effort: Option<String>,
     #[source]
     source: Option<Source>,
 }
@@ -159,8 +161,9 @@ impl Error {
             hint: None,
             retryable: kind.retryable_by_default(),
             retry_after: None,
-            may_have_reached_server: false,
+            may_have_reached_server: None,
             task_id: None,
+            best_effort: None,
             source: None,
         }))
     }
@@ -207,9 +210,18 @@ impl Error {
         self.0.code = Some(code.into());
         self
     }
-    /// What the user can do about it ("set RUNBASE_API_KEY", "allowed: ...").
+    /// The provider's code, when it sent one.
+    pub fn with_code_if(self, code: Option<impl Into<String>>) -> Self {
+        match code {
+            Some(code) => self.with_code(code),
+            None => self,
+        }
+    }
+    /// What the user can do about it ("set ACME_API_KEY", "allowed: ...");
+    /// an empty hint clears it.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.0.hint = Some(hint.into());
+        let hint = hint.into();
+        self.0.hint = (!hint.is_empty()).then_some(hint);
         self
     }
     /// Overrides whether a retry could help.
@@ -225,7 +237,24 @@ impl Error {
     /// Marks that the request may have reached the server: for a create, it
     /// may have been accepted and paid for even though we saw a failure.
     pub fn with_may_have_reached_server(mut self, reached: bool) -> Self {
-        self.0.may_have_reached_server = reached;
+        self.0.may_have_reached_server = Some(reached);
+        self
+    }
+    /// Marks that the answer proves the server refused the request before
+    /// accepting any work (a documented refusal: a 4xx the provider's docs
+    /// list, an error envelope with such a code). A codec says this; the
+    /// core still treats every 5xx answer as possibly accepted.
+    pub fn refused(self) -> Self {
+        self.with_may_have_reached_server(false)
+    }
+    /// [`refused`](Self::refused) when `refused` holds, else unchanged.
+    pub fn refused_if(self, refused: bool) -> Self {
+        if refused { self.refused() } else { self }
+    }
+    /// What best-effort mode would do instead of refusing this request
+    /// (`use medium instead`), for a capability refusal.
+    pub fn with_best_effort(mut self, instead: impl Into<String>) -> Self {
+        self.0.best_effort = Some(instead.into());
         self
     }
     /// The provider task this error is about, so a caller can resume it.
@@ -282,7 +311,18 @@ impl Error {
     /// a timeout after sending, a connection lost mid-exchange or a 5xx is
     /// `true`.
     pub fn may_have_reached_server(&self) -> bool {
+        self.0.may_have_reached_server.unwrap_or(false)
+    }
+    /// Whether anyone decided [`may_have_reached_server`](Self::may_have_reached_server)
+    /// (`None`: not yet, which reads as `false`).
+    pub(crate) fn reached_decided(&self) -> Option<bool> {
         self.0.may_have_reached_server
+    }
+    /// For a capability refusal: what best-effort mode would do instead
+    /// (`use medium instead`, `send the request without it`). A program can
+    /// offer that choice without parsing the message.
+    pub fn best_effort(&self) -> Option<&str> {
+        self.0.best_effort.as_deref()
     }
     /// The task this error is about, if one was created.
     pub fn task_id(&self) -> Option<&str> {
@@ -339,7 +379,7 @@ impl fmt::Debug for ErrorInner {
         if let Some(r) = &self.retry_after {
             d.field("retry_after", r);
         }
-        if self.may_have_reached_server {
+        if self.may_have_reached_server == Some(true) {
             d.field("may_have_reached_server", &true);
         }
         if let Some(t) = &self.task_id {

@@ -26,11 +26,15 @@ use crate::generation::{
     Generation, Submission, TaskFailure, TaskHandle, TaskSummary, Timings, add_credits, add_usage,
     push_outputs, unix_ms_now,
 };
-use crate::provider::TaskState;
+use crate::provider::{SubmitOptions, TaskState};
 use crate::references::resolve_references;
 use crate::request::ImageRequest;
 use crate::retry::add_hint;
-use crate::waiter::{WaitOptions, WaitOutcome, wait_task};
+use crate::waiter::{WaitOptions, WaitOutcome, Waiting, wait_task};
+
+/// The longest a create is held open for a caller that waits anyway (the
+/// providers that hold one cap it at a minute).
+const MAX_HOLD: Duration = Duration::from_secs(60);
 
 impl Client {
     /// Generates the images `request` asks for and waits for them.
@@ -51,7 +55,13 @@ impl Client {
         options: WaitOptions,
     ) -> Result<Generation, Error> {
         let started = Instant::now();
-        let submission = self.submit(request).await?;
+        // The caller waits anyway: a provider may hold the create open until
+        // the task is done, within the wait's deadline.
+        let wait_for = options.deadline.unwrap_or(self.inner.poll.deadline);
+        let submit = SubmitOptions::new()
+            .hold(wait_for.min(MAX_HOLD))
+            .deadline(wait_for);
+        let submission = self.submit_with(request, &submit).await?;
         let create = started.elapsed();
         let Submission {
             handles,
@@ -74,11 +84,21 @@ impl Client {
     /// creates, without waiting. Persist the handles to resume after a
     /// restart with [`wait`](Self::wait).
     pub async fn submit(&self, request: ImageRequest) -> Result<Submission, Error> {
+        self.submit_with(request, &SubmitOptions::new()).await
+    }
+
+    /// [`submit`](Self::submit) with [`SubmitOptions`] for the providers
+    /// that can use them.
+    pub async fn submit_with(
+        &self,
+        request: ImageRequest,
+        options: &SubmitOptions,
+    ) -> Result<Submission, Error> {
         let providers = &self.inner.providers;
         let mut skipped: Vec<Warning> = Vec::new();
         for (i, entry) in providers.iter().enumerate() {
             let name = entry.provider.name();
-            match self.submit_to(entry, &request).await {
+            match self.submit_to(entry, &request, options).await {
                 Ok(mut submission) => {
                     skipped.append(&mut submission.warnings);
                     submission.warnings = skipped;
@@ -143,7 +163,12 @@ impl Client {
     }
 
     /// Check, resolve and create on one provider.
-    async fn submit_to(&self, entry: &Entry, request: &ImageRequest) -> Result<Submission, Error> {
+    async fn submit_to(
+        &self,
+        entry: &Entry,
+        request: &ImageRequest,
+        options: &SubmitOptions,
+    ) -> Result<Submission, Error> {
         let provider = entry.provider.name();
         let caps = entry.provider.capabilities();
         let (checked, warnings) = caps.check(provider, request, self.inner.strictness)?;
@@ -170,7 +195,7 @@ impl Client {
                 task_id = tracing::field::Empty
             );
             let create = async move {
-                let result = self.inner.create_call(entry, &task_request).await;
+                let result = self.inner.create_call(entry, &task_request, options).await;
                 if let Ok(status) = &result {
                     tracing::Span::current().record("task_id", status.task_id.as_str());
                     tracing::info!("task accepted");
@@ -186,15 +211,19 @@ impl Client {
             match result {
                 Ok(status) => {
                     let mut handle = TaskHandle::new(provider, &status.task_id, task_request);
+                    handle.links = status.links.clone();
                     if status.state.is_terminal() {
                         handle.finished = Some(status);
                     }
                     handles.push(handle);
                 }
-                Err(error) => failures.push(TaskFailure {
-                    task_id: error.task_id().map(str::to_owned),
-                    error,
-                }),
+                Err(error) => {
+                    tracing::warn!(provider, %error, "create failed");
+                    failures.push(TaskFailure {
+                        task_id: error.task_id().map(str::to_owned),
+                        error,
+                    })
+                }
             }
         }
         if handles.is_empty() {
@@ -228,7 +257,20 @@ impl Client {
             );
             let wait = async move {
                 let outcome = match self.inner.entry(&handle.provider) {
-                    Ok(entry) => wait_task(&self.inner, entry, handle, options).await,
+                    Ok(entry) => {
+                        let task = handle.task_ref();
+                        let inner = &self.inner;
+                        let waiting = Waiting {
+                            provider: entry.provider.name(),
+                            advised: entry.provider.capabilities().poll_interval,
+                            policy: &inner.poll,
+                            jitter: &inner.jitter,
+                            wakers: &inner.wakers,
+                            poll: |deadline| inner.status_call(entry, &task, deadline),
+                            fetch_result: |deadline| inner.result_call(entry, &task, deadline),
+                        };
+                        wait_task(waiting, handle, options).await
+                    }
                     Err(err) => WaitOutcome {
                         result: Err(err.with_task_id(&handle.task_id)),
                         polls: 0,
@@ -283,6 +325,12 @@ impl Client {
                     generation.credits = add_credits(generation.credits, status.credits);
                     generation.usage = add_usage(generation.usage, status.usage);
                     if let Some(error) = task_error(&handle.provider, &status.state, &status) {
+                        tracing::warn!(
+                            provider = handle.provider.as_str(),
+                            task_id = status.task_id.as_str(),
+                            %error,
+                            "task failed"
+                        );
                         failures.push(TaskFailure {
                             task_id: Some(status.task_id.clone()),
                             error: error.with_task_id(&status.task_id),
@@ -340,7 +388,10 @@ fn task_error(provider: &str, state: &TaskState, status: &crate::TaskStatus) -> 
             .with_retryable(false),
         ),
         // A wait only returns terminal states.
-        TaskState::Queued | TaskState::Running | TaskState::Unknown { .. } => {
+        TaskState::Queued
+        | TaskState::Running
+        | TaskState::ResultReady
+        | TaskState::Unknown { .. } => {
             Some(Error::new(ErrorKind::Timeout, "the task did not finish").with_provider(provider))
         }
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::capabilities::Warning;
 use crate::error::Error;
-use crate::provider::{ImageOutput, TaskStatus, TokenUsage};
+use crate::provider::{ImageOutput, TaskLinks, TaskRef, TaskStatus, TokenUsage};
 use crate::request::ImageRequest;
 
 /// Milliseconds since the Unix epoch, now.
@@ -40,6 +40,9 @@ pub struct TaskHandle {
     pub provider: String,
     /// The provider's task id.
     pub task_id: String,
+    /// The URLs the create answer handed out for the task, if any.
+    #[serde(default, skip_serializing_if = "TaskLinks::is_empty")]
+    pub links: TaskLinks,
     /// The request as sent for this task (its `count` is this task's share).
     pub request: ImageRequest,
     /// When the create was accepted, in Unix milliseconds.
@@ -60,10 +63,16 @@ impl TaskHandle {
         TaskHandle {
             provider: provider.into(),
             task_id: task_id.into(),
+            links: TaskLinks::default(),
             request,
             submitted_at: unix_ms_now(),
             finished: None,
         }
+    }
+
+    /// The task as a status or result request names it.
+    pub fn task_ref(&self) -> TaskRef {
+        TaskRef::new(self.task_id.clone()).with_links(self.links.clone())
     }
 }
 

@@ -30,8 +30,9 @@ impl Jitter {
     }
     /// A uniformly random factor in `[lo, hi)`.
     pub fn factor(&self, lo: f64, hi: f64) -> f64 {
-        if hi <= lo {
-            return lo;
+        // Also catches NaN and infinite bounds, which `gen_range` rejects.
+        if !(hi > lo && lo.is_finite() && hi.is_finite()) {
+            return if lo.is_finite() { lo } else { 1.0 };
         }
         self.lock().gen_range(lo..hi)
     }

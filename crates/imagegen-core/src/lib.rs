@@ -9,8 +9,11 @@
 //! failures, and the client runtime (retries, rate budgets, polling,
 //! downloads).
 //!
-//! This crate knows no provider's wire format: the provider crates map and
-//! parse, and never sleep, retry or poll.
+//! This crate knows no provider's wire format. A provider crate is a
+//! [`Codec`](codec::Codec): a pure mapping between the common request and
+//! the provider's HTTP messages. The core's [`HttpProvider`] is the only
+//! client: it sends what codecs describe, and decides whether a failed
+//! create may have been charged.
 //!
 //! The runtime, module by module:
 //!
@@ -27,6 +30,8 @@
 //!   webhook wake-ups ([`webhook`]).
 //! * [`download`]: [`Downloader`]: streamed, capped, magic-checked, atomic
 //!   saves with a JSON [`Sidecar`], never sending an API key.
+//! * [`codec`] / [`http_provider`]: the codec contract and the adapter that
+//!   makes a codec an [`ImageProvider`]; [`http`]: the messages as data.
 //! * [`testing`]: a scripted in-process provider for tests.
 //!
 //! All timing uses `tokio::time`, so tests run under paused time.
@@ -34,20 +39,24 @@
 pub mod budgets;
 pub mod capabilities;
 pub mod client;
+pub mod clock;
+pub mod codec;
 pub mod config;
 pub mod download;
 pub mod error;
 pub mod generate;
 pub mod generation;
+pub mod http;
+pub mod http_provider;
 mod jitter;
 mod magic;
 pub mod provider;
-pub mod provider_base;
 pub mod rate;
 mod references;
 pub mod request;
 pub mod retry;
 mod retry_budget;
+pub mod scrub;
 pub mod secret;
 mod serde_helpers;
 mod sidecar;
@@ -60,21 +69,27 @@ pub(crate) use serde_helpers::{serde_b64, serde_duration_ms};
 
 pub use budgets::{AccountBudget, AccountLimits, Budgets};
 pub use capabilities::{Capabilities, Mode, RateLimit, ReferenceInput, Strictness, Warning};
-pub use client::{CallbackEvent, Client, ClientBuilder};
+pub use client::{CallbackEvent, Client, ClientBuilder, WebhookOutcome};
+pub use codec::{Auth, BaseUrl, Codec, ProviderSpec, Setting, Settings, Target};
 pub use config::{ProviderConfig, ResolvedConfig};
 pub use download::{Downloader, SavedImage, Sidecar, SidecarSettings};
 pub use error::{Error, ErrorKind, Result};
 pub use generation::{
     GeneratedImage, Generation, Submission, TaskFailure, TaskHandle, TaskSummary, Timings,
 };
-pub use provider::{ImageOutput, ImageProvider, TaskState, TaskStatus, TokenUsage};
-pub use provider_base::{BaseUrl, ProviderBase, ProviderSpec};
+pub use http::{Body, HttpRequest, HttpResponse, Part};
+pub use http_provider::{HttpProvider, Registration};
+pub use provider::{
+    ImageOutput, ImageProvider, SubmitOptions, TaskLinks, TaskRef, TaskState, TaskStatus,
+    TokenUsage,
+};
 pub use rate::RateBudget;
 pub use request::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
 pub use retry::{Jitter, RetryBudget, RetryBudgetConfig, RetryPolicy};
 pub use secret::ApiKey;
-pub use transport::{HttpResponse, HttpTransport};
+pub use transport::HttpTransport;
 pub use waiter::{PollPolicy, WaitOptions};
+pub use webhook::WebhookCall;
 
 /// Re-exported so provider crates and users name the same `async_trait`.
 pub use async_trait::async_trait;

@@ -1,20 +1,26 @@
-//! The [`ImageProvider`] trait every provider crate implements, and the
-//! provider-neutral task status it reports.
+//! The [`ImageProvider`] trait the [`Client`](crate::Client) drives, and the
+//! provider-neutral task it reports.
 //!
-//! A provider maps an [`ImageRequest`] onto its wire format, sends exactly one
-//! HTTP request per call through [`crate::transport::HttpTransport`], and
-//! parses the answer. It never sleeps, retries or polls: the
-//! [`Client`](crate::Client) does that, the same way for every provider.
+//! Every built-in provider is a [`Codec`](crate::codec::Codec) (a pure
+//! mapping between the common request and the provider's HTTP messages)
+//! adapted to this trait by the core's
+//! [`HttpProvider`](crate::HttpProvider), which alone sends HTTP. The trait
+//! stays public as the extension point for backends that are not an HTTP API
+//! of this shape (an in-process model, a queue); its methods are each one
+//! unit the client counts against the account's budgets and may retry.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::Engine;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::Capabilities;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::request::ImageRequest;
+use crate::webhook::WebhookCall;
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +30,11 @@ pub enum TaskState {
     Queued,
     /// Being generated.
     Running,
+    /// The provider says the task is finished, but its outcome (images or
+    /// the model's error) is only known from a separate result request
+    /// ([`ImageProvider::result`]). Not terminal: the client fetches the
+    /// result at once.
+    ResultReady,
     /// Done; the outputs are ready.
     Succeeded,
     /// The generation failed (content policy, model error). Whether it was
@@ -35,7 +46,7 @@ pub enum TaskState {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<String>,
     },
-    /// Cancelled before it finished.
+    /// Cancelled (or aborted by a deadline) before it finished.
     Cancelled,
     /// A status string the provider is not documented to send. The client
     /// treats it as still in progress, warns once, and relies on its deadline.
@@ -54,16 +65,35 @@ impl TaskState {
         )
     }
 
-    /// A short name (`queued`, `running`, `succeeded`, `failed`, `cancelled`, `unknown`).
+    /// A short name (`queued`, `running`, `result_ready`, `succeeded`,
+    /// `failed`, `cancelled`, `unknown`).
     pub fn name(&self) -> &'static str {
         match self {
             TaskState::Queued => "queued",
             TaskState::Running => "running",
+            TaskState::ResultReady => "result_ready",
             TaskState::Succeeded => "succeeded",
             TaskState::Failed { .. } => "failed",
             TaskState::Cancelled => "cancelled",
             TaskState::Unknown { .. } => "unknown",
         }
+    }
+
+    /// A failure with `message` and an optional provider `code`.
+    pub fn failed(message: impl Into<String>, code: Option<String>) -> TaskState {
+        TaskState::Failed {
+            message: message.into(),
+            code,
+        }
+    }
+
+    /// A failure with the provider's `reason` if it gave a non-blank one.
+    pub fn failed_because(reason: Option<&str>, code: Option<String>) -> TaskState {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        TaskState::failed(
+            reason.unwrap_or("the task failed; the provider gave no reason"),
+            code,
+        )
     }
 }
 
@@ -71,12 +101,12 @@ impl TaskState {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ImageOutput {
-    /// A URL to download (Runbase, gptimage15.ai).
+    /// A URL to download.
     Url {
         /// The image URL.
         url: String,
     },
-    /// Image bytes in the response itself (OpenAI's `b64_json`).
+    /// Image bytes in the answer itself (base64 in JSON, or a `data:` URI).
     Inline {
         /// The decoded image bytes.
         #[serde(with = "crate::serde_b64")]
@@ -87,6 +117,47 @@ pub enum ImageOutput {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         revised_prompt: Option<String>,
     },
+}
+
+impl ImageOutput {
+    /// An output from a string a provider calls a URL: a `data:` URI
+    /// (`data:image/png;base64,...`) is decoded to inline bytes, anything
+    /// else is kept as a URL to download. A `data:` URI that is not base64
+    /// image data is a [`ErrorKind::Decode`] error.
+    pub fn from_url(url: impl Into<String>) -> Result<ImageOutput, Error> {
+        let url = url.into();
+        let Some(rest) = url.strip_prefix("data:") else {
+            return Ok(ImageOutput::Url { url });
+        };
+        let (header, payload) = rest.split_once(',').unwrap_or(("", ""));
+        let Some(media_type) = header.strip_suffix(";base64") else {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                "a data: URI output is not base64-encoded",
+            ));
+        };
+        ImageOutput::from_base64(payload, media_type)
+    }
+
+    /// Inline bytes from base64 `text`; `media_type` is what the provider
+    /// says (the bytes decide when they are recognizably PNG, JPEG or WebP).
+    pub fn from_base64(text: &str, media_type: &str) -> Result<ImageOutput, Error> {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(text.trim().as_bytes())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Decode,
+                    format!("an image is not valid base64: {e}"),
+                )
+                .with_source(e)
+            })?;
+        let media_type = crate::magic::sniff_image(&data).unwrap_or(media_type);
+        Ok(ImageOutput::Inline {
+            media_type: media_type.to_owned(),
+            data: Bytes::from(data),
+            revised_prompt: None,
+        })
+    }
 }
 
 impl fmt::Debug for ImageOutput {
@@ -118,6 +189,97 @@ pub struct TokenUsage {
     pub total_tokens: u64,
 }
 
+/// URLs a create answer handed out for its task (fal's `status_url` and
+/// `response_url`, Replicate's `urls.get`). They are kept with the task and
+/// used as they are, never rebuilt, because some providers' status and
+/// result paths differ from the create path in ways only they know.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TaskLinks {
+    /// Where the task's status is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Where its result is read, for providers with a separate result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Where it is cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<String>,
+}
+
+impl TaskLinks {
+    /// Whether no link is set.
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none() && self.result.is_none() && self.cancel.is_none()
+    }
+    /// Sets the status link.
+    pub fn status(mut self, url: Option<String>) -> Self {
+        self.status = url;
+        self
+    }
+    /// Sets the result link.
+    pub fn result(mut self, url: Option<String>) -> Self {
+        self.result = url;
+        self
+    }
+    /// Sets the cancel link.
+    pub fn cancel(mut self, url: Option<String>) -> Self {
+        self.cancel = url;
+        self
+    }
+}
+
+/// A task as a status or result request names it: its id and the links its
+/// create answer handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TaskRef {
+    /// The provider's task id.
+    pub id: String,
+    /// The URLs the create answer gave for it, if any.
+    #[serde(default, skip_serializing_if = "TaskLinks::is_empty")]
+    pub links: TaskLinks,
+}
+
+impl TaskRef {
+    /// A task known by its id alone.
+    pub fn new(id: impl Into<String>) -> Self {
+        TaskRef {
+            id: id.into(),
+            links: TaskLinks::default(),
+        }
+    }
+    /// The same task with `links`.
+    pub fn with_links(mut self, links: TaskLinks) -> Self {
+        self.links = links;
+        self
+    }
+}
+
+impl From<&str> for TaskRef {
+    fn from(id: &str) -> Self {
+        TaskRef::new(id)
+    }
+}
+
+impl From<&String> for TaskRef {
+    fn from(id: &String) -> Self {
+        TaskRef::new(id.as_str())
+    }
+}
+
+impl From<String> for TaskRef {
+    fn from(id: String) -> Self {
+        TaskRef::new(id)
+    }
+}
+
+impl From<&TaskRef> for TaskRef {
+    fn from(task: &TaskRef) -> Self {
+        task.clone()
+    }
+}
+
 /// A task as the provider last reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -138,6 +300,9 @@ pub struct TaskStatus {
     /// The status exactly as the provider sent it (`"IN_PROGRESS"`, `"1"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_status: Option<String>,
+    /// URLs the answer handed out for the task (see [`TaskLinks`]).
+    #[serde(default, skip_serializing_if = "TaskLinks::is_empty")]
+    pub links: TaskLinks,
 }
 
 impl TaskStatus {
@@ -150,12 +315,27 @@ impl TaskStatus {
             credits: None,
             usage: None,
             raw_status: None,
+            links: TaskLinks::default(),
         }
     }
     /// Sets the outputs.
     pub fn with_outputs(mut self, outputs: Vec<ImageOutput>) -> Self {
         self.outputs = outputs;
         self
+    }
+    /// Sets the outputs from URLs (or `data:` URIs, see
+    /// [`ImageOutput::from_url`]); blank strings are skipped.
+    pub fn with_urls<S: Into<String>>(
+        mut self,
+        urls: impl IntoIterator<Item = S>,
+    ) -> Result<Self, Error> {
+        for url in urls {
+            let url: String = url.into();
+            if !url.trim().is_empty() {
+                self.outputs.push(ImageOutput::from_url(url.trim())?);
+            }
+        }
+        Ok(self)
     }
     /// Sets the credits consumed.
     pub fn with_credits(mut self, credits: Option<f64>) -> Self {
@@ -172,19 +352,62 @@ impl TaskStatus {
         self.raw_status = Some(raw.into());
         self
     }
+    /// Sets the links the answer handed out.
+    pub fn with_links(mut self, links: TaskLinks) -> Self {
+        self.links = links;
+        self
+    }
+    /// The task as a later status or result request names it.
+    pub fn task_ref(&self) -> TaskRef {
+        TaskRef::new(self.task_id.clone()).with_links(self.links.clone())
+    }
 }
 
-/// An image API: maps requests, sends one HTTP request per call, parses.
+/// How the caller will use a create, for providers that can adapt the
+/// request to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SubmitOptions {
+    /// The caller waits for the result right after the create: a provider
+    /// that can hold the create open until the task is done (Replicate's
+    /// `Prefer: wait`) may do so for at most this long. `None` when the
+    /// caller only submits.
+    pub hold: Option<Duration>,
+    /// How long the caller will wait for the task in all, for providers
+    /// that take a deadline with the create (Replicate's `Cancel-After`).
+    pub deadline: Option<Duration>,
+}
+
+impl SubmitOptions {
+    /// Submit only: no hold, no deadline.
+    pub fn new() -> Self {
+        SubmitOptions::default()
+    }
+    /// Sets the hold.
+    pub fn hold(mut self, hold: Duration) -> Self {
+        self.hold = Some(hold);
+        self
+    }
+    /// Sets the deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+}
+
+/// An image backend the [`Client`](crate::Client) drives.
 ///
-/// Implementations never sleep, retry or poll; the [`Client`](crate::Client)
-/// owns timing. Every method makes at most one HTTP request, so the client can
-/// count it against the key's rate budget and decide about retries.
+/// Built-in providers are [`Codec`](crate::codec::Codec)s wrapped in the
+/// core's [`HttpProvider`](crate::HttpProvider); implement this trait
+/// directly only for a backend that is not such an HTTP API. Each method is
+/// one unit of work that the client counts against the account's rate
+/// budget and may retry; implementations never sleep, retry or poll.
 ///
-/// A minimal provider (see `cargo xtask new-provider` for a full skeleton):
+/// A minimal backend:
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use imagegen_core::{Capabilities, Error, ImageProvider, ImageRequest, TaskStatus};
+/// use imagegen_core::{Capabilities, Error, ImageProvider, ImageRequest, SubmitOptions, TaskRef, TaskStatus};
 ///
 /// #[derive(Debug)]
 /// struct Nothing(Capabilities);
@@ -194,10 +417,10 @@ impl TaskStatus {
 ///     fn name(&self) -> &str { "nothing" }
 ///     fn capabilities(&self) -> &Capabilities { &self.0 }
 ///     fn account_id(&self) -> String { "nothing".into() }
-///     async fn submit(&self, _: &ImageRequest) -> Result<TaskStatus, Error> {
+///     async fn submit(&self, _: &ImageRequest, _: &SubmitOptions) -> Result<TaskStatus, Error> {
 ///         Err(Error::not_implemented("nothing", "submit"))
 ///     }
-///     async fn status(&self, _: &str) -> Result<TaskStatus, Error> {
+///     async fn status(&self, _: &TaskRef) -> Result<TaskStatus, Error> {
 ///         Err(Error::not_implemented("nothing", "status"))
 ///     }
 /// }
@@ -216,25 +439,85 @@ pub trait ImageProvider: Send + Sync + fmt::Debug {
     /// one rate budget and one retry budget. Must never contain the key.
     fn account_id(&self) -> String;
 
-    /// Sends one create request for `request` (already checked against
+    /// Sends one create for `request` (already checked against
     /// [`capabilities`](Self::capabilities), reference images already in the
     /// form the provider takes, `count` no more than
     /// `max_images_per_request`).
     ///
-    /// Asynchronous providers return the new task, usually
-    /// [`TaskState::Queued`] or [`TaskState::Running`]; synchronous ones return
-    /// a finished task with its outputs. A failure after the request may have
-    /// reached the server must be marked
-    /// [`Error::with_may_have_reached_server`] (the transport does this).
-    async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error>;
+    /// Returns the new task (queued or running), or a finished one for a
+    /// synchronous provider. A failure after the request may have reached the
+    /// server must be marked [`Error::with_may_have_reached_server`].
+    async fn submit(
+        &self,
+        request: &ImageRequest,
+        options: &SubmitOptions,
+    ) -> Result<TaskStatus, Error>;
 
-    /// Sends one status request for `task_id`.
-    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error>;
+    /// Asks once for the status of `task`.
+    async fn status(&self, task: &TaskRef) -> Result<TaskStatus, Error>;
 
-    /// Asks the provider to cancel `task_id`. Most image APIs cannot; the
-    /// default says so with [`ErrorKind::NotImplemented`](crate::ErrorKind::NotImplemented).
-    async fn cancel(&self, task_id: &str) -> Result<(), Error> {
-        let _ = task_id;
+    /// Fetches once the result of a task whose status was
+    /// [`TaskState::ResultReady`]. The default says the provider has no
+    /// separate result.
+    async fn result(&self, task: &TaskRef) -> Result<TaskStatus, Error> {
+        let _ = task;
+        Err(Error::not_implemented(self.name(), "result"))
+    }
+
+    /// Asks the provider to cancel `task`. Most image APIs cannot; the
+    /// default says so with [`ErrorKind::NotImplemented`].
+    async fn cancel(&self, task: &TaskRef) -> Result<(), Error> {
+        let _ = task;
         Err(Error::not_implemented(self.name(), "cancel"))
+    }
+
+    /// The task a webhook call is about, after verifying the call where the
+    /// provider signs its webhooks. Nothing else in the call is trusted: the
+    /// client confirms with an authenticated status request. The default
+    /// says the provider has no webhooks.
+    fn webhook_task(&self, call: &WebhookCall) -> Result<String, Error> {
+        let _ = call;
+        Err(Error::not_implemented(self.name(), "webhooks"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_uris_become_inline_bytes_and_urls_stay_urls() {
+        let png = crate::testing::FAKE_PNG;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(png);
+        let inline = ImageOutput::from_url(format!("data:image/webp;base64,{b64}")).unwrap();
+        let ImageOutput::Inline {
+            data, media_type, ..
+        } = inline
+        else {
+            panic!("inline expected")
+        };
+        assert_eq!(&data[..], png);
+        assert_eq!(media_type, "image/png", "the bytes decide");
+        assert_eq!(
+            ImageOutput::from_url("https://cdn.example/x.png").unwrap(),
+            ImageOutput::Url {
+                url: "https://cdn.example/x.png".into()
+            }
+        );
+        assert!(ImageOutput::from_url("data:image/png,raw").is_err());
+        assert!(ImageOutput::from_url("data:image/png;base64,%%%").is_err());
+    }
+
+    #[test]
+    fn with_urls_skips_blanks() {
+        let status = TaskStatus::new("t", TaskState::Succeeded)
+            .with_urls([" https://a/1.png ", "", "  "])
+            .unwrap();
+        assert_eq!(
+            status.outputs,
+            [ImageOutput::Url {
+                url: "https://a/1.png".into()
+            }]
+        );
     }
 }

@@ -193,7 +193,7 @@ impl RateBudget {
     /// Holds every request on the account back for `wait` from now (after a
     /// 429, for the `Retry-After` the provider sent).
     pub fn penalize(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = crate::clock::after(wait);
         let mut state = self.lock();
         if state.blocked_until.is_none_or(|b| b < until) {
             state.blocked_until = Some(until);

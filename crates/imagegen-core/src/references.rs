@@ -99,7 +99,7 @@ fn file_name_from_url(url: &str, index: usize, media_type: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capabilities::tests_support::runbase_like;
+    use crate::capabilities::tests_support::polled_api;
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n0000000000000000";
 
@@ -108,7 +108,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lamp.png");
         std::fs::write(&path, PNG).unwrap();
-        let mut caps = runbase_like();
+        let mut caps = polled_api();
         caps.reference_input = ReferenceInput::Uploads;
         let request = ImageRequest::new("x").reference(ReferenceImage::File(path.clone()));
         let out = resolve_references(&Downloader::new(), &caps, request)
@@ -122,7 +122,7 @@ mod tests {
             }]
         );
 
-        let url_caps = runbase_like();
+        let url_caps = polled_api();
         let request =
             ImageRequest::new("x").reference(ReferenceImage::Url("https://a/b.png".into()));
         let out = resolve_references(&Downloader::new(), &url_caps, request.clone())
@@ -136,7 +136,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notes.txt");
         std::fs::write(&path, "hello").unwrap();
-        let mut caps = runbase_like();
+        let mut caps = polled_api();
         caps.reference_input = ReferenceInput::Uploads;
         let request = ImageRequest::new("x").reference(ReferenceImage::File(path));
         let err = resolve_references(&Downloader::new(), &caps, request)

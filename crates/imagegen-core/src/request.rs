@@ -90,6 +90,11 @@ impl ImageSize {
     pub const fn new(width: u32, height: u32) -> Self {
         ImageSize { width, height }
     }
+
+    /// Width and height joined by `separator` (`1024*1536` for `'*'`).
+    pub fn joined(self, separator: char) -> String {
+        format!("{}{separator}{}", self.width, self.height)
+    }
 }
 
 impl fmt::Display for ImageSize {
@@ -407,6 +412,19 @@ impl ImageRequest {
             }
             (Some(implied), _) => Ok(Some(implied)),
         }
+    }
+
+    /// The references that are URLs, in order (what a provider that takes
+    /// references as URLs sends; the capability check refuses the others
+    /// for it before anything is sent).
+    pub fn reference_urls(&self) -> Vec<String> {
+        self.references
+            .iter()
+            .filter_map(|r| match r {
+                ReferenceImage::Url(url) => Some(url.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The provider-specific options for `provider`, if any.

@@ -25,31 +25,15 @@
 //!   it runs (and while it waits for the rate budget just before), and only
 //!   then: never while sleeping before a retry.
 //!
-//! ## One timer per attempt
-//!
-//! Every attempt must end by the deadline, and every HTTP request must also
-//! end by its own request timeout. Wrapping each attempt in
-//! `tokio::time::timeout_at` while the transport sets a reqwest `timeout()`
-//! registers two timers per request, which at thousands of jobs is a
-//! measurable share of the client's CPU. Instead, the retry loop runs each
-//! attempt inside a task-local scope holding the deadline;
-//! [`HttpTransport::send`](crate::HttpTransport::send) reads it and gives
-//! reqwest `min(request timeout, deadline - now)`, reporting a cut at the
-//! deadline as the same error the retry loop's own timer would. Code outside
-//! the transport (a provider reading a reference file, a test's scripted
-//! sleep) is still bounded: after each poll of the attempt, if it is pending
-//! on anything but a transport request, the loop arms its own deadline timer
-//! (once per attempt, and only then). So a plain request costs one timer, and
-//! whatever else an attempt awaits cannot outlive the deadline.
+//! Each attempt runs under `tokio::time::timeout_at(deadline, ..)`: the
+//! deadline is an argument of the loop, not a hidden channel, and an attempt
+//! cut there is a [`ErrorKind::Timeout`] that may have reached the server.
 
-use std::cell::Cell;
-use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::task::Poll;
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio::time::{Instant, Sleep, sleep_until, timeout_at};
+use tokio::time::{Instant, timeout_at};
 
 use crate::error::{Error, ErrorKind};
 use crate::rate::RateBudget;
@@ -226,7 +210,7 @@ impl<'a> Retrier<'a> {
             Some(wait) => wait,
             None => self.policy.backoff(attempt - 1, self.jitter),
         };
-        if now + delay >= self.deadline {
+        if crate::clock::later(now, delay) >= self.deadline {
             return Verdict::Stop(StopReason::PastDeadline);
         }
         let cost = match (self.kind, self.budget) {
@@ -274,6 +258,16 @@ impl<'a> Retrier<'a> {
             // The permit comes first: a rate slot records the request's start,
             // and a request that then waited for a permit would start later
             // than recorded and leave the window too early.
+            if Instant::now() >= self.deadline {
+                let err = Error::new(
+                    ErrorKind::Timeout,
+                    "the deadline ran out before the request could be sent",
+                )
+                .with_provider(self.provider)
+                .with_retryable(false)
+                .with_may_have_reached_server(false);
+                return (Err(self.finish(err, None, ambiguous)), attempt);
+            }
             let permit = match self.in_flight_permit(in_flight).await {
                 Ok(permit) => permit,
                 Err(err) => return (Err(self.finish(err, None, ambiguous)), attempt),
@@ -282,9 +276,9 @@ impl<'a> Retrier<'a> {
                 return (Err(self.finish(err, None, ambiguous)), attempt);
             }
             attempt += 1;
-            let result = within_deadline(self.deadline, op())
+            let result = timeout_at(self.deadline, op())
                 .await
-                .unwrap_or_else(|| Err(deadline_cut(self.provider)));
+                .unwrap_or_else(|_elapsed| Err(deadline_cut(self.provider)));
             drop(permit);
             let err = match result {
                 Ok(value) => {
@@ -398,83 +392,6 @@ impl<'a> Retrier<'a> {
         }
         err
     }
-}
-
-tokio::task_local! {
-    /// The deadline of the attempt being polled by [`within_deadline`].
-    static ATTEMPT_DEADLINE: Instant;
-}
-
-thread_local! {
-    /// Set during one poll of an attempt when the attempt was left pending on
-    /// a transport request whose own timer ends by the attempt's deadline.
-    /// A poll runs on one thread from start to end, so a thread-local is
-    /// exact; [`within_deadline`] clears it before and after each poll, so
-    /// nothing leaks between attempts, and a nested attempt leaves it clear
-    /// (its requests' timers end by its own deadline, not the outer one's).
-    static COVERED: Cell<bool> = const { Cell::new(false) };
-}
-
-#[cfg(test)]
-thread_local! {
-    /// How many attempts on this thread armed the retry loop's own timer.
-    pub(crate) static FALLBACK_TIMERS: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Runs `op` to completion, or until `deadline` (`None`). `op` runs in the
-/// [`ATTEMPT_DEADLINE`] scope; the loop's own timer is armed only once `op`
-/// is pending on something not covered by a transport timer (see the
-/// [module docs](self)). An op that is ready at once is never cut.
-async fn within_deadline<T>(deadline: Instant, op: impl Future<Output = T>) -> Option<T> {
-    let mut op = pin!(ATTEMPT_DEADLINE.scope(deadline, op));
-    let mut timer = pin!(None::<Sleep>);
-    poll_fn(|cx| {
-        COVERED.set(false);
-        let poll = op.as_mut().poll(cx);
-        let covered = COVERED.replace(false);
-        if let Poll::Ready(value) = poll {
-            return Poll::Ready(Some(value));
-        }
-        if !covered && timer.is_none() {
-            #[cfg(test)]
-            FALLBACK_TIMERS.with(|n| n.set(n.get() + 1));
-            timer.set(Some(sleep_until(deadline)));
-        }
-        match timer.as_mut().as_pin_mut() {
-            Some(timer) => timer.poll(cx).map(|()| None),
-            None => Poll::Pending,
-        }
-    })
-    .await
-}
-
-/// The deadline of the attempt the caller runs in, if it runs in one.
-pub(crate) fn attempt_deadline() -> Option<Instant> {
-    ATTEMPT_DEADLINE.try_with(|deadline| *deadline).ok()
-}
-
-/// Awaits `step`, one step of a transport request (the send, a body chunk)
-/// whose own timer ends by [`attempt_deadline`], telling the retry loop on
-/// each poll that leaves it pending that the attempt needs no other timer.
-pub(crate) async fn covering_deadline<F: Future>(step: F) -> F::Output {
-    /// Withdraws the claim when the step ends or is dropped mid-poll (the
-    /// loop then arms its timer if the attempt goes on waiting).
-    struct Uncover;
-    impl Drop for Uncover {
-        fn drop(&mut self) {
-            COVERED.set(false);
-        }
-    }
-    let _uncover = Uncover;
-    let mut step = pin!(step);
-    poll_fn(|cx| {
-        let poll = step.as_mut().poll(cx);
-        if poll.is_pending() {
-            COVERED.set(true);
-        }
-        poll
-    })
-    .await
 }
 
 /// The error of an attempt cut off by the overall deadline: not retried, and

@@ -12,7 +12,7 @@
 //! use std::sync::Arc;
 //! use imagegen_core::testing::{ScriptedProvider, errors};
 //! use imagegen_core::{Client, ImageRequest};
-//! let fake = Arc::new(ScriptedProvider::runbase_like("fake"));
+//! let fake = Arc::new(ScriptedProvider::polled_api("fake"));
 //! fake.push_submit(Err(errors::refused()));
 //! let client = Client::builder().provider_arc(fake.clone()).build().unwrap();
 //! let generation = client.generate(ImageRequest::new("lamp")).await.unwrap();
@@ -30,8 +30,9 @@ use tokio::time::Instant;
 
 use crate::capabilities::{Capabilities, Mode, tests_support};
 use crate::error::Error;
-use crate::provider::{ImageOutput, ImageProvider, TaskState, TaskStatus};
+use crate::provider::{ImageOutput, ImageProvider, SubmitOptions, TaskRef, TaskState, TaskStatus};
 use crate::request::ImageRequest;
+use crate::webhook::WebhookCall;
 
 /// The smallest byte string [`sniff_image`](crate::download::sniff_image)
 /// takes for a PNG (not a decodable image).
@@ -47,6 +48,8 @@ pub enum Op {
     },
     /// `status` of a task.
     Status(String),
+    /// `result` of a task.
+    Result(String),
     /// `cancel` of a task.
     Cancel(String),
 }
@@ -64,6 +67,7 @@ pub struct Call {
 struct Script {
     submits: VecDeque<Result<TaskStatus, Error>>,
     statuses: HashMap<String, VecDeque<Result<TaskStatus, Error>>>,
+    results: HashMap<String, VecDeque<Result<TaskStatus, Error>>>,
     counts: HashMap<String, u32>,
     next_id: u32,
     calls: Vec<Call>,
@@ -89,10 +93,10 @@ impl ScriptedProvider {
         }
     }
 
-    /// An asynchronous, one-image-per-task provider shaped like Runbase
+    /// An asynchronous, one-image-per-task polled API
     /// (20 requests per 10 s, 2 s poll advice).
-    pub fn runbase_like(name: &str) -> Self {
-        ScriptedProvider::new(name, tests_support::runbase_like())
+    pub fn polled_api(name: &str) -> Self {
+        ScriptedProvider::new(name, tests_support::polled_api())
     }
 
     /// Uses `account` as the account id (share it to share budgets).
@@ -125,6 +129,16 @@ impl ScriptedProvider {
             .push_back(answer);
     }
 
+    /// Queues the answer to the next `result` of `task_id` (unscripted
+    /// results succeed like unscripted statuses).
+    pub fn push_result(&self, task_id: &str, answer: Result<TaskStatus, Error>) {
+        self.lock()
+            .results
+            .entry(task_id.to_owned())
+            .or_default()
+            .push_back(answer);
+    }
+
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
@@ -136,6 +150,15 @@ impl ScriptedProvider {
             .calls
             .iter()
             .filter(|c| matches!(c.op, Op::Submit { .. }))
+            .count()
+    }
+
+    /// How many `result` calls were made for `task_id`.
+    pub fn result_count(&self, task_id: &str) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| matches!(&c.op, Op::Result(t) if t == task_id))
             .count()
     }
 
@@ -176,7 +199,11 @@ impl ImageProvider for ScriptedProvider {
         self.account.clone()
     }
 
-    async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
+    async fn submit(
+        &self,
+        request: &ImageRequest,
+        _options: &SubmitOptions,
+    ) -> Result<TaskStatus, Error> {
         let mut script = self.lock();
         script.calls.push(Call {
             op: Op::Submit {
@@ -202,27 +229,51 @@ impl ImageProvider for ScriptedProvider {
         answer
     }
 
-    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
-        let mut script = self.lock();
-        script.calls.push(Call {
-            op: Op::Status(task_id.to_owned()),
+    async fn status(&self, task: &TaskRef) -> Result<TaskStatus, Error> {
+        self.answer(Op::Status(task.id.clone()), &task.id)
+    }
+
+    async fn result(&self, task: &TaskRef) -> Result<TaskStatus, Error> {
+        self.answer(Op::Result(task.id.clone()), &task.id)
+    }
+
+    async fn cancel(&self, task: &TaskRef) -> Result<(), Error> {
+        self.lock().calls.push(Call {
+            op: Op::Cancel(task.id.clone()),
             at: Instant::now(),
         });
-        if let Some(answer) = script.statuses.get_mut(task_id).and_then(|q| q.pop_front()) {
+        Ok(())
+    }
+
+    /// `task` from a JSON body, else from the query string.
+    fn webhook_task(&self, call: &WebhookCall) -> Result<String, Error> {
+        let id = call
+            .field(&[&["task"]], "task")
+            .ok_or_else(|| Error::invalid_request("the call names no task id"))?;
+        crate::webhook::task_id(&id)
+    }
+}
+
+impl ScriptedProvider {
+    /// The scripted answer to a status or result call, or success.
+    fn answer(&self, op: Op, task_id: &str) -> Result<TaskStatus, Error> {
+        let mut script = self.lock();
+        let scripted = match &op {
+            Op::Result(_) => script.results.get_mut(task_id),
+            _ => script.statuses.get_mut(task_id),
+        }
+        .and_then(|q| q.pop_front());
+        script.calls.push(Call {
+            op,
+            at: Instant::now(),
+        });
+        if let Some(answer) = scripted {
             return answer;
         }
         let count = script.counts.get(task_id).copied().unwrap_or(1);
         Ok(TaskStatus::new(task_id, TaskState::Succeeded)
             .with_outputs(self.outputs(task_id, count))
             .with_credits(Some(10.0)))
-    }
-
-    async fn cancel(&self, task_id: &str) -> Result<(), Error> {
-        self.lock().calls.push(Call {
-            op: Op::Cancel(task_id.to_owned()),
-            at: Instant::now(),
-        });
-        Ok(())
     }
 }
 

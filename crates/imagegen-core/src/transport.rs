@@ -1,26 +1,22 @@
 //! One HTTP attempt, with failures classified the same way for every provider.
 //!
-//! Providers build a `reqwest` request and hand it to
-//! [`HttpTransport::send`], which sends it once, reads the body (bounded), and
-//! turns transport failures into [`Error`]s that say whether the request may
-//! have reached the server. That flag is what keeps a retried create from
-//! paying twice, so it is decided here, once, conservatively: only a failure
-//! to connect proves the server never saw the request.
-//!
-//! Inside the client's retry loop, the request's timeout is also cut to the
-//! operation's deadline, so one timer bounds the attempt (see the
-//! [`retry`](crate::retry) module docs).
+//! The core's [`HttpProvider`](crate::HttpProvider) hands an
+//! [`HttpRequest`] (what a codec described) to [`HttpTransport::send`], which
+//! sends it once, reads the body (bounded), and turns transport failures
+//! into [`Error`]s that say whether the request may have reached the server.
+//! That flag is what keeps a retried create from paying twice, so it is
+//! decided here, once, conservatively: only a failure to connect proves the
+//! server never saw the request. The overall deadline is not this module's
+//! business: the retry loop bounds each attempt with it.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
-use serde::de::DeserializeOwned;
-use tokio::time::Instant;
+use http::{HeaderName, HeaderValue};
 
 use crate::budgets::DEFAULT_MAX_IN_FLIGHT;
 use crate::error::{Error, ErrorKind};
-use crate::retry::{attempt_deadline, covering_deadline, deadline_cut};
+use crate::http::{Body, HttpRequest, HttpResponse, PartContent};
 
 /// The most a response body may hold: OpenAI returns up to ten base64 images
 /// in one JSON body.
@@ -50,96 +46,96 @@ impl HttpTransport {
             // As many as an account may have in flight: enough to reuse
             // every connection a burst opened, never one per job.
             .pool_max_idle_per_host(DEFAULT_MAX_IN_FLIGHT)
-            // Redirects would forward the Authorization header to wherever the
+            // Redirects would forward the credentials to wherever the
             // provider points; API calls are never redirected, so refuse.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .expect("the default reqwest client configuration is valid");
+            .unwrap_or_default();
         HttpTransport { client }
     }
 
     /// A transport over a caller-configured client (proxies, custom roots).
+    /// It should not follow redirects: the key goes with every request.
     pub fn with_client(client: reqwest::Client) -> Self {
         HttpTransport { client }
     }
 
-    /// The underlying client, for building requests.
+    /// The underlying client.
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
 
-    /// Sends `request` once with `timeout` for the whole exchange and reads
-    /// the body. Any HTTP status is a successful send; only transport failures
-    /// are errors here (the provider turns error statuses into errors).
-    ///
-    /// Called within a [`Client`](crate::Client)'s retry loop, the timeout is
-    /// also cut to the operation's deadline; a request cut there fails as the
-    /// loop reports a deadline ([`ErrorKind::Timeout`], not retryable, may
-    /// have reached the server).
+    /// Sends `request` once, with the `auth` header (kept out of logs as
+    /// sensitive), `timeout` for the whole exchange, and reads the body.
+    /// Any HTTP status is a successful send; only transport failures are
+    /// errors here (the codec reads error statuses).
     pub async fn send(
         &self,
         provider: &str,
-        request: reqwest::RequestBuilder,
+        request: HttpRequest,
+        auth: Option<(&HeaderName, &HeaderValue)>,
         timeout: Duration,
     ) -> Result<HttpResponse, Error> {
-        let Some(deadline) = attempt_deadline() else {
-            return exchange(provider, request, timeout, false).await;
+        let fail = |err: reqwest::Error, status: Option<u16>| {
+            let err = classify(provider, err, timeout);
+            match status {
+                Some(status) => err.with_http_status(status),
+                None => err,
+            }
         };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(deadline_cut(provider));
+        let mut builder = self
+            .client
+            .request(request.method, request.url)
+            .headers(request.headers)
+            .timeout(timeout);
+        if let Some((name, value)) = auth {
+            builder = builder.header(name, value);
         }
-        let cut = left <= timeout;
-        exchange(provider, request, timeout.min(left), cut).await
+        builder = match request.body {
+            Body::Empty => builder,
+            Body::Json(bytes) => builder
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(bytes),
+            Body::Multipart(parts) => builder.multipart(multipart(provider, parts)?),
+        };
+        let mut response = builder.send().await.map_err(|err| fail(err, None))?;
+        let status = response.status().as_u16();
+        let headers = std::mem::take(response.headers_mut());
+        let body = read_body(provider, response, |err| fail(err, Some(status))).await?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
-/// One exchange with `timeout` for all of it; `cut`: that timeout is the
-/// retry loop's deadline, so running out of it is a deadline error. Every
-/// step is awaited through [`covering_deadline`]: inside a retry loop its
-/// timer ends by the deadline, so the loop needs none (outside one the claim
-/// is never read).
-async fn exchange(
+/// The reqwest form for multipart `parts`.
+fn multipart(
     provider: &str,
-    request: reqwest::RequestBuilder,
-    timeout: Duration,
-    cut: bool,
-) -> Result<HttpResponse, Error> {
-    let mut response = covering_deadline(request.timeout(timeout).send())
-        .await
-        .map_err(|err| failure(provider, err, timeout, cut, None))?;
-    let status = response.status().as_u16();
-    let headers = std::mem::take(response.headers_mut());
-    let body = read_body(provider, response, |err| {
-        failure(provider, err, timeout, cut, Some(status))
-    })
-    .await?;
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-/// A failed exchange as an [`Error`]: the retry loop's deadline error if
-/// `timeout` was that deadline (`cut`) and ran out, else [`classify`]'s, with
-/// the `status` if the response head had arrived.
-fn failure(
-    provider: &str,
-    err: reqwest::Error,
-    timeout: Duration,
-    cut: bool,
-    status: Option<u16>,
-) -> Error {
-    // A connect timeout is the connector's own (10 s), not the deadline.
-    if cut && err.is_timeout() && !err.is_connect() {
-        return deadline_cut(provider);
+    parts: Vec<crate::http::Part>,
+) -> Result<reqwest::multipart::Form, Error> {
+    let mut form = reqwest::multipart::Form::new();
+    for part in parts {
+        form = match part.content {
+            PartContent::Text(text) => form.text(part.name, text),
+            PartContent::File {
+                file_name,
+                media_type,
+                data,
+            } => {
+                let file = reqwest::multipart::Part::stream(data)
+                    .file_name(file_name)
+                    .mime_str(&media_type)
+                    .map_err(|e| {
+                        Error::invalid_request(format!("bad media type `{media_type}`: {e}"))
+                            .with_provider(provider)
+                    })?;
+                form.part(part.name, file)
+            }
+        };
     }
-    let err = classify(provider, err, timeout);
-    match status {
-        Some(status) => err.with_http_status(status),
-        None => err,
-    }
+    Ok(form)
 }
 
 /// Reads the whole body (capped), failing with `fail` on a transport error.
@@ -150,19 +146,19 @@ async fn read_body(
     fail: impl Fn(reqwest::Error) -> Error,
 ) -> Result<Bytes, Error> {
     let length = response.content_length();
+    let status = response.status().as_u16();
     if let Some(len) = length
-        && len as usize > MAX_RESPONSE_BYTES
+        && len > MAX_RESPONSE_BYTES as u64
     {
-        return Err(too_large(provider, status_of(&response)));
+        return Err(too_large(provider, status));
     }
-    let status = status_of(&response);
-    let Some(first) = covering_deadline(response.chunk()).await.map_err(&fail)? else {
+    let Some(first) = response.chunk().await.map_err(&fail)? else {
         return Ok(Bytes::new());
     };
     if first.len() > MAX_RESPONSE_BYTES {
         return Err(too_large(provider, status));
     }
-    let Some(second) = covering_deadline(response.chunk()).await.map_err(&fail)? else {
+    let Some(second) = response.chunk().await.map_err(&fail)? else {
         return Ok(first);
     };
     let so_far = first.len() + second.len();
@@ -175,17 +171,13 @@ async fn read_body(
     let mut body = BytesMut::with_capacity(capacity);
     body.extend_from_slice(&first);
     body.extend_from_slice(&second);
-    while let Some(chunk) = covering_deadline(response.chunk()).await.map_err(&fail)? {
+    while let Some(chunk) = response.chunk().await.map_err(&fail)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(too_large(provider, status));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-fn status_of(response: &reqwest::Response) -> u16 {
-    response.status().as_u16()
 }
 
 fn too_large(provider: &str, status: u16) -> Error {
@@ -241,85 +233,6 @@ fn classify(provider: &str, err: reqwest::Error, timeout: Duration) -> Error {
         .with_source(err.without_url())
 }
 
-/// A complete HTTP answer: status, headers and the whole body.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    /// The HTTP status code.
-    pub status: u16,
-    /// The response headers.
-    pub headers: HeaderMap,
-    /// The body.
-    pub body: Bytes,
-}
-
-impl HttpResponse {
-    /// Whether the status is 2xx.
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// How long the server asked us to wait, from `retry-after-ms`,
-    /// `retry-after` (seconds or an HTTP date).
-    pub fn retry_after(&self) -> Option<Duration> {
-        parse_retry_after(&self.headers, SystemTime::now())
-    }
-
-    /// Parses the body as JSON into `T`; a failure is an
-    /// [`ErrorKind::Decode`] error naming `what` and quoting the body.
-    pub fn json<T: DeserializeOwned>(&self, provider: &str, what: &str) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::decode(what, &self.body, e)
-                .with_provider(provider)
-                .with_http_status(self.status)
-        })
-    }
-
-    /// An error for this response when the body says nothing more precise
-    /// than the status: kind from the status, `retry-after` attached, and a
-    /// 5xx marked as possibly accepted (the server got the request and may
-    /// have acted on it before failing; a 4xx is a refusal).
-    pub fn status_error(&self, provider: &str, message: impl Into<String>) -> Error {
-        let kind = ErrorKind::from_http_status(self.status);
-        let mut error = Error::new(kind, message)
-            .with_provider(provider)
-            .with_http_status(self.status)
-            .with_may_have_reached_server(self.status >= 500);
-        if let Some(wait) = self.retry_after() {
-            error = error.with_retry_after(wait);
-        }
-        error
-    }
-
-    /// The body as text, lossily, cut to `max` bytes; for error messages.
-    pub fn text_excerpt(&self, max: usize) -> String {
-        let cut = &self.body[..self.body.len().min(max)];
-        String::from_utf8_lossy(cut).trim().to_owned()
-    }
-}
-
-/// Reads `retry-after-ms` (OpenAI), then `retry-after` as whole seconds or
-/// an HTTP date relative to `now`. A date in the past means "now" (zero).
-pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = value("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
-    {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
-    }
-    let raw = value("retry-after")?;
-    if let Ok(secs) = raw.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let when = httpdate::parse_http_date(raw).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 #[path = "tests/transport_tests.rs"]
 pub(crate) mod loopback_tests;
@@ -327,48 +240,9 @@ pub(crate) mod loopback_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn retry_after_in_seconds_ms_and_http_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            parse_retry_after(&headers(&[("retry-after", "3")]), now),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            parse_retry_after(
-                &headers(&[("retry-after", "3"), ("retry-after-ms", "250")]),
-                now
-            ),
-            Some(Duration::from_millis(250))
-        );
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(
-            parse_retry_after(&headers(&[("retry-after", &later)]), now),
-            Some(Duration::from_secs(7))
-        );
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(
-            parse_retry_after(&headers(&[("retry-after", &earlier)]), now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            parse_retry_after(&headers(&[("retry-after", "soon")]), now),
-            None
-        );
-        assert_eq!(
-            parse_retry_after(&headers(&[("retry-after", "-1")]), now),
-            None
-        );
+    fn post(url: String) -> HttpRequest {
+        HttpRequest::post(url::Url::parse(&url).unwrap())
     }
 
     #[tokio::test]
@@ -378,9 +252,13 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let transport = HttpTransport::new();
-        let request = transport.client().post(format!("http://{addr}/runs"));
         let err = transport
-            .send("runbase", request, Duration::from_secs(5))
+            .send(
+                "acme",
+                post(format!("http://{addr}/runs")),
+                None,
+                Duration::from_secs(5),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transport);
@@ -400,12 +278,13 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
         let transport = HttpTransport::new();
-        let request = transport
-            .client()
-            .post(format!("http://{addr}/runs"))
-            .body("{}");
         let err = transport
-            .send("runbase", request, Duration::from_millis(200))
+            .send(
+                "acme",
+                post(format!("http://{addr}/runs")),
+                None,
+                Duration::from_millis(200),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);

@@ -15,6 +15,7 @@
 //! No task is spawned: a wait is a future with one timer.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,9 +24,9 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::capabilities::Warning;
-use crate::client::{Entry, Inner};
 use crate::error::{Error, ErrorKind};
 use crate::generation::{TaskHandle, unix_ms_now};
+use crate::jitter::Jitter;
 use crate::provider::{TaskState, TaskStatus};
 
 /// How a task is polled.
@@ -53,6 +54,10 @@ pub struct PollPolicy {
     /// How long a wait may take in all. Default 10 minutes (a `high`
     /// quality image can take several).
     pub deadline: Duration,
+    /// For this long after its create, a task the provider says does not
+    /// exist is taken as not visible yet (APIs have read-after-write lag)
+    /// and polled again. Default 30 s.
+    pub not_found_grace: Duration,
 }
 
 impl Default for PollPolicy {
@@ -63,6 +68,7 @@ impl Default for PollPolicy {
             multiplier: 1.5,
             jitter: 0.1,
             deadline: Duration::from_secs(600),
+            not_found_grace: Duration::from_secs(30),
         }
     }
 }
@@ -91,6 +97,12 @@ impl PollPolicy {
     /// Sets the overall deadline.
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+    /// Sets how long after its create a task's "not found" is taken as
+    /// read-after-write lag.
+    pub fn with_not_found_grace(mut self, grace: Duration) -> Self {
+        self.not_found_grace = grace;
         self
     }
 }
@@ -177,6 +189,11 @@ impl Wakers {
         self.lock().is_empty()
     }
 
+    /// Whether anyone waits on the task.
+    pub(crate) fn is_waiting(&self, provider: &str, task_id: &str) -> bool {
+        self.lock().contains_key(&key(provider, task_id))
+    }
+
     pub(crate) fn register(&self, provider: &str, task_id: &str) -> Registration<'_> {
         let slot = Arc::new(Slot::default());
         let key = key(provider, task_id);
@@ -235,15 +252,60 @@ fn cancelled_error(provider: &str, task_id: &str) -> Error {
         .with_hint("the task keeps running at the provider; resume it with wait")
 }
 
+/// The error of a wait whose deadline passed: resumable with the task id.
+fn timed_out(provider: &str, task_id: &str, last_state: &str, budget: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("the task was still {last_state} after {budget:?}"),
+    )
+    .with_provider(provider)
+    .with_task_id(task_id)
+    .with_retryable(false)
+    .with_hint("the task may still finish; resume it later with wait")
+}
+
+/// `value` within `[low, high]`, or `low` when it is not a number.
+fn finite_within(value: f64, low: f64, high: f64) -> f64 {
+    if value.is_nan() {
+        low
+    } else {
+        value.clamp(low, high)
+    }
+}
+
+/// What a wait needs from the client: who is polled, how, and the two
+/// requests it may make, each one retried call within the deadline given.
+pub(crate) struct Waiting<'a, P, R> {
+    /// The provider's name.
+    pub provider: &'a str,
+    /// The poll interval the provider advises.
+    pub advised: Duration,
+    /// The client's poll policy.
+    pub policy: &'a PollPolicy,
+    /// The client's jitter source.
+    pub jitter: &'a Jitter,
+    /// Where webhook wake-ups arrive.
+    pub wakers: &'a Wakers,
+    /// One status request with retries: the result and the requests sent.
+    pub poll: P,
+    /// One result request with retries, for [`TaskState::ResultReady`].
+    pub fetch_result: R,
+}
+
 /// Polls `handle` until it is terminal, the deadline passes, or the wait is
 /// cancelled.
-pub(crate) async fn wait_task(
-    inner: &Inner,
-    entry: &Entry,
+pub(crate) async fn wait_task<P, PF, R, RF>(
+    mut waiting: Waiting<'_, P, R>,
     handle: &TaskHandle,
     options: &WaitOptions,
-) -> WaitOutcome {
-    let provider = entry.provider.name();
+) -> WaitOutcome
+where
+    P: FnMut(Instant) -> PF,
+    PF: Future<Output = (Result<TaskStatus, Error>, u32)>,
+    R: FnMut(Instant) -> RF,
+    RF: Future<Output = (Result<TaskStatus, Error>, u32)>,
+{
+    let provider = waiting.provider;
     let task_id = handle.task_id.as_str();
     let mut outcome = WaitOutcome {
         result: Err(Error::new(ErrorKind::Timeout, "not polled yet")),
@@ -254,19 +316,19 @@ pub(crate) async fn wait_task(
         outcome.result = Ok(finished.clone());
         return outcome;
     }
-    let policy = &inner.poll;
+    let policy = waiting.policy;
     let start = Instant::now();
     let budget = options.deadline.unwrap_or(policy.deadline);
-    let deadline = start + budget;
+    let deadline = crate::clock::later(start, budget);
     let initial = policy
         .initial_interval
-        .unwrap_or(entry.provider.capabilities().poll_interval)
-        .max(Duration::from_millis(1));
+        .unwrap_or(waiting.advised)
+        .clamp(Duration::from_millis(1), crate::clock::FAR_FUTURE);
     // A resumed task may have been running for a while: poll at once.
-    let age = Duration::from_millis(unix_ms_now().saturating_sub(handle.submitted_at));
+    let age = |now_ms: u64| Duration::from_millis(now_ms.saturating_sub(handle.submitted_at));
     let mut interval = initial;
-    let mut next = start + initial.saturating_sub(age);
-    let registration = inner.wakers.register(provider, task_id);
+    let mut next = crate::clock::later(start, initial.saturating_sub(age(unix_ms_now())));
+    let registration = waiting.wakers.register(provider, task_id);
     let cancel = options.cancel.as_ref();
     let mut warned_unknown = false;
     let mut last_state = "queued";
@@ -297,8 +359,12 @@ pub(crate) async fn wait_task(
             _ = sleep_until(next.min(deadline)) => {}
         }
 
-        let poll = inner.status_call(entry, task_id, deadline);
-        let (result, attempts) = tokio::select! {
+        if Instant::now() >= deadline {
+            outcome.result = Err(timed_out(provider, task_id, last_state, budget));
+            return outcome;
+        }
+        let poll = (waiting.poll)(deadline);
+        let (mut result, attempts) = tokio::select! {
             biased;
             _ = cancelled(cancel) => {
                 outcome.result = Err(cancelled_error(provider, task_id));
@@ -307,6 +373,20 @@ pub(crate) async fn wait_task(
             polled = poll => polled,
         };
         outcome.polls += attempts;
+        if matches!(&result, Ok(status) if status.state == TaskState::ResultReady) {
+            // Finished at the provider; the outcome is in a separate result.
+            let fetch = (waiting.fetch_result)(deadline);
+            let (fetched, attempts) = tokio::select! {
+                biased;
+                _ = cancelled(cancel) => {
+                    outcome.result = Err(cancelled_error(provider, task_id));
+                    return outcome;
+                }
+                fetched = fetch => fetched,
+            };
+            outcome.polls += attempts;
+            result = fetched;
+        }
         match result {
             Ok(status) if status.state.is_terminal() => {
                 outcome.result = Ok(status);
@@ -332,6 +412,14 @@ pub(crate) async fn wait_task(
                 }
                 last_state = status.state.name();
             }
+            Err(err)
+                if err.kind() == ErrorKind::NotFound
+                    && age(unix_ms_now()) < policy.not_found_grace =>
+            {
+                // Read-after-write lag: a task created moments ago may not
+                // be visible to status requests yet.
+                tracing::debug!(provider, task_id, error = %err, "task not visible yet; will poll again");
+            }
             Err(err) if err.is_retryable() && err.kind() != ErrorKind::NotFound => {
                 // The poll's own retries ran out; the task is paid for, so
                 // keep waiting at the (growing) poll interval until the deadline.
@@ -345,23 +433,21 @@ pub(crate) async fn wait_task(
 
         let now = Instant::now();
         if now >= deadline {
-            outcome.result = Err(Error::new(
-                ErrorKind::Timeout,
-                format!("the task was still {last_state} after {budget:?}"),
-            )
-            .with_provider(provider)
-            .with_task_id(task_id)
-            .with_retryable(false)
-            .with_hint("the task may still finish; resume it later with wait"));
+            outcome.result = Err(timed_out(provider, task_id, last_state, budget));
             return outcome;
         }
-        interval = interval
-            .mul_f64(policy.multiplier.max(1.0))
-            .min(policy.max_interval.max(initial));
-        let spread = policy.jitter.clamp(0.0, 1.0);
+        // Policies come from users: a NaN or an endless interval must not
+        // panic a multiplication.
+        let multiplier = finite_within(policy.multiplier, 1.0, 1e6);
+        let ceiling = policy
+            .max_interval
+            .max(initial)
+            .min(crate::clock::FAR_FUTURE);
+        interval = interval.mul_f64(multiplier).min(ceiling);
+        let spread = finite_within(policy.jitter, 0.0, 1.0);
         let jittered = interval
-            .mul_f64(inner.jitter.factor(1.0 - spread, 1.0 + spread))
+            .mul_f64(waiting.jitter.factor(1.0 - spread, 1.0 + spread))
             .max(initial);
-        next = now + jittered;
+        next = crate::clock::later(now, jittered);
     }
 }

@@ -1,65 +1,120 @@
 //! Webhooks as hints, never as truth.
 //!
-//! gptimage15.ai can call a `callback_url` when a task ends, but the body is
-//! undocumented and unauthenticated: anyone who guesses the URL can post to
-//! it. So a callback is only a *hint*: [`task_id_from_callback`] takes
-//! nothing from it but a task id (a status or image URLs in the body are
-//! ignored), and [`Client::on_callback`](crate::Client::on_callback) fetches
-//! the task's status with the API key, hands it to any waiter on that task
-//! (which then returns at once instead of at its next scheduled poll) and
-//! publishes it to [`Client::subscribe_callbacks`](crate::Client::subscribe_callbacks).
+//! A provider may call a URL when a task ends. Whoever knows the URL can
+//! call it too, so a call is only a *hint*: the provider's codec takes
+//! nothing from it but a task id (after verifying its signature, where the
+//! provider signs webhooks), and [`Client::on_webhook`](crate::Client::on_webhook)
+//! fetches that task's status with the API key, and only when this client is
+//! waiting on the task. Any other call costs no API request.
 //!
-//! With the `axum` feature, `router` serves this as a POST endpoint.
+//! With the `axum` feature, `router` serves this as a POST endpoint that
+//! answers at once: 400 for a call that names no valid task (or fails its
+//! signature), 202 otherwise, the status fetch going on in the background.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
-/// The longest task id accepted from a callback.
+/// The longest task id accepted from a webhook.
 pub const MAX_TASK_ID_LEN: usize = 256;
 
-/// Extracts the task id from a webhook call: `task_id` in a JSON body (at
-/// the top level or under `data`, as in gptimage15.ai's envelope), else in
-/// the query string. Nothing else in the body is read.
+/// One webhook call as it arrived: headers, raw body (signatures cover the
+/// exact bytes), query string and arrival time.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WebhookCall {
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The raw body.
+    pub body: Bytes,
+    /// The query string, without `?`.
+    pub query: Option<String>,
+    /// When it arrived, for signature timestamp checks.
+    pub received_at: SystemTime,
+}
+
+impl WebhookCall {
+    /// A call received now.
+    pub fn new(headers: HeaderMap, body: impl Into<Bytes>, query: Option<String>) -> Self {
+        WebhookCall {
+            headers,
+            body: body.into(),
+            query,
+            received_at: SystemTime::now(),
+        }
+    }
+
+    /// The value of header `name`, if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_deref().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The first of `paths` (each a list of object keys into the JSON body)
+    /// that holds a string or an integer, as text; else query parameter
+    /// `query`. For reading a task id out of a webhook call.
+    ///
+    /// ```
+    /// use imagegen_core::WebhookCall;
+    /// let call = WebhookCall::new(Default::default(), r#"{"data":{"id":42}}"#, None);
+    /// assert_eq!(call.field(&[&["id"], &["data", "id"]], "id").as_deref(), Some("42"));
+    /// let call = WebhookCall::new(Default::default(), "", Some("id=t-1".into()));
+    /// assert_eq!(call.field(&[&["id"]], "id").as_deref(), Some("t-1"));
+    /// ```
+    pub fn field(&self, paths: &[&[&str]], query: &str) -> Option<String> {
+        let body: serde_json::Value = self.json().unwrap_or_default();
+        paths
+            .iter()
+            .find_map(|path| {
+                let value = path.iter().try_fold(&body, |v, key| v.get(key))?;
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| value.as_i64().map(|n| n.to_string()))
+            })
+            .or_else(|| self.query_param(query))
+    }
+
+    /// The body parsed as `T`, or `None` when it is not.
+    pub fn json<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// `id` if it can be a task id: not empty, at most [`MAX_TASK_ID_LEN`]
+/// bytes, only ASCII letters, digits and `-_.:`. Anything else is an
+/// `InvalidRequest` error: a webhook's task id goes into a URL.
 ///
 /// ```
-/// use imagegen_core::webhook::task_id_from_callback;
-/// let body = br#"{"task_id": "n36abc", "status": "SUCCESS", "response": ["https://evil.example/x.png"]}"#;
-/// assert_eq!(task_id_from_callback(body, None).unwrap(), "n36abc");
-/// assert_eq!(task_id_from_callback(b"", Some("task_id=t-9&x=1")).unwrap(), "t-9");
-/// assert!(task_id_from_callback(b"{}", None).is_err());
+/// use imagegen_core::webhook::task_id;
+/// assert_eq!(task_id(" n36abc ").unwrap(), "n36abc");
+/// assert!(task_id("../x y").is_err());
+/// assert!(task_id("").is_err());
 /// ```
-pub fn task_id_from_callback(body: &[u8], query: Option<&str>) -> Result<String, Error> {
-    let from_body = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|json| {
-            let id = json
-                .get("task_id")
-                .or_else(|| json.get("data").and_then(|d| d.get("task_id")))?;
-            match id {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }
-        });
-    let from_query = || {
-        url::form_urlencoded::parse(query.unwrap_or("").trim_start_matches('?').as_bytes())
-            .find(|(k, _)| k == "task_id")
-            .map(|(_, v)| v.into_owned())
-    };
-    let id = from_body
-        .or_else(from_query)
-        .ok_or_else(|| Error::invalid_request("the callback names no task_id"))?;
+pub fn task_id(id: &str) -> Result<String, Error> {
     let id = id.trim();
     let valid = !id.is_empty()
         && id.len() <= MAX_TASK_ID_LEN
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if !valid {
-        return Err(Error::invalid_request(
-            "the callback's task_id is empty, too long or has unexpected characters",
-        ));
+    if valid {
+        Ok(id.to_owned())
+    } else {
+        Err(Error::invalid_request(
+            "the webhook's task id is empty, too long or has unexpected characters",
+        ))
     }
-    Ok(id.to_owned())
 }
 
 #[cfg(feature = "axum")]
@@ -70,9 +125,10 @@ mod axum_router {
     use axum::Router;
     use axum::body::Bytes;
     use axum::extract::{RawQuery, State};
-    use axum::http::StatusCode;
+    use axum::http::{HeaderMap, StatusCode};
     use axum::routing::post;
 
+    use super::WebhookCall;
     use crate::client::Client;
 
     #[derive(Clone)]
@@ -82,15 +138,15 @@ mod axum_router {
     }
 
     /// A router answering `POST /` for `provider`'s webhooks: 400 when the
-    /// call names no valid task id, else 200 after the authenticated status
-    /// fetch (whose result reaches waiters and
-    /// [`Client::subscribe_callbacks`]). Nest it where the `callback_url`
+    /// call names no valid task id or fails the provider's signature check,
+    /// else 202 at once, with the authenticated status fetch (for a task the
+    /// client waits on) in the background. Nest it where the webhook URL
     /// points:
     ///
     /// ```no_run
     /// # fn run(client: imagegen_core::Client) {
     /// let app = axum::Router::new()
-    ///     .nest("/hooks/gptimage15", imagegen_core::webhook::router(client, "gptimage15"));
+    ///     .nest("/hooks/acme", imagegen_core::webhook::router(client, "acme"));
     /// # }
     /// ```
     pub fn router(client: Client, provider: &str) -> Router {
@@ -103,94 +159,95 @@ mod axum_router {
     async fn handle(
         State(hook): State<Hook>,
         RawQuery(query): RawQuery,
+        headers: HeaderMap,
         body: Bytes,
     ) -> (StatusCode, &'static str) {
-        let task_id = match super::task_id_from_callback(&body, query.as_deref()) {
+        let call = WebhookCall::new(headers, body, query);
+        let task_id = match hook
+            .client
+            .provider(&hook.provider)
+            .ok_or_else(|| crate::Error::invalid_request("unknown provider"))
+            .and_then(|p| p.webhook_task(&call))
+        {
             Ok(id) => id,
             Err(err) => {
                 tracing::warn!(provider = hook.provider.as_str(), error = %err, "webhook refused");
-                return (StatusCode::BAD_REQUEST, "no valid task_id\n");
+                return (StatusCode::BAD_REQUEST, "not a valid webhook call\n");
             }
         };
-        if let Err(err) = hook.client.on_callback(&hook.provider, &task_id).await {
-            // The waiters poll on their own; the hint was still received.
-            tracing::warn!(provider = hook.provider.as_str(), task_id, error = %err, "status fetch after webhook failed");
-        }
-        (StatusCode::OK, "ok\n")
+        tokio::spawn(async move {
+            if let Err(err) = hook.client.on_callback(&hook.provider, &task_id).await {
+                // The waiters poll on their own; the hint was still received.
+                tracing::warn!(provider = hook.provider.as_str(), task_id, error = %err, "status fetch after webhook failed");
+            }
+        });
+        (StatusCode::ACCEPTED, "accepted\n")
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "axum"))]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
 
-    #[test]
-    fn reads_the_envelope_and_refuses_odd_ids() {
-        assert_eq!(
-            task_id_from_callback(br#"{"code":200,"data":{"task_id":"abc"}}"#, None).unwrap(),
-            "abc"
-        );
-        assert_eq!(
-            task_id_from_callback(br#"{"task_id":42}"#, None).unwrap(),
-            "42"
-        );
-        assert!(task_id_from_callback(br#"{"task_id":"../x y"}"#, None).is_err());
-        assert!(task_id_from_callback(b"not json", Some("other=1")).is_err());
-        // The body wins over the query.
-        assert_eq!(
-            task_id_from_callback(br#"{"task_id":"a"}"#, Some("task_id=b")).unwrap(),
-            "a"
-        );
-    }
+    use crate::testing::ScriptedProvider;
+    use crate::{Client, ImageRequest, PollPolicy, TaskState, TaskStatus};
 
-    #[cfg(feature = "axum")]
     #[tokio::test]
-    async fn the_router_answers_200_or_400_and_publishes_the_fetched_status() {
-        use std::sync::Arc;
-
-        use crate::testing::ScriptedProvider;
-        use crate::{Client, ImageOutput};
-
-        let fake = Arc::new(ScriptedProvider::runbase_like("gptimage15"));
+    async fn the_router_answers_at_once_and_fetches_only_for_waited_tasks() {
+        let fake = Arc::new(ScriptedProvider::polled_api("acme"));
         let client = Client::builder()
             .provider_arc(fake.clone())
+            .poll_policy(PollPolicy::default().with_initial_interval(Duration::from_secs(3600)))
             .build()
             .unwrap();
-        let mut events = client.subscribe_callbacks();
-        let app = axum::Router::new().nest("/hooks/gptimage15", router(client, "gptimage15"));
+        let submission = client.submit(ImageRequest::new("lamp")).await.unwrap();
+        let waiter = client.clone();
+        let handle = submission.handles[0].clone();
+        let wait = tokio::spawn(async move { waiter.wait(&handle).await });
+        let app = axum::Router::new().nest("/hooks/acme", super::router(client, "acme"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("http://{addr}/hooks/acme");
+        // Let the waiter register before the calls arrive.
+        tokio::time::sleep(Duration::from_millis(50)).await;
 
-        let http = reqwest::Client::new();
-        let url = format!("http://{addr}/hooks/gptimage15");
-        let ok = http
-            .post(&url)
-            .body(
-                r#"{"task_id":"t-1","status":"SUCCESS","response":["https://evil.example/x.png"]}"#,
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(ok.status(), 200);
-        let event = events.recv().await.unwrap();
-        assert_eq!(event.status.task_id, "t-1");
+        for i in 0..300 {
+            let forged = http.post(&url).body(format!(r#"{{"task":"forged-{i}"}}"#));
+            assert_eq!(forged.send().await.unwrap().status(), 202);
+        }
         assert_eq!(
-            event.status.outputs,
-            [ImageOutput::Url {
-                url: "https://images.invalid/t-1/0.png".into()
-            }]
+            http.post(&url).body("{}").send().await.unwrap().status(),
+            400
         );
-        assert_eq!(fake.status_count("t-1"), 1);
+        let odd = http.post(&url).body(r#"{"task":"../x y"}"#);
+        assert_eq!(odd.send().await.unwrap().status(), 400);
+        assert_eq!(
+            fake.calls().len(),
+            1,
+            "only the create: forged calls cost nothing"
+        );
 
-        let bad = http.post(&url).body("{}").send().await.unwrap();
-        assert_eq!(bad.status(), 400);
-        let by_query = http
-            .post(format!("{url}?task_id=t-2"))
+        // The waited task: answered at once, then fetched and woken.
+        fake.push_status(
+            "acme-1",
+            Ok(TaskStatus::new("acme-1", TaskState::Succeeded)
+                .with_urls(["https://i.invalid/1.png"])
+                .unwrap()),
+        );
+        let real = http
+            .post(format!("{url}?task=acme-1"))
             .send()
             .await
             .unwrap();
-        assert_eq!(by_query.status(), 200);
-        assert_eq!(fake.status_count("t-2"), 1);
+        assert_eq!(real.status(), 202);
+        let generation = tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("the webhook ends the hour-long wait")
+            .unwrap()
+            .unwrap();
+        assert_eq!(generation.images.len(), 1);
     }
 }

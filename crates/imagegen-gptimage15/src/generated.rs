@@ -20,6 +20,11 @@ pub struct Gptimage15ErrorBody {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
 }
+impl Gptimage15ErrorBody {
+    pub fn builder() -> builder::Gptimage15ErrorBody {
+        Default::default()
+    }
+}
 /// The task just created. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Gptimage15GenerateData {
@@ -27,6 +32,11 @@ pub struct Gptimage15GenerateData {
     pub status: Gptimage15Status,
     /// Task ID, to poll with `GET /api/status?task_id=...`.
     pub task_id: ::std::string::String,
+}
+impl Gptimage15GenerateData {
+    pub fn builder() -> builder::Gptimage15GenerateData {
+        Default::default()
+    }
 }
 /// Response of `POST /api/generate`: the envelope `{code, message?, data}` every gptimage15.ai response uses. On success `data` holds the new task's `task_id`; on error `code` is not 200, `message` says why and `data` is null. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -39,6 +49,11 @@ pub struct Gptimage15GenerateEnvelope {
     /// A message, e.g. "success" or "Bad Request: 'prompt' is required.". Often absent.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+}
+impl Gptimage15GenerateEnvelope {
+    pub fn builder() -> builder::Gptimage15GenerateEnvelope {
+        Default::default()
+    }
 }
 /// Body of `POST https://gptimage15.ai/api/generate` (JSON), which starts one asynchronous generation and answers at once with a `task_id` (see Gptimage15GenerateEnvelope). Each request costs 10 credits, text-to-image or image-to-image. Strict: only the documented fields and values are accepted.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -61,6 +76,11 @@ pub struct Gptimage15GenerateRequest {
     /// Image size: 1024*1024, 1024*1536 or 1536*1024. Default: 1024*1024.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<Gptimage15Size>,
+}
+impl Gptimage15GenerateRequest {
+    pub fn builder() -> builder::Gptimage15GenerateRequest {
+        Default::default()
+    }
 }
 /// The text description for the image generation. Max 2000 characters.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -349,6 +369,11 @@ pub struct Gptimage15StatusEnvelope {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
 }
+impl Gptimage15StatusEnvelope {
+    pub fn builder() -> builder::Gptimage15StatusEnvelope {
+        Default::default()
+    }
+}
 /// A task as `GET /api/status` reports it. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Gptimage15Task {
@@ -371,6 +396,11 @@ pub struct Gptimage15Task {
     pub status: Gptimage15Status,
     /// The task ID received from the generate endpoint.
     pub task_id: ::std::string::String,
+}
+impl Gptimage15Task {
+    pub fn builder() -> builder::Gptimage15Task {
+        Default::default()
+    }
 }
 /// Result URLs: an array of URLs, or a string holding that array as JSON (e.g. "[\"https://...\"]").
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
@@ -419,6 +449,542 @@ impl<'de> ::serde::Deserialize<'de> for Gptimage15TaskResponse {
 impl ::std::convert::From<::std::vec::Vec<::std::string::String>> for Gptimage15TaskResponse {
     fn from(value: ::std::vec::Vec<::std::string::String>) -> Self {
         Self::Array(value)
+    }
+}
+/// Types for composing complex structures.
+pub mod builder {
+    #[derive(Clone, Debug)]
+    pub struct Gptimage15ErrorBody {
+        code: ::std::result::Result<i64, ::std::string::String>,
+        data: ::std::result::Result<
+            ::std::option::Option<::serde_json::Value>,
+            ::std::string::String,
+        >,
+        message: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for Gptimage15ErrorBody {
+        fn default() -> Self {
+            Self {
+                code: Err("no value supplied for code".to_string()),
+                data: Ok(Default::default()),
+                message: Ok(Default::default()),
+            }
+        }
+    }
+    impl Gptimage15ErrorBody {
+        pub fn code<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.code = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn data<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.data = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for data: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for message: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<Gptimage15ErrorBody> for super::Gptimage15ErrorBody {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: Gptimage15ErrorBody,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                data: value.data?,
+                message: value.message?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::Gptimage15ErrorBody> for Gptimage15ErrorBody {
+        fn from(value: super::Gptimage15ErrorBody) -> Self {
+            Self {
+                code: Ok(value.code),
+                data: Ok(value.data),
+                message: Ok(value.message),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct Gptimage15GenerateData {
+        status: ::std::result::Result<super::Gptimage15Status, ::std::string::String>,
+        task_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+    }
+    impl ::std::default::Default for Gptimage15GenerateData {
+        fn default() -> Self {
+            Self {
+                status: Err("no value supplied for status".to_string()),
+                task_id: Err("no value supplied for task_id".to_string()),
+            }
+        }
+    }
+    impl Gptimage15GenerateData {
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::Gptimage15Status>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+        pub fn task_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.task_id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for task_id: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<Gptimage15GenerateData> for super::Gptimage15GenerateData {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: Gptimage15GenerateData,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                status: value.status?,
+                task_id: value.task_id?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::Gptimage15GenerateData> for Gptimage15GenerateData {
+        fn from(value: super::Gptimage15GenerateData) -> Self {
+            Self {
+                status: Ok(value.status),
+                task_id: Ok(value.task_id),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct Gptimage15GenerateEnvelope {
+        code: ::std::result::Result<i64, ::std::string::String>,
+        data: ::std::result::Result<
+            ::std::option::Option<super::Gptimage15GenerateData>,
+            ::std::string::String,
+        >,
+        message: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for Gptimage15GenerateEnvelope {
+        fn default() -> Self {
+            Self {
+                code: Err("no value supplied for code".to_string()),
+                data: Err("no value supplied for data".to_string()),
+                message: Ok(Default::default()),
+            }
+        }
+    }
+    impl Gptimage15GenerateEnvelope {
+        pub fn code<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.code = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn data<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::Gptimage15GenerateData>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.data = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for data: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for message: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<Gptimage15GenerateEnvelope> for super::Gptimage15GenerateEnvelope {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: Gptimage15GenerateEnvelope,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                data: value.data?,
+                message: value.message?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::Gptimage15GenerateEnvelope> for Gptimage15GenerateEnvelope {
+        fn from(value: super::Gptimage15GenerateEnvelope) -> Self {
+            Self {
+                code: Ok(value.code),
+                data: Ok(value.data),
+                message: Ok(value.message),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct Gptimage15GenerateRequest {
+        callback_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        images:
+            ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        input_fidelity: ::std::result::Result<
+            ::std::option::Option<super::Gptimage15InputFidelity>,
+            ::std::string::String,
+        >,
+        prompt:
+            ::std::result::Result<super::Gptimage15GenerateRequestPrompt, ::std::string::String>,
+        quality: ::std::result::Result<
+            ::std::option::Option<super::Gptimage15Quality>,
+            ::std::string::String,
+        >,
+        size: ::std::result::Result<
+            ::std::option::Option<super::Gptimage15Size>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for Gptimage15GenerateRequest {
+        fn default() -> Self {
+            Self {
+                callback_url: Ok(Default::default()),
+                images: Ok(Default::default()),
+                input_fidelity: Ok(Default::default()),
+                prompt: Err("no value supplied for prompt".to_string()),
+                quality: Ok(Default::default()),
+                size: Ok(Default::default()),
+            }
+        }
+    }
+    impl Gptimage15GenerateRequest {
+        pub fn callback_url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.callback_url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for callback_url: {e}"));
+            self
+        }
+        pub fn images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for images: {e}"));
+            self
+        }
+        pub fn input_fidelity<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::Gptimage15InputFidelity>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_fidelity = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input_fidelity: {e}"));
+            self
+        }
+        pub fn prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::Gptimage15GenerateRequestPrompt>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for prompt: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::Gptimage15Quality>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::Gptimage15Size>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<Gptimage15GenerateRequest> for super::Gptimage15GenerateRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: Gptimage15GenerateRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                callback_url: value.callback_url?,
+                images: value.images?,
+                input_fidelity: value.input_fidelity?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+                size: value.size?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::Gptimage15GenerateRequest> for Gptimage15GenerateRequest {
+        fn from(value: super::Gptimage15GenerateRequest) -> Self {
+            Self {
+                callback_url: Ok(value.callback_url),
+                images: Ok(value.images),
+                input_fidelity: Ok(value.input_fidelity),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+                size: Ok(value.size),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct Gptimage15StatusEnvelope {
+        code: ::std::result::Result<i64, ::std::string::String>,
+        data: ::std::result::Result<
+            ::std::option::Option<super::Gptimage15Task>,
+            ::std::string::String,
+        >,
+        message: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for Gptimage15StatusEnvelope {
+        fn default() -> Self {
+            Self {
+                code: Err("no value supplied for code".to_string()),
+                data: Err("no value supplied for data".to_string()),
+                message: Ok(Default::default()),
+            }
+        }
+    }
+    impl Gptimage15StatusEnvelope {
+        pub fn code<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.code = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn data<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::Gptimage15Task>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.data = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for data: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for message: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<Gptimage15StatusEnvelope> for super::Gptimage15StatusEnvelope {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: Gptimage15StatusEnvelope,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                data: value.data?,
+                message: value.message?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::Gptimage15StatusEnvelope> for Gptimage15StatusEnvelope {
+        fn from(value: super::Gptimage15StatusEnvelope) -> Self {
+            Self {
+                code: Ok(value.code),
+                data: Ok(value.data),
+                message: Ok(value.message),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct Gptimage15Task {
+        consumed_credit: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
+        consumed_credits: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
+        created_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        error_message: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        response: ::std::result::Result<
+            ::std::option::Option<super::Gptimage15TaskResponse>,
+            ::std::string::String,
+        >,
+        status: ::std::result::Result<super::Gptimage15Status, ::std::string::String>,
+        task_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+    }
+    impl ::std::default::Default for Gptimage15Task {
+        fn default() -> Self {
+            Self {
+                consumed_credit: Ok(Default::default()),
+                consumed_credits: Ok(Default::default()),
+                created_at: Ok(Default::default()),
+                error_message: Ok(Default::default()),
+                response: Ok(Default::default()),
+                status: Err("no value supplied for status".to_string()),
+                task_id: Err("no value supplied for task_id".to_string()),
+            }
+        }
+    }
+    impl Gptimage15Task {
+        pub fn consumed_credit<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<f64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.consumed_credit = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for consumed_credit: {e}"));
+            self
+        }
+        pub fn consumed_credits<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<f64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.consumed_credits = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for consumed_credits: {e}"));
+            self
+        }
+        pub fn created_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.created_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+            self
+        }
+        pub fn error_message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.error_message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for error_message: {e}"));
+            self
+        }
+        pub fn response<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::Gptimage15TaskResponse>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.response = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for response: {e}"));
+            self
+        }
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::Gptimage15Status>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+        pub fn task_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.task_id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for task_id: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<Gptimage15Task> for super::Gptimage15Task {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: Gptimage15Task,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                consumed_credit: value.consumed_credit?,
+                consumed_credits: value.consumed_credits?,
+                created_at: value.created_at?,
+                error_message: value.error_message?,
+                response: value.response?,
+                status: value.status?,
+                task_id: value.task_id?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::Gptimage15Task> for Gptimage15Task {
+        fn from(value: super::Gptimage15Task) -> Self {
+            Self {
+                consumed_credit: Ok(value.consumed_credit),
+                consumed_credits: Ok(value.consumed_credits),
+                created_at: Ok(value.created_at),
+                error_message: Ok(value.error_message),
+                response: Ok(value.response),
+                status: Ok(value.status),
+                task_id: Ok(value.task_id),
+            }
+        }
     }
 }
 /// Error types.

@@ -1,6 +1,8 @@
-//! Tests of the gptimage15.ai provider: the pure mapping and parsing functions
-//! (with insta snapshots in `tests/snapshots/`), and the provider's trait
-//! methods over real HTTP against `imagegen-sim` on loopback.
+//! Tests of the gptimage15.ai codec: the requests it describes, how the
+//! client sees the answers it reads (codec plus the core's settling, with
+//! insta snapshots in `tests/snapshots/`) and the webhook calls it reads,
+//! and the provider (`HttpProvider` over the codec) over real HTTP against
+//! `imagegen-sim` on loopback.
 //!
 //! One test binary, one module per concern. No test reaches a non-loopback
 //! address.
@@ -12,4 +14,5 @@ mod provider {
     mod mapping;
     mod parsing;
     mod sim;
+    mod webhooks;
 }

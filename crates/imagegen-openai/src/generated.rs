@@ -26,11 +26,21 @@ pub struct OpenAiError {
     )]
     pub type_: ::std::option::Option<::std::string::String>,
 }
+impl OpenAiError {
+    pub fn builder() -> builder::OpenAiError {
+        Default::default()
+    }
+}
 /// Body of an OpenAI error response (HTTP 400, 401, 403, 404, 429, 500, 503). On 429 the `code` tells a rate limit (`rate_limit_exceeded`, worth a retry) from `insufficient_quota` (not). The first example is the 400 openai.md quotes; the others are illustrative.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OpenAiErrorBody {
     /// The error.
     pub error: OpenAiError,
+}
+impl OpenAiErrorBody {
+    pub fn builder() -> builder::OpenAiErrorBody {
+        Default::default()
+    }
 }
 /// One generated image. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -44,6 +54,11 @@ pub struct OpenAiImage {
     /// A URL of the image (DALL-E models only).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+impl OpenAiImage {
+    pub fn builder() -> builder::OpenAiImage {
+        Default::default()
+    }
 }
 /// Background: `auto`, `opaque` or `transparent` (transparent needs `png` or `webp`).
 #[derive(
@@ -185,6 +200,11 @@ pub struct OpenAiImageEditFields {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<::std::string::String>,
 }
+impl OpenAiImageEditFields {
+    pub fn builder() -> builder::OpenAiImageEditFields {
+        Default::default()
+    }
+}
 /// A text description of the desired image(s). Up to 32000 characters for GPT Image models.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 #[serde(transparent)]
@@ -273,6 +293,11 @@ pub struct OpenAiImageGenerationRequest {
     /// A unique identifier for the end user, to help OpenAI monitor and detect abuse.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<::std::string::String>,
+}
+impl OpenAiImageGenerationRequest {
+    pub fn builder() -> builder::OpenAiImageGenerationRequest {
+        Default::default()
+    }
 }
 /// A text description of the desired image(s). Up to 32000 characters for GPT Image models.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -507,6 +532,11 @@ pub struct OpenAiImagesInputTokensDetails {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text_tokens: ::std::option::Option<i64>,
 }
+impl OpenAiImagesInputTokensDetails {
+    pub fn builder() -> builder::OpenAiImagesInputTokensDetails {
+        Default::default()
+    }
+}
 /// Response of `POST /images/generations` and `POST /images/edits`. GPT Image models always return base64 (`b64_json`), never URLs. Open: the echoed settings are plain strings (values not listed here are accepted) and unknown fields are ignored. The first example is OpenAI's API reference's; the second is illustrative.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OpenAiImagesResponse {
@@ -531,6 +561,11 @@ pub struct OpenAiImagesResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage: ::std::option::Option<OpenAiImagesUsage>,
 }
+impl OpenAiImagesResponse {
+    pub fn builder() -> builder::OpenAiImagesResponse {
+        Default::default()
+    }
+}
 /// Token usage. Unknown fields are ignored. Decision: every count is optional (OpenAI sends all three), so that a partial usage object never fails a paid-for response; usage is reported when the input and output counts are both present, the total defaulting to their sum.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OpenAiImagesUsage {
@@ -546,6 +581,11 @@ pub struct OpenAiImagesUsage {
     /// Input plus output tokens.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub total_tokens: ::std::option::Option<i64>,
+}
+impl OpenAiImagesUsage {
+    pub fn builder() -> builder::OpenAiImagesUsage {
+        Default::default()
+    }
 }
 /// Fidelity to the input images.
 #[derive(
@@ -783,6 +823,930 @@ impl<'de> ::serde::Deserialize<'de> for OpenAiPartialImages {
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
             .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+    }
+}
+/// Types for composing complex structures.
+pub mod builder {
+    #[derive(Clone, Debug)]
+    pub struct OpenAiError {
+        code: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        message: ::std::result::Result<::std::string::String, ::std::string::String>,
+        param: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        type_: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for OpenAiError {
+        fn default() -> Self {
+            Self {
+                code: Ok(Default::default()),
+                message: Err("no value supplied for message".to_string()),
+                param: Ok(Default::default()),
+                type_: Ok(Default::default()),
+            }
+        }
+    }
+    impl OpenAiError {
+        pub fn code<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.code = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for message: {e}"));
+            self
+        }
+        pub fn param<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.param = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for param: {e}"));
+            self
+        }
+        pub fn type_<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.type_ = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for type_: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiError> for super::OpenAiError {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiError,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                message: value.message?,
+                param: value.param?,
+                type_: value.type_?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiError> for OpenAiError {
+        fn from(value: super::OpenAiError) -> Self {
+            Self {
+                code: Ok(value.code),
+                message: Ok(value.message),
+                param: Ok(value.param),
+                type_: Ok(value.type_),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct OpenAiErrorBody {
+        error: ::std::result::Result<super::OpenAiError, ::std::string::String>,
+    }
+    impl ::std::default::Default for OpenAiErrorBody {
+        fn default() -> Self {
+            Self {
+                error: Err("no value supplied for error".to_string()),
+            }
+        }
+    }
+    impl OpenAiErrorBody {
+        pub fn error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::OpenAiError>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for error: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiErrorBody> for super::OpenAiErrorBody {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiErrorBody,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                error: value.error?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiErrorBody> for OpenAiErrorBody {
+        fn from(value: super::OpenAiErrorBody) -> Self {
+            Self {
+                error: Ok(value.error),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct OpenAiImage {
+        b64_json: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        revised_prompt: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for OpenAiImage {
+        fn default() -> Self {
+            Self {
+                b64_json: Ok(Default::default()),
+                revised_prompt: Ok(Default::default()),
+                url: Ok(Default::default()),
+            }
+        }
+    }
+    impl OpenAiImage {
+        pub fn b64_json<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.b64_json = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for b64_json: {e}"));
+            self
+        }
+        pub fn revised_prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revised_prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for revised_prompt: {e}"));
+            self
+        }
+        pub fn url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for url: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiImage> for super::OpenAiImage {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiImage,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                b64_json: value.b64_json?,
+                revised_prompt: value.revised_prompt?,
+                url: value.url?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiImage> for OpenAiImage {
+        fn from(value: super::OpenAiImage) -> Self {
+            Self {
+                b64_json: Ok(value.b64_json),
+                revised_prompt: Ok(value.revised_prompt),
+                url: Ok(value.url),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct OpenAiImageEditFields {
+        background: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageBackground>,
+            ::std::string::String,
+        >,
+        input_fidelity: ::std::result::Result<
+            ::std::option::Option<super::OpenAiInputFidelity>,
+            ::std::string::String,
+        >,
+        model: ::std::result::Result<super::OpenAiImageModel, ::std::string::String>,
+        moderation: ::std::result::Result<
+            ::std::option::Option<super::OpenAiModeration>,
+            ::std::string::String,
+        >,
+        n: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageCount>,
+            ::std::string::String,
+        >,
+        output_compression: ::std::result::Result<
+            ::std::option::Option<super::OpenAiOutputCompression>,
+            ::std::string::String,
+        >,
+        output_format: ::std::result::Result<
+            ::std::option::Option<super::OpenAiOutputFormat>,
+            ::std::string::String,
+        >,
+        prompt: ::std::result::Result<super::OpenAiImageEditFieldsPrompt, ::std::string::String>,
+        quality: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageQuality>,
+            ::std::string::String,
+        >,
+        size: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageSize>,
+            ::std::string::String,
+        >,
+        user: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for OpenAiImageEditFields {
+        fn default() -> Self {
+            Self {
+                background: Ok(Default::default()),
+                input_fidelity: Ok(Default::default()),
+                model: Err("no value supplied for model".to_string()),
+                moderation: Ok(Default::default()),
+                n: Ok(Default::default()),
+                output_compression: Ok(Default::default()),
+                output_format: Ok(Default::default()),
+                prompt: Err("no value supplied for prompt".to_string()),
+                quality: Ok(Default::default()),
+                size: Ok(Default::default()),
+                user: Ok(Default::default()),
+            }
+        }
+    }
+    impl OpenAiImageEditFields {
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageBackground>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn input_fidelity<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiInputFidelity>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_fidelity = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input_fidelity: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::OpenAiImageModel>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn moderation<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiModeration>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.moderation = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for moderation: {e}"));
+            self
+        }
+        pub fn n<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageCount>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.n = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for n: {e}"));
+            self
+        }
+        pub fn output_compression<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiOutputCompression>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_compression = value.try_into().map_err(|e| {
+                format!("error converting supplied value for output_compression: {e}")
+            });
+            self
+        }
+        pub fn output_format<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiOutputFormat>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_format = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+            self
+        }
+        pub fn prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::OpenAiImageEditFieldsPrompt>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for prompt: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageQuality>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
+        }
+        pub fn user<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.user = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for user: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiImageEditFields> for super::OpenAiImageEditFields {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiImageEditFields,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                background: value.background?,
+                input_fidelity: value.input_fidelity?,
+                model: value.model?,
+                moderation: value.moderation?,
+                n: value.n?,
+                output_compression: value.output_compression?,
+                output_format: value.output_format?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+                size: value.size?,
+                user: value.user?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiImageEditFields> for OpenAiImageEditFields {
+        fn from(value: super::OpenAiImageEditFields) -> Self {
+            Self {
+                background: Ok(value.background),
+                input_fidelity: Ok(value.input_fidelity),
+                model: Ok(value.model),
+                moderation: Ok(value.moderation),
+                n: Ok(value.n),
+                output_compression: Ok(value.output_compression),
+                output_format: Ok(value.output_format),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+                size: Ok(value.size),
+                user: Ok(value.user),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct OpenAiImageGenerationRequest {
+        background: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageBackground>,
+            ::std::string::String,
+        >,
+        model: ::std::result::Result<super::OpenAiImageModel, ::std::string::String>,
+        moderation: ::std::result::Result<
+            ::std::option::Option<super::OpenAiModeration>,
+            ::std::string::String,
+        >,
+        n: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageCount>,
+            ::std::string::String,
+        >,
+        output_compression: ::std::result::Result<
+            ::std::option::Option<super::OpenAiOutputCompression>,
+            ::std::string::String,
+        >,
+        output_format: ::std::result::Result<
+            ::std::option::Option<super::OpenAiOutputFormat>,
+            ::std::string::String,
+        >,
+        partial_images: ::std::result::Result<
+            ::std::option::Option<super::OpenAiPartialImages>,
+            ::std::string::String,
+        >,
+        prompt:
+            ::std::result::Result<super::OpenAiImageGenerationRequestPrompt, ::std::string::String>,
+        quality: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageQuality>,
+            ::std::string::String,
+        >,
+        size: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImageSize>,
+            ::std::string::String,
+        >,
+        stream: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        user: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for OpenAiImageGenerationRequest {
+        fn default() -> Self {
+            Self {
+                background: Ok(Default::default()),
+                model: Err("no value supplied for model".to_string()),
+                moderation: Ok(Default::default()),
+                n: Ok(Default::default()),
+                output_compression: Ok(Default::default()),
+                output_format: Ok(Default::default()),
+                partial_images: Ok(Default::default()),
+                prompt: Err("no value supplied for prompt".to_string()),
+                quality: Ok(Default::default()),
+                size: Ok(Default::default()),
+                stream: Ok(Default::default()),
+                user: Ok(Default::default()),
+            }
+        }
+    }
+    impl OpenAiImageGenerationRequest {
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageBackground>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::OpenAiImageModel>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn moderation<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiModeration>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.moderation = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for moderation: {e}"));
+            self
+        }
+        pub fn n<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageCount>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.n = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for n: {e}"));
+            self
+        }
+        pub fn output_compression<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiOutputCompression>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_compression = value.try_into().map_err(|e| {
+                format!("error converting supplied value for output_compression: {e}")
+            });
+            self
+        }
+        pub fn output_format<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiOutputFormat>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_format = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+            self
+        }
+        pub fn partial_images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiPartialImages>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.partial_images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for partial_images: {e}"));
+            self
+        }
+        pub fn prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::OpenAiImageGenerationRequestPrompt>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for prompt: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageQuality>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImageSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
+        }
+        pub fn stream<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.stream = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for stream: {e}"));
+            self
+        }
+        pub fn user<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.user = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for user: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiImageGenerationRequest> for super::OpenAiImageGenerationRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiImageGenerationRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                background: value.background?,
+                model: value.model?,
+                moderation: value.moderation?,
+                n: value.n?,
+                output_compression: value.output_compression?,
+                output_format: value.output_format?,
+                partial_images: value.partial_images?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+                size: value.size?,
+                stream: value.stream?,
+                user: value.user?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiImageGenerationRequest> for OpenAiImageGenerationRequest {
+        fn from(value: super::OpenAiImageGenerationRequest) -> Self {
+            Self {
+                background: Ok(value.background),
+                model: Ok(value.model),
+                moderation: Ok(value.moderation),
+                n: Ok(value.n),
+                output_compression: Ok(value.output_compression),
+                output_format: Ok(value.output_format),
+                partial_images: Ok(value.partial_images),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+                size: Ok(value.size),
+                stream: Ok(value.stream),
+                user: Ok(value.user),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct OpenAiImagesInputTokensDetails {
+        image_tokens: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        text_tokens: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+    }
+    impl ::std::default::Default for OpenAiImagesInputTokensDetails {
+        fn default() -> Self {
+            Self {
+                image_tokens: Ok(Default::default()),
+                text_tokens: Ok(Default::default()),
+            }
+        }
+    }
+    impl OpenAiImagesInputTokensDetails {
+        pub fn image_tokens<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.image_tokens = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for image_tokens: {e}"));
+            self
+        }
+        pub fn text_tokens<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.text_tokens = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for text_tokens: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiImagesInputTokensDetails>
+        for super::OpenAiImagesInputTokensDetails
+    {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiImagesInputTokensDetails,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                image_tokens: value.image_tokens?,
+                text_tokens: value.text_tokens?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiImagesInputTokensDetails>
+        for OpenAiImagesInputTokensDetails
+    {
+        fn from(value: super::OpenAiImagesInputTokensDetails) -> Self {
+            Self {
+                image_tokens: Ok(value.image_tokens),
+                text_tokens: Ok(value.text_tokens),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct OpenAiImagesResponse {
+        background: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        created: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        data: ::std::result::Result<::std::vec::Vec<super::OpenAiImage>, ::std::string::String>,
+        output_format: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        quality: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        size: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        usage: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImagesUsage>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for OpenAiImagesResponse {
+        fn default() -> Self {
+            Self {
+                background: Ok(Default::default()),
+                created: Ok(Default::default()),
+                data: Err("no value supplied for data".to_string()),
+                output_format: Ok(Default::default()),
+                quality: Ok(Default::default()),
+                size: Ok(Default::default()),
+                usage: Ok(Default::default()),
+            }
+        }
+    }
+    impl OpenAiImagesResponse {
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn created<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.created = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for created: {e}"));
+            self
+        }
+        pub fn data<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<super::OpenAiImage>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.data = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for data: {e}"));
+            self
+        }
+        pub fn output_format<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_format = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
+        }
+        pub fn usage<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::OpenAiImagesUsage>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.usage = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for usage: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiImagesResponse> for super::OpenAiImagesResponse {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiImagesResponse,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                background: value.background?,
+                created: value.created?,
+                data: value.data?,
+                output_format: value.output_format?,
+                quality: value.quality?,
+                size: value.size?,
+                usage: value.usage?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiImagesResponse> for OpenAiImagesResponse {
+        fn from(value: super::OpenAiImagesResponse) -> Self {
+            Self {
+                background: Ok(value.background),
+                created: Ok(value.created),
+                data: Ok(value.data),
+                output_format: Ok(value.output_format),
+                quality: Ok(value.quality),
+                size: Ok(value.size),
+                usage: Ok(value.usage),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct OpenAiImagesUsage {
+        input_tokens: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        input_tokens_details: ::std::result::Result<
+            ::std::option::Option<super::OpenAiImagesInputTokensDetails>,
+            ::std::string::String,
+        >,
+        output_tokens: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        total_tokens: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+    }
+    impl ::std::default::Default for OpenAiImagesUsage {
+        fn default() -> Self {
+            Self {
+                input_tokens: Ok(Default::default()),
+                input_tokens_details: Ok(Default::default()),
+                output_tokens: Ok(Default::default()),
+                total_tokens: Ok(Default::default()),
+            }
+        }
+    }
+    impl OpenAiImagesUsage {
+        pub fn input_tokens<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_tokens = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input_tokens: {e}"));
+            self
+        }
+        pub fn input_tokens_details<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<
+                    ::std::option::Option<super::OpenAiImagesInputTokensDetails>,
+                >,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_tokens_details = value.try_into().map_err(|e| {
+                format!("error converting supplied value for input_tokens_details: {e}")
+            });
+            self
+        }
+        pub fn output_tokens<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_tokens = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_tokens: {e}"));
+            self
+        }
+        pub fn total_tokens<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.total_tokens = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for total_tokens: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<OpenAiImagesUsage> for super::OpenAiImagesUsage {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: OpenAiImagesUsage,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                input_tokens: value.input_tokens?,
+                input_tokens_details: value.input_tokens_details?,
+                output_tokens: value.output_tokens?,
+                total_tokens: value.total_tokens?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::OpenAiImagesUsage> for OpenAiImagesUsage {
+        fn from(value: super::OpenAiImagesUsage) -> Self {
+            Self {
+                input_tokens: Ok(value.input_tokens),
+                input_tokens_details: Ok(value.input_tokens_details),
+                output_tokens: Ok(value.output_tokens),
+                total_tokens: Ok(value.total_tokens),
+            }
+        }
     }
 }
 /// Error types.

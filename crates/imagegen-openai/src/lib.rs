@@ -1,197 +1,44 @@
-//! imagegen-openai: OpenAI's own Images API as an imagegen provider.
-//!
-//! Unlike the resellers, OpenAI is synchronous: one `POST` returns the
-//! images as base64 (after tens of seconds at `high`). [`OpenAi::submit`]
-//! therefore returns a finished task; there is nothing to poll.
-//!
-//! ```no_run
-//! use imagegen_core::{ApiKey, ImageProvider, ImageRequest, ProviderConfig};
-//! use imagegen_openai::OpenAi;
-//! # async fn demo() -> Result<(), imagegen_core::Error> {
-//! let openai = OpenAi::from_config(ProviderConfig::new().api_key(ApiKey::new("sk-...")))?;
-//! let done = openai.submit(&ImageRequest::new("A ceramic lamp")).await?; // one POST
-//! assert!(done.state.is_terminal());
-//! # Ok(()) }
-//! ```
-//!
-//! Like every provider, this crate only maps and parses: each
-//! [`ImageProvider`] method sends at most one HTTP request and never sleeps,
-//! retries or polls.
-//!
-//! ## What OpenAI offers ([`OpenAi::default_capabilities`])
-//!
-//! | | |
-//! |---|---|
-//! | aspects | 1:1, 2:3, 3:2 (`1024x1024`, `1024x1536`, `1536x1024`); `auto` when unset |
-//! | qualities | low, medium, high, auto (default auto) |
-//! | prompt | at most 32000 characters (gpt-image models) |
-//! | reference images | uploads (`/images/edits`, multipart), at most 16 |
-//! | input fidelity | yes, with reference images |
-//! | webhooks | no |
-//! | images per request | up to 10 (`n`) |
-//! | rate limit | per account tier, not published per key: `None`; 429s carry `retry-after` |
-//! | request timeout | 10 minutes (**decision**: the call includes the whole generation) |
-//!
-//! ## Decisions
-//!
-//! * **Synthesized task id.** OpenAI returns no id for a generation; the
-//!   finished status carries `openai-<created>-<16 random hex digits>` so
-//!   results, sidecars and journals name it like any other task
-//!   ([`response`]).
-//! * **Escape hatch.** `request.options_for("openai")` is merged into the
-//!   body as it is (JSON fields for a generation, text fields for an edit):
-//!   this is how `background`, `output_format`, `output_compression`,
-//!   `moderation` and `user` are set. OpenAI answers an unknown one with a
-//!   400 naming it ([`request`]).
-//! * **`status()` is not implemented.** The API is synchronous: the create
-//!   returns the images, and there is no task to ask about later. The
-//!   [`Client`](imagegen_core::Client) never polls a [`Mode::Sync`] provider;
-//!   calling [`ImageProvider::status`] directly returns a
-//!   [`ErrorKind::NotImplemented`] error without sending anything.
-//! * **Ambiguous failures.** A 5xx or a timeout may come after OpenAI
-//!   generated (and billed) the images: such errors are marked
-//!   `may_have_reached_server`, and the client does not resend them unless
-//!   the caller opted in ([`error`]).
-//! * `response_format` is never sent (gpt-image models reject it), and `n` is
-//!   left out when it is 1 (OpenAI's default).
-//!
-//! Model: `gpt-image-1.5` unless [`OpenAi::with_model`] says otherwise.
-//! Headers `OpenAI-Organization` / `OpenAI-Project` come from
-//! [`OpenAi::with_organization`] / [`OpenAi::with_project`] or
-//! `OPENAI_ORG_ID` / `OPENAI_PROJECT_ID`.
+#![doc = include_str!("../README.md")]
 
-use std::fmt;
+pub mod generated;
+
+use std::hash::{BuildHasher, Hasher};
+use std::num::NonZeroU64;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use imagegen_core::capabilities::{Mode, ReferenceInput};
-use imagegen_core::provider_base::{ProviderBase, ProviderSpec};
-use imagegen_core::{
-    Aspect, Capabilities, Error, ErrorKind, HttpResponse, ImageProvider, ImageRequest,
-    ProviderConfig, Quality, ReferenceImage, TaskStatus,
-};
+use generated::{OpenAiErrorBody, OpenAiImageCount, OpenAiImageEditFields};
+use generated::{OpenAiImageGenerationRequest, OpenAiImagesResponse, OpenAiImagesUsage};
+use imagegen_core::codec::{Auth, Codec, ProviderSpec, Setting, Settings, Target, Url};
+use imagegen_core::codec::{build, wire};
+use imagegen_core::{Capabilities, Error, ErrorKind, HttpRequest, HttpResponse, ImageOutput};
+use imagegen_core::{ImageRequest, Mode, Part, Quality, ReferenceImage, ReferenceInput};
+use imagegen_core::{TaskState, TaskStatus, TokenUsage};
 
-pub mod error;
-pub mod generated;
-pub mod request;
-pub mod response;
+/// OpenAI's Images API through the core's HTTP client: `OpenAi::from_env()`.
+pub type OpenAi = imagegen_core::HttpProvider<OpenAiCodec>;
 
-/// The pure mapping and parsing functions, for tests and benchmarks.
-pub mod wire {
-    pub use crate::error::{from_response, parse_error};
-    pub use crate::request::{
-        EditForm, build_edit_fields, build_generation_request, edit_form, generation_body,
-    };
-    pub use crate::response::{media_type, parse_images_response};
-}
+/// The model used unless the `model` setting says otherwise.
+pub const DEFAULT_MODEL: &str = "gpt-image-1.5";
 
-pub(crate) const NAME: &str = OpenAi::NAME;
-pub(crate) const API_KEY_VAR: &str = OpenAi::API_KEY_VAR;
-
-/// The OpenAI Images provider: one API key on one base URL.
-///
-/// `Debug` shows the base URL and a fingerprint of the key, never the key.
-#[derive(Clone)]
-pub struct OpenAi {
-    base: ProviderBase,
+/// OpenAI's Images API wire format (see the crate docs). Other APIs that
+/// speak it (gateways, Azure) reuse it with [`OpenAiCodec::with_model`] and
+/// their own URLs and headers.
+#[derive(Debug, Clone)]
+pub struct OpenAiCodec {
     model: String,
     organization: Option<String>,
     project: Option<String>,
 }
 
-impl fmt::Debug for OpenAi {
-    // Not `ProviderBase::debug_struct`: that puts `key` before `model`, and
-    // this output stays as it was.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAi")
-            .field("base_url", &self.base.base_url())
-            .field("model", &self.model)
-            .field("key", self.base.key())
-            .finish_non_exhaustive()
-    }
-}
-
-impl OpenAi {
-    /// The provider's name.
-    pub const NAME: &'static str = "openai";
-    /// The environment variable holding the API key.
-    pub const API_KEY_VAR: &'static str = "OPENAI_API_KEY";
-    /// The environment variable that overrides the base URL (a gateway, the
-    /// simulator).
-    pub const BASE_URL_VAR: &'static str = "OPENAI_BASE_URL";
-    /// OpenAI's base URL.
-    pub const DEFAULT_BASE_URL: &'static str = "https://api.openai.com/v1";
-    /// The model used unless [`OpenAi::with_model`] says otherwise.
-    pub const DEFAULT_MODEL: &'static str = "gpt-image-1.5";
-
-    const SPEC: ProviderSpec = ProviderSpec::new(
-        Self::NAME,
-        Self::API_KEY_VAR,
-        Self::BASE_URL_VAR,
-        Self::DEFAULT_BASE_URL,
-    );
-
-    /// Everything from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
-    /// `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`).
-    pub fn from_env() -> Result<Self, Error> {
-        OpenAi::from_config(ProviderConfig::new())
-    }
-
-    /// From `config`, with unset fields read from the environment.
-    pub fn from_config(config: ProviderConfig) -> Result<Self, Error> {
-        // The base URL is not parsed here (no `parse_base_url`): URLs are
-        // formatted as they always were, so a malformed one still fails at
-        // the request, not at construction.
-        let base = ProviderBase::from_config(Self::SPEC, config, Self::default_capabilities())?;
-        let env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
-        Ok(OpenAi {
-            base,
-            model: Self::DEFAULT_MODEL.to_owned(),
-            organization: env("OPENAI_ORG_ID"),
-            project: env("OPENAI_PROJECT_ID"),
-        })
-    }
-
-    /// Uses another gpt-image model (`gpt-image-1`, `gpt-image-1-mini`).
-    pub fn with_model(mut self, model: impl Into<String>) -> Self {
-        self.model = model.into();
-        self
-    }
-
-    /// Sends `OpenAI-Organization: org`.
-    pub fn with_organization(mut self, org: impl Into<String>) -> Self {
-        self.organization = Some(org.into());
-        self
-    }
-
-    /// Sends `OpenAI-Project: project`.
-    pub fn with_project(mut self, project: impl Into<String>) -> Self {
-        self.project = Some(project.into());
-        self
-    }
-
-    /// What OpenAI offers (see the crate docs).
-    pub fn default_capabilities() -> Capabilities {
-        Capabilities {
-            aspects: vec![Aspect::Square, Aspect::Portrait, Aspect::Landscape],
-            qualities: vec![Quality::Low, Quality::Medium, Quality::High, Quality::Auto],
-            default_quality: Some(Quality::Auto),
-            max_prompt_chars: 32_000,
-            max_reference_images: 16,
-            reference_input: ReferenceInput::Uploads,
-            input_fidelity: true,
-            webhooks: false,
-            mode: Mode::Sync,
-            max_images_per_request: 10,
-            poll_interval: Duration::from_secs(1),
-            rate_limit: None,
-            request_timeout: Duration::from_secs(600),
+impl OpenAiCodec {
+    /// The codec for `model` (`gpt-image-1.5`, `gpt-image-1`,
+    /// `gpt-image-1-mini`), with no organization or project header.
+    pub fn with_model(model: impl Into<String>) -> Self {
+        OpenAiCodec {
+            model: model.into(),
+            organization: None,
+            project: None,
         }
-    }
-
-    /// The base URL in use, without a trailing slash.
-    pub fn base_url(&self) -> &str {
-        self.base.base_url()
     }
 
     /// The model in use.
@@ -199,125 +46,251 @@ impl OpenAi {
         &self.model
     }
 
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let mut request = self.base.authorize(request);
+    /// The generation (JSON) or, with reference images, the edit
+    /// (multipart) for `request`, to the URL `url(path)` gives for
+    /// `images/generations` or `images/edits`.
+    pub fn images_request(
+        &self,
+        request: &ImageRequest,
+        url: impl Fn(&str) -> Url,
+    ) -> Result<HttpRequest, Error> {
+        let n = match request.count {
+            1 => None,
+            n => NonZeroU64::new(n.into()).and_then(|n| OpenAiImageCount::try_from(n).ok()),
+        };
+        let size = request.aspect.map(|a| a.size().to_string());
+        let quality = request.quality.map(|q| q.as_str());
+        if request.references.is_empty() {
+            let body: OpenAiImageGenerationRequest = build(
+                OpenAiImageGenerationRequest::builder()
+                    .model(self.model.as_str())
+                    .prompt(request.prompt.as_str())
+                    .n(n)
+                    .quality(wire(quality)?)
+                    .size(wire(size.as_deref())?),
+            )?;
+            return self.headers(
+                HttpRequest::post(url("images/generations"))
+                    .json(&body, (request, "openai", &[]))?,
+            );
+        }
+        let fields: OpenAiImageEditFields = build(
+            OpenAiImageEditFields::builder()
+                .model(self.model.as_str())
+                .prompt(request.prompt.as_str())
+                .n(n)
+                .quality(wire(quality)?)
+                .size(wire(size.as_deref())?)
+                .input_fidelity(wire(request.input_fidelity.map(|f| f.as_str()))?),
+        )?;
+        let form =
+            HttpRequest::post(url("images/edits")).json(&fields, (request, "openai", &[]))?;
+        let mut parts = Part::fields_of(&form.json_body());
+        for reference in &request.references {
+            let ReferenceImage::Inline { file_name, data } = reference else {
+                return Err(Error::invalid_request(format!(
+                    "reference image {} was not loaded; the client uploads files and URLs",
+                    reference.describe()
+                )));
+            };
+            let media_type = imagegen_core::download::sniff_image(data).ok_or_else(|| {
+                Error::invalid_request(format!("reference image `{file_name}` is not an image"))
+            })?;
+            parts.push(Part::file("image[]", file_name, media_type, data.clone()));
+        }
+        self.headers(HttpRequest::post(form.url).multipart(parts))
+    }
+
+    fn headers(&self, mut http: HttpRequest) -> Result<HttpRequest, Error> {
         if let Some(org) = &self.organization {
-            request = request.header("OpenAI-Organization", org);
+            http = http.header("openai-organization", org)?;
         }
         if let Some(project) = &self.project {
-            request = request.header("OpenAI-Project", project);
+            http = http.header("openai-project", project)?;
         }
-        request
+        Ok(http)
     }
 }
 
-/// The most bytes a local reference file may hold: OpenAI's limit per input
-/// image for gpt-image models (50 MB).
-const MAX_REFERENCE_FILE_BYTES: u64 = 50 * 1024 * 1024;
+impl Codec for OpenAiCodec {
+    const SPEC: ProviderSpec = ProviderSpec {
+        name: "openai",
+        about: "one synchronous call",
+        api_key_var: "OPENAI_API_KEY",
+        base_url_var: "OPENAI_BASE_URL",
+        default_base_url: "https://api.openai.com/v1",
+        sim_path: "/openai/v1",
+        auth: Auth::Bearer,
+        credits_per_image: 1.0,
+        settings: &[
+            Setting {
+                name: "model",
+                var: "OPENAI_IMAGE_MODEL",
+                default: Some(DEFAULT_MODEL),
+                about: "the gpt-image model",
+            },
+            Setting {
+                name: "organization",
+                var: "OPENAI_ORG_ID",
+                default: None,
+                about: "sent as OpenAI-Organization",
+            },
+            Setting {
+                name: "project",
+                var: "OPENAI_PROJECT_ID",
+                default: None,
+                about: "sent as OpenAI-Project",
+            },
+        ],
+    };
 
-/// `request` with its [`ReferenceImage::File`] references read into
-/// [`ReferenceImage::Inline`] ones, or `None` when it has none. A fallback:
-/// the core's client has normally done this already.
-async fn read_local_references(request: &ImageRequest) -> Result<Option<ImageRequest>, Error> {
-    if !request
-        .references
-        .iter()
-        .any(|r| matches!(r, ReferenceImage::File(_)))
-    {
-        return Ok(None);
+    fn capabilities() -> Capabilities {
+        Capabilities {
+            qualities: vec![Quality::Low, Quality::Medium, Quality::High, Quality::Auto],
+            default_quality: Some(Quality::Auto),
+            max_prompt_chars: 32_000,
+            max_reference_images: 16,
+            reference_input: ReferenceInput::Uploads,
+            input_fidelity: true,
+            mode: Mode::Sync,
+            max_images_per_request: 10,
+            poll_interval: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(600),
+            ..Capabilities::default()
+        }
     }
-    let mut loaded = request.clone();
-    for reference in &mut loaded.references {
-        let ReferenceImage::File(path) = reference else {
-            continue;
-        };
-        let shown = path.display().to_string();
-        let io = |e: std::io::Error| {
-            Error::new(
-                ErrorKind::Io,
-                format!("could not read reference image {shown}: {e}"),
-            )
-            .with_provider(NAME)
-            .with_retryable(false)
-            .with_source(e)
-        };
-        let len = tokio::fs::metadata(&*path).await.map_err(io)?.len();
-        if len > MAX_REFERENCE_FILE_BYTES {
-            return Err(Error::invalid_request(format!(
-                "reference image {shown} is {len} bytes; OpenAI takes at most {MAX_REFERENCE_FILE_BYTES}"
+
+    fn new(settings: &Settings) -> Result<Self, Error> {
+        let model = settings.get("model").unwrap_or(DEFAULT_MODEL);
+        wire::<generated::OpenAiImageModel>(Some(model)).map_err(|_| {
+            Error::invalid_request(format!(
+                "unknown model `{model}`; allowed: gpt-image-1.5, gpt-image-1, gpt-image-1-mini"
             ))
-            .with_provider(NAME));
-        }
-        let data = tokio::fs::read(&*path).await.map_err(io)?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "reference.png".to_owned());
-        *reference = ReferenceImage::Inline {
-            file_name,
-            data: data.into(),
-        };
+        })?;
+        let mut codec = OpenAiCodec::with_model(model);
+        codec.organization = settings.get("organization").map(str::to_owned);
+        codec.project = settings.get("project").map(str::to_owned);
+        Ok(codec)
     }
-    Ok(Some(loaded))
-}
 
-fn finish(response: HttpResponse) -> Result<TaskStatus, Error> {
-    if response.is_success() {
-        response::parse_images_response(&response.body)
-    } else {
-        Err(error::from_response(&response))
+    /// `POST {base}/images/generations`, or `{base}/images/edits` with
+    /// reference images; `provider_options["openai"]` merged into the body.
+    fn create(&self, request: &ImageRequest, to: &Target) -> Result<HttpRequest, Error> {
+        self.images_request(request, |path| to.url(&path.split('/').collect::<Vec<_>>()))
+    }
+
+    fn read_create(&self, answer: &HttpResponse) -> Result<TaskStatus, Error> {
+        read_images(answer)
     }
 }
 
-#[async_trait]
-impl ImageProvider for OpenAi {
-    fn name(&self) -> &str {
-        Self::NAME
+/// The images of a synchronous answer as a finished task, or the error the
+/// answer stands for. There is no task on OpenAI's side: the id is
+/// synthesized as `openai-<created>-<16 hex digits>`.
+pub fn read_images(answer: &HttpResponse) -> Result<TaskStatus, Error> {
+    if !answer.is_success() {
+        return Err(error(answer));
     }
+    let response: OpenAiImagesResponse = answer.json("the images response")?;
+    let media_type = match response.output_format.as_deref() {
+        Some("jpeg" | "jpg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        _ => "image/png",
+    };
+    let mut outputs = Vec::with_capacity(response.data.len());
+    for image in response.data {
+        outputs.push(match (image.b64_json, image.url) {
+            (Some(b64), _) => match ImageOutput::from_base64(&b64, media_type)? {
+                ImageOutput::Inline {
+                    data, media_type, ..
+                } => ImageOutput::Inline {
+                    data,
+                    media_type,
+                    revised_prompt: image.revised_prompt,
+                },
+                url => url,
+            },
+            (None, Some(url)) => ImageOutput::from_url(url)?,
+            (None, None) => {
+                return Err(answer.status_error("an image has neither b64_json nor url"));
+            }
+        });
+    }
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_usize(outputs.len());
+    let created = response.created.unwrap_or_default();
+    let task_id = format!("openai-{created}-{:016x}", hasher.finish());
+    let usage = response.usage.and_then(token_usage);
+    Ok(TaskStatus::new(task_id, TaskState::Succeeded)
+        .with_outputs(outputs)
+        .with_usage(usage)
+        .with_raw_status("completed"))
+}
 
-    fn capabilities(&self) -> &Capabilities {
-        self.base.capabilities()
-    }
+/// Usage when both the input and output counts are there; the total
+/// defaults to their sum.
+fn token_usage(usage: OpenAiImagesUsage) -> Option<TokenUsage> {
+    let count = |n: i64| n.max(0) as u64;
+    let (input_tokens, output_tokens) = (count(usage.input_tokens?), count(usage.output_tokens?));
+    Some(TokenUsage {
+        input_tokens,
+        output_tokens,
+        total_tokens: usage
+            .total_tokens
+            .map_or(input_tokens + output_tokens, count),
+    })
+}
 
-    fn account_id(&self) -> String {
-        self.base.account_id().to_owned()
+/// The error for a non-2xx answer, `{"error":{"message","type","param","code"}}`
+/// or any other body (see the crate docs for the table).
+pub fn error(answer: &HttpResponse) -> Error {
+    let Ok(OpenAiErrorBody { error: body }) = serde_json::from_slice(&answer.body) else {
+        return refusal(answer, answer.status_error(answer.message()));
+    };
+    let is = |wanted: &str| {
+        [&body.code, &body.type_]
+            .iter()
+            .any(|v| v.as_deref() == Some(wanted))
+    };
+    let mut message = Some(body.message.trim().to_owned()).filter(|m| !m.is_empty());
+    let mut message = message.take().unwrap_or_else(|| answer.message());
+    if let Some(param) = body.param.as_deref().filter(|p| !message.contains(*p)) {
+        message = format!("{message} (parameter `{param}`)");
     }
+    let (kind, hint) = match answer.status {
+        429 if is("insufficient_quota") => (
+            ErrorKind::QuotaExhausted,
+            "the account's quota is used up: check billing at platform.openai.com",
+        ),
+        400 if is("moderation_blocked") => (
+            ErrorKind::GenerationFailed,
+            "OpenAI's safety system refused the prompt or reference images; rephrase",
+        ),
+        403 => (
+            ErrorKind::Forbidden,
+            "the key's organization or project may lack access to this model (gpt-image models may require a verified organization)",
+        ),
+        status => (ErrorKind::from_http_status(status), ""),
+    };
+    let quota = is("insufficient_quota").then(|| "insufficient_quota".to_owned());
+    let mut err = Error::new(kind, message).with_hint(hint);
+    if let Some(code) = body.code.or(quota) {
+        err = err.with_code(code);
+    }
+    if matches!(
+        kind,
+        ErrorKind::QuotaExhausted | ErrorKind::GenerationFailed
+    ) {
+        err = err.with_retryable(false);
+    }
+    refusal(answer, err)
+}
 
-    /// One generation (or, with reference images, one edit): the answer is
-    /// the finished task with its images.
-    ///
-    /// Reference images should arrive as [`ReferenceImage::Inline`] (the
-    /// [`Client`](imagegen_core::Client) reads files and downloads URLs for
-    /// upload providers). A [`ReferenceImage::File`] is still read here, as a
-    /// fallback for callers using the provider directly; a
-    /// [`ReferenceImage::Url`] is an `InvalidRequest` error, since fetching it
-    /// would be a second HTTP request.
-    async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
-        let http = self.base.client();
-        let base_url = self.base.base_url();
-        let builder = if request.references.is_empty() {
-            let body = request::generation_body(request, &self.model)?;
-            http.post(format!("{base_url}/images/generations"))
-                .json(&body)
-        } else {
-            let loaded = read_local_references(request).await?;
-            let request = loaded.as_ref().unwrap_or(request);
-            let form = request::to_multipart(request::edit_form(request, &self.model)?)?;
-            http.post(format!("{base_url}/images/edits"))
-                .multipart(form)
-        };
-        let response = self.base.send_authorized(self.authorized(builder)).await?;
-        finish(response)
-    }
-
-    /// OpenAI's Images API is synchronous: there is no task to ask about.
-    /// The client never polls a [`Mode::Sync`] provider.
-    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
-        Err(Error::new(
-            ErrorKind::NotImplemented,
-            "OpenAI's Images API is synchronous: images come back with the create, there is no task to poll",
-        )
-        .with_provider(Self::NAME)
-        .with_task_id(task_id))
-    }
+/// Every status OpenAI documents short of a 5xx is a refusal, and so are
+/// the validation refusals of gateways that speak its API.
+fn refusal(answer: &HttpResponse, err: Error) -> Error {
+    err.refused_if(matches!(
+        answer.status,
+        400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429
+    ))
 }

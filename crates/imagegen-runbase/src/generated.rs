@@ -72,6 +72,11 @@ pub struct RunbaseCreateRunRequest {
     /// Model ID. The page documents `openai/gpt-image-1.5` ("ID:openai/gpt-image-1.5"), the only model imagegen speaks to Runbase.
     pub model: RunbaseModel,
 }
+impl RunbaseCreateRunRequest {
+    pub fn builder() -> builder::RunbaseCreateRunRequest {
+        Default::default()
+    }
+}
 /// Body of a Runbase error response (HTTP 400, 401, 402, 403, 404, 429, 500). Runbase's error-codes page documents `{"error": {"message": "...", "code": "..."}}` with codes invalid_json, missing_model, missing_input, invalid_input, model_not_found (400), missing_api_key, invalid_api_key (401), insufficient_balance (402), api_key_spend_limit_exceeded, ip_not_allowed (403), run_not_found (404), RATE_LIMITED and USAGE_EXCEEDED (429); 500 has no code. Decision: the body is otherwise of unknown shape (`{"error": "..."}`, `{"message": ...}`, `{"detail": ...}` are accepted too, or no JSON at all, which provider code handles); the HTTP status decides the error kind and the message is whatever text can be found. The messages in the examples are illustrative.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RunbaseErrorBody {
@@ -84,6 +89,11 @@ pub struct RunbaseErrorBody {
     /// A top-level message (Decision: accepted, not documented).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+}
+impl RunbaseErrorBody {
+    pub fn builder() -> builder::RunbaseErrorBody {
+        Default::default()
+    }
 }
 /// The `error` member: a documented object or a message string.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
@@ -143,6 +153,11 @@ pub struct RunbaseErrorObject {
     /// Human-readable message.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+}
+impl RunbaseErrorObject {
+    pub fn builder() -> builder::RunbaseErrorObject {
+        Default::default()
+    }
 }
 /// Runbase model ID of GPT Image 1.5.
 #[derive(
@@ -265,6 +280,11 @@ pub struct RunbaseRun {
     /// Run status. "succeeded" means the result is in `output.urls` (doc). Open string: other values are mapped by the provider code (Decision).
     pub status: ::std::string::String,
 }
+impl RunbaseRun {
+    pub fn builder() -> builder::RunbaseRun {
+        Default::default()
+    }
+}
 /// A failed run's error: a message string, or an object such as `{"message": ..., "code": ...}` (Decision: shape not documented, so any object is kept as is).
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
@@ -329,12 +349,482 @@ pub struct RunbaseRunInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub quality: ::std::option::Option<RunbaseQuality>,
 }
+impl RunbaseRunInput {
+    pub fn builder() -> builder::RunbaseRunInput {
+        Default::default()
+    }
+}
 /// Output Schema of `openai/gpt-image-1.5` on Runbase. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RunbaseRunOutput {
     /// Generated output URLs.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub urls: ::std::vec::Vec<::std::string::String>,
+}
+impl RunbaseRunOutput {
+    pub fn builder() -> builder::RunbaseRunOutput {
+        Default::default()
+    }
+}
+/// Types for composing complex structures.
+pub mod builder {
+    #[derive(Clone, Debug)]
+    pub struct RunbaseCreateRunRequest {
+        input: ::std::result::Result<super::RunbaseRunInput, ::std::string::String>,
+        model: ::std::result::Result<super::RunbaseModel, ::std::string::String>,
+    }
+    impl ::std::default::Default for RunbaseCreateRunRequest {
+        fn default() -> Self {
+            Self {
+                input: Err("no value supplied for input".to_string()),
+                model: Err("no value supplied for model".to_string()),
+            }
+        }
+    }
+    impl RunbaseCreateRunRequest {
+        pub fn input<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::RunbaseRunInput>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::RunbaseModel>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<RunbaseCreateRunRequest> for super::RunbaseCreateRunRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: RunbaseCreateRunRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                input: value.input?,
+                model: value.model?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::RunbaseCreateRunRequest> for RunbaseCreateRunRequest {
+        fn from(value: super::RunbaseCreateRunRequest) -> Self {
+            Self {
+                input: Ok(value.input),
+                model: Ok(value.model),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct RunbaseErrorBody {
+        detail: ::std::result::Result<
+            ::std::option::Option<::serde_json::Value>,
+            ::std::string::String,
+        >,
+        error: ::std::result::Result<
+            ::std::option::Option<super::RunbaseErrorField>,
+            ::std::string::String,
+        >,
+        message: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for RunbaseErrorBody {
+        fn default() -> Self {
+            Self {
+                detail: Ok(Default::default()),
+                error: Ok(Default::default()),
+                message: Ok(Default::default()),
+            }
+        }
+    }
+    impl RunbaseErrorBody {
+        pub fn detail<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.detail = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for detail: {e}"));
+            self
+        }
+        pub fn error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::RunbaseErrorField>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for error: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for message: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<RunbaseErrorBody> for super::RunbaseErrorBody {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: RunbaseErrorBody,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                detail: value.detail?,
+                error: value.error?,
+                message: value.message?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::RunbaseErrorBody> for RunbaseErrorBody {
+        fn from(value: super::RunbaseErrorBody) -> Self {
+            Self {
+                detail: Ok(value.detail),
+                error: Ok(value.error),
+                message: Ok(value.message),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct RunbaseErrorObject {
+        code: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        message: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for RunbaseErrorObject {
+        fn default() -> Self {
+            Self {
+                code: Ok(Default::default()),
+                message: Ok(Default::default()),
+            }
+        }
+    }
+    impl RunbaseErrorObject {
+        pub fn code<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.code = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for message: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<RunbaseErrorObject> for super::RunbaseErrorObject {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: RunbaseErrorObject,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                message: value.message?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::RunbaseErrorObject> for RunbaseErrorObject {
+        fn from(value: super::RunbaseErrorObject) -> Self {
+            Self {
+                code: Ok(value.code),
+                message: Ok(value.message),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct RunbaseRun {
+        completed_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        created_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        error: ::std::result::Result<
+            ::std::option::Option<super::RunbaseRunError>,
+            ::std::string::String,
+        >,
+        id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        model: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        output: ::std::result::Result<
+            ::std::option::Option<super::RunbaseRunOutput>,
+            ::std::string::String,
+        >,
+        status: ::std::result::Result<::std::string::String, ::std::string::String>,
+    }
+    impl ::std::default::Default for RunbaseRun {
+        fn default() -> Self {
+            Self {
+                completed_at: Ok(Default::default()),
+                created_at: Ok(Default::default()),
+                error: Ok(Default::default()),
+                id: Err("no value supplied for id".to_string()),
+                model: Ok(Default::default()),
+                output: Ok(Default::default()),
+                status: Err("no value supplied for status".to_string()),
+            }
+        }
+    }
+    impl RunbaseRun {
+        pub fn completed_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.completed_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for completed_at: {e}"));
+            self
+        }
+        pub fn created_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.created_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+            self
+        }
+        pub fn error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::RunbaseRunError>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for error: {e}"));
+            self
+        }
+        pub fn id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for id: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn output<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::RunbaseRunOutput>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output: {e}"));
+            self
+        }
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<RunbaseRun> for super::RunbaseRun {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: RunbaseRun,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                completed_at: value.completed_at?,
+                created_at: value.created_at?,
+                error: value.error?,
+                id: value.id?,
+                model: value.model?,
+                output: value.output?,
+                status: value.status?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::RunbaseRun> for RunbaseRun {
+        fn from(value: super::RunbaseRun) -> Self {
+            Self {
+                completed_at: Ok(value.completed_at),
+                created_at: Ok(value.created_at),
+                error: Ok(value.error),
+                id: Ok(value.id),
+                model: Ok(value.model),
+                output: Ok(value.output),
+                status: Ok(value.status),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct RunbaseRunInput {
+        aspect_ratio: ::std::result::Result<
+            ::std::option::Option<super::RunbaseAspectRatio>,
+            ::std::string::String,
+        >,
+        image_urls:
+            ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        prompt: ::std::result::Result<::std::string::String, ::std::string::String>,
+        quality: ::std::result::Result<
+            ::std::option::Option<super::RunbaseQuality>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for RunbaseRunInput {
+        fn default() -> Self {
+            Self {
+                aspect_ratio: Ok(Default::default()),
+                image_urls: Ok(Default::default()),
+                prompt: Err("no value supplied for prompt".to_string()),
+                quality: Ok(Default::default()),
+            }
+        }
+    }
+    impl RunbaseRunInput {
+        pub fn aspect_ratio<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::RunbaseAspectRatio>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.aspect_ratio = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for aspect_ratio: {e}"));
+            self
+        }
+        pub fn image_urls<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.image_urls = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for image_urls: {e}"));
+            self
+        }
+        pub fn prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for prompt: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::RunbaseQuality>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<RunbaseRunInput> for super::RunbaseRunInput {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: RunbaseRunInput,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                aspect_ratio: value.aspect_ratio?,
+                image_urls: value.image_urls?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::RunbaseRunInput> for RunbaseRunInput {
+        fn from(value: super::RunbaseRunInput) -> Self {
+            Self {
+                aspect_ratio: Ok(value.aspect_ratio),
+                image_urls: Ok(value.image_urls),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct RunbaseRunOutput {
+        urls: ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+    }
+    impl ::std::default::Default for RunbaseRunOutput {
+        fn default() -> Self {
+            Self {
+                urls: Ok(Default::default()),
+            }
+        }
+    }
+    impl RunbaseRunOutput {
+        pub fn urls<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.urls = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for urls: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<RunbaseRunOutput> for super::RunbaseRunOutput {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: RunbaseRunOutput,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self { urls: value.urls? })
+        }
+    }
+    impl ::std::convert::From<super::RunbaseRunOutput> for RunbaseRunOutput {
+        fn from(value: super::RunbaseRunOutput) -> Self {
+            Self {
+                urls: Ok(value.urls),
+            }
+        }
+    }
 }
 /// Error types.
 pub mod error {

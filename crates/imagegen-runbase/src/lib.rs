@@ -1,212 +1,143 @@
-//! imagegen-runbase: the Runbase (`runbase.net`) provider for imagegen.
-//!
-//! Runbase sells OpenAI's GPT Image 1.5 as the model `openai/gpt-image-1.5`
-//! behind an asynchronous API: `POST {base}/runs` submits a run,
-//! `GET {base}/runs/{id}` polls it until `status` is `succeeded`, and the
-//! images are at `output.urls`. Authentication is
-//! `Authorization: Bearer $RUNBASE_API_KEY`.
-//!
-//! ```no_run
-//! use imagegen_core::{ApiKey, ImageProvider, ImageRequest, ProviderConfig};
-//! use imagegen_runbase::Runbase;
-//! # async fn demo() -> Result<(), imagegen_core::Error> {
-//! let runbase = Runbase::from_config(ProviderConfig::new().api_key(ApiKey::new("rb-...")))?;
-//! let task = runbase.submit(&ImageRequest::new("A ceramic lamp")).await?; // one POST
-//! let now = runbase.status(&task.task_id).await?; // one GET; the core's Client polls
-//! # Ok(()) }
-//! ```
-//!
-//! Like every provider, this crate only maps and parses: each
-//! [`ImageProvider`] method sends at most one HTTP request and never sleeps,
-//! retries or polls. The core's `Client` owns timing.
-//!
-//! ## What Runbase offers ([`Runbase::default_capabilities`])
-//!
-//! | | |
-//! |---|---|
-//! | aspects | 1:1, 2:3, 3:2 (doc) |
-//! | qualities | medium, high; no `low` (doc); default not documented (`None`) |
-//! | prompt | at most 4000 characters (**decision**: Runbase documents no limit) |
-//! | reference images | public URLs (`image_urls`), at most 16 (**decision**: no limit documented) |
-//! | input fidelity, webhooks | not offered |
-//! | images per run | 1 |
-//! | poll interval | 2 s (their advice is 1-2 s) |
-//! | rate limit | 20 requests per 10 s per key, creates and polls together (their rate-limits page) |
-//! | request timeout | 30 s per HTTP call |
-//! | credits | Runbase reports none: `TaskStatus::credits` is always `None` |
-//!
-//! The other decisions are in the modules: [`request`] (mapping and the
-//! `provider_options` escape hatch), [`status`] (status table, a `succeeded`
-//! run without URLs), [`error`] (error codes and bodies of unknown shape).
-//! [`wire`] gathers the pure functions, for tests and benchmarks.
+#![doc = include_str!("../README.md")]
 
-use std::fmt;
+pub mod generated;
+
 use std::time::Duration;
 
-use async_trait::async_trait;
-use imagegen_core::capabilities::{Mode, RateLimit, ReferenceInput};
-use imagegen_core::provider_base::{BaseUrl, ProviderBase, ProviderSpec};
-use imagegen_core::{
-    Aspect, Capabilities, Error, ImageProvider, ImageRequest, ProviderConfig, Quality, TaskStatus,
-};
-use reqwest::header::CONTENT_TYPE;
+use generated::{RunbaseCreateRunRequest, RunbaseErrorBody, RunbaseErrorField, RunbaseRun};
+use generated::{RunbaseRunError, RunbaseRunInput};
+use imagegen_core::codec::{Auth, Codec, ProviderSpec, Settings, Target, build, wire};
+use imagegen_core::http::json_text;
+use imagegen_core::{Capabilities, Error, ErrorKind, HttpRequest, HttpResponse, ImageRequest};
+use imagegen_core::{RateLimit, TaskRef, TaskState, TaskStatus};
 
-pub mod error;
-pub mod generated;
-pub mod request;
-pub mod status;
+/// Runbase through the core's HTTP client: `Runbase::from_env()`.
+pub type Runbase = imagegen_core::HttpProvider<RunbaseCodec>;
 
-/// The pure mapping and parsing functions, in one place, for tests and
-/// benchmarks: no I/O, no clock.
-pub mod wire {
-    pub use crate::error::{from_response, kind_for_code, parse_error};
-    pub use crate::request::{build_create_request, create_body, create_body_json};
-    pub use crate::status::{map_state, parse_created, parse_status, run_to_status};
-}
+/// Runbase's wire format (see the crate docs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunbaseCodec;
 
-pub(crate) const NAME: &str = Runbase::NAME;
-pub(crate) const API_KEY_VAR: &str = Runbase::API_KEY_VAR;
-pub(crate) const BASE_URL_VAR: &str = Runbase::BASE_URL_VAR;
+impl Codec for RunbaseCodec {
+    const SPEC: ProviderSpec = ProviderSpec {
+        name: "runbase",
+        about: "submit a run, poll it",
+        api_key_var: "RUNBASE_API_KEY",
+        base_url_var: "RUNBASE_BASE_URL",
+        default_base_url: "https://runbase.net/api/v1",
+        sim_path: "/runbase/api/v1",
+        auth: Auth::Bearer,
+        credits_per_image: 1.0,
+        settings: &[],
+    };
 
-/// The Runbase provider: one API key on one base URL.
-///
-/// `Debug` shows the base URL and a fingerprint of the key, never the key.
-#[derive(Clone)]
-pub struct Runbase {
-    base: ProviderBase,
-    root: BaseUrl,
-}
-
-impl fmt::Debug for Runbase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.base.debug_struct(f, "Runbase").finish_non_exhaustive()
-    }
-}
-
-impl Runbase {
-    /// The provider's name, in errors, logs, task handles and `--provider`.
-    pub const NAME: &'static str = "runbase";
-    /// The environment variable holding the API key (the doc's name).
-    pub const API_KEY_VAR: &'static str = "RUNBASE_API_KEY";
-    /// The environment variable that overrides the base URL (a gateway, the
-    /// simulator).
-    pub const BASE_URL_VAR: &'static str = "RUNBASE_BASE_URL";
-    /// Runbase's documented base URL.
-    pub const DEFAULT_BASE_URL: &'static str = "https://runbase.net/api/v1";
-
-    const SPEC: ProviderSpec = ProviderSpec::new(
-        Self::NAME,
-        Self::API_KEY_VAR,
-        Self::BASE_URL_VAR,
-        Self::DEFAULT_BASE_URL,
-    );
-
-    /// How long one HTTP call may take.
-    const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-    /// Everything from the environment: the key from `RUNBASE_API_KEY`, the
-    /// base URL from `RUNBASE_BASE_URL` or [`Self::DEFAULT_BASE_URL`].
-    pub fn from_env() -> Result<Self, Error> {
-        Runbase::from_config(ProviderConfig::new())
-    }
-
-    /// From `config`, with unset fields read from the environment. A missing
-    /// key is an `Unauthorized` error naming `RUNBASE_API_KEY`; a base URL
-    /// that is not an `http(s)` URL is an `InvalidRequest` error.
-    pub fn from_config(config: ProviderConfig) -> Result<Self, Error> {
-        let base = ProviderBase::from_config(Self::SPEC, config, Self::default_capabilities())?;
-        let root = base.parse_base_url()?;
-        Ok(Runbase { base, root })
-    }
-
-    /// What Runbase offers (see the crate docs for the decisions behind
-    /// each value).
-    pub fn default_capabilities() -> Capabilities {
+    fn capabilities() -> Capabilities {
         Capabilities {
-            aspects: vec![Aspect::Square, Aspect::Portrait, Aspect::Landscape],
-            qualities: vec![Quality::Medium, Quality::High],
-            default_quality: None,
-            max_prompt_chars: 4000,
+            qualities: vec![imagegen_core::Quality::Medium, imagegen_core::Quality::High],
             max_reference_images: 16,
-            reference_input: ReferenceInput::Urls,
-            input_fidelity: false,
-            webhooks: false,
-            mode: Mode::Async,
-            max_images_per_request: 1,
-            poll_interval: Duration::from_secs(2),
-            rate_limit: Some(RateLimit {
-                requests: 20,
-                per: Duration::from_secs(10),
-            }),
-            request_timeout: Self::REQUEST_TIMEOUT,
+            rate_limit: Some(RateLimit::new(20, Duration::from_secs(10))),
+            ..Capabilities::default()
         }
     }
 
-    /// The base URL in use, without a trailing slash.
-    pub fn base_url(&self) -> &str {
-        self.base.base_url()
+    fn new(_: &Settings) -> Result<Self, Error> {
+        Ok(RunbaseCodec)
+    }
+
+    /// `POST {base}/runs`; `provider_options["runbase"]` go into `input`.
+    fn create(&self, request: &ImageRequest, to: &Target) -> Result<HttpRequest, Error> {
+        let input = RunbaseRunInput::builder()
+            .prompt(request.prompt.clone())
+            .aspect_ratio(wire(request.aspect.map(|a| a.as_ratio()))?)
+            .quality(wire(request.quality.map(|q| q.as_str()))?)
+            .image_urls(request.reference_urls());
+        let body: RunbaseCreateRunRequest = build(
+            RunbaseCreateRunRequest::builder()
+                .model("openai/gpt-image-1.5")
+                .input(input),
+        )?;
+        HttpRequest::post(to.url(&["runs"])).json(&body, (request, "runbase", &["input"]))
+    }
+
+    fn read_create(&self, answer: &HttpResponse) -> Result<TaskStatus, Error> {
+        read_run(answer)
+    }
+
+    /// `GET {base}/runs/{id}`, the id percent-encoded as one segment.
+    fn status(&self, task: &TaskRef, to: &Target) -> Result<HttpRequest, Error> {
+        Ok(HttpRequest::get(to.url(&["runs", &task.id])))
+    }
+
+    fn read_status(&self, _: &TaskRef, answer: &HttpResponse) -> Result<TaskStatus, Error> {
+        read_run(answer)
     }
 }
 
-#[async_trait]
-impl ImageProvider for Runbase {
-    fn name(&self) -> &str {
-        Self::NAME
+/// A run object (both answers), or the error an answer stands for.
+fn read_run(answer: &HttpResponse) -> Result<TaskStatus, Error> {
+    if !answer.is_success() {
+        return Err(error(answer));
     }
+    let run: RunbaseRun = answer.json("the Runbase run object")?;
+    let state = match run.status.as_str() {
+        "queued" => TaskState::Queued,
+        "starting" | "processing" | "running" => TaskState::Running,
+        "succeeded" => TaskState::Succeeded,
+        "failed" => failure(run.error.as_ref()),
+        "canceled" | "cancelled" => TaskState::Cancelled,
+        other => TaskState::Unknown { raw: other.into() },
+    };
+    let urls = match state {
+        TaskState::Succeeded => run.output.map(|o| o.urls).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    TaskStatus::new(run.id, state)
+        .with_raw_status(run.status)
+        .with_urls(urls)
+}
 
-    fn capabilities(&self) -> &Capabilities {
-        self.base.capabilities()
-    }
+/// A failed run's `error`: a message string, or an object with `message`
+/// (or `detail`) and `code`.
+fn failure(error: Option<&RunbaseRunError>) -> TaskState {
+    let value = serde_json::to_value(error).unwrap_or_default();
+    let code = value
+        .get("code")
+        .map(|c| json_text(c).unwrap_or(c.to_string()));
+    let message = json_text(&value).or_else(|| {
+        let object = value.as_object().filter(|o| !o.is_empty());
+        object.map(|_| value.to_string())
+    });
+    let message = message.unwrap_or_else(|| "the run failed (Runbase gave no reason)".into());
+    TaskState::failed(message, code)
+}
 
-    fn account_id(&self) -> String {
-        self.base.account_id().to_owned()
-    }
-
-    /// One `POST {base}/runs`. A 2xx answer is the new run; anything else is
-    /// mapped by [`error::from_response`].
-    async fn submit(&self, request: &ImageRequest) -> Result<TaskStatus, Error> {
-        let body = request::create_body(request)?;
-        let http = self
-            .base
-            .client()
-            .post(self.root.endpoint(&["runs"]))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        let response = self.base.send(http).await?;
-        if !response.is_success() {
-            return Err(error::from_response(&response));
-        }
-        let task = status::parse_created(&response.body)
-            .map_err(|e| e.with_http_status(response.status))?;
-        tracing::debug!(provider = Self::NAME, task_id = %task.task_id, status = ?task.raw_status, "run created");
-        Ok(task)
-    }
-
-    /// One `GET {base}/runs/{id}`, the id percent-encoded as one path
-    /// segment.
-    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
-        if task_id.trim().is_empty() {
-            return Err(Error::invalid_request("the run id is empty").with_provider(Self::NAME));
-        }
-        let http = self
-            .base
-            .client()
-            .get(self.root.endpoint(&["runs", task_id]));
-        let response = self
-            .base
-            .send(http)
-            .await
-            .map_err(|e| e.with_task_id(task_id))?;
-        if !response.is_success() {
-            return Err(error::from_response(&response).with_task_id(task_id));
-        }
-        status::parse_status(&response.body).map_err(|e| {
-            let e = e.with_http_status(response.status);
-            if e.task_id().is_some() {
-                e
-            } else {
-                e.with_task_id(task_id)
-            }
-        })
-    }
+/// The error for a non-2xx answer: the documented code decides the kind,
+/// else the HTTP status; every documented status is a refusal.
+fn error(answer: &HttpResponse) -> Error {
+    use ErrorKind::*;
+    let body: RunbaseErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let code = match body.error {
+        Some(RunbaseErrorField::RunbaseErrorObject(object)) => object.code,
+        _ => None,
+    };
+    let (kind, hint) = match code
+        .clone()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "invalid_json" | "missing_model" | "missing_input" | "invalid_input"
+        | "model_not_found" => (InvalidRequest, ""),
+        "missing_api_key" | "invalid_api_key" => (Unauthorized, ""),
+        "insufficient_balance" => (InsufficientCredits, ""),
+        "usage_exceeded" => (QuotaExhausted, ""),
+        "api_key_spend_limit_exceeded" => (QuotaExhausted, "raise the key's spend limit"),
+        "ip_not_allowed" => (Forbidden, "allow this machine's IP address for the key"),
+        "run_not_found" => (NotFound, "no such run for this key"),
+        "rate_limited" => (RateLimited, ""),
+        _ => (ErrorKind::from_http_status(answer.status), ""),
+    };
+    let err = Error::new(kind, answer.message()).with_hint(hint);
+    let err = err.with_code_if(code);
+    err.refused_if(matches!(answer.status, 400..=404 | 429))
 }

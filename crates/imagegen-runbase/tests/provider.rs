@@ -1,6 +1,7 @@
-//! Tests of the Runbase provider: the pure mapping and parsing functions
-//! (with insta snapshots in `tests/snapshots/`), and the provider's trait
-//! methods over real HTTP against `imagegen-sim` on loopback.
+//! Tests of the Runbase codec: the requests it describes and how the client
+//! sees the answers it reads (codec plus the core's settling, with insta
+//! snapshots in `tests/snapshots/`), and the provider (`HttpProvider` over
+//! the codec) over real HTTP against `imagegen-sim` on loopback.
 //!
 //! One test binary, one module per concern. No test reaches a non-loopback
 //! address.

@@ -94,6 +94,17 @@ pub(crate) enum QualityLevel {
     High,
 }
 
+impl QualityLevel {
+    /// `low`, `medium` or `high` (as images show it).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            QualityLevel::Low => "low",
+            QualityLevel::Medium => "medium",
+            QualityLevel::High => "high",
+        }
+    }
+}
+
 impl LatencyProfile {
     /// Queue and generation durations for one task of `quality`; `jitter` is a
     /// per-task random value (only [`LatencyProfile::Realistic`] uses it).

@@ -30,7 +30,7 @@
 //! | `/replicate/v1` | `https://api.replicate.com/v1` | `POST /models/openai/gpt-image-1.5/predictions`, `POST /predictions`, `GET /predictions/{id}`, `POST /predictions/{id}/cancel`, `GET /webhooks/default/secret` |
 //! | `/azure` | `https://{resource}.openai.azure.com` | `POST /openai/deployments/{d}/images/{generations,edits}?api-version=`, `POST /openai/v1/images/{generations,edits}` |
 //! | `/wavespeed` | `https://api.wavespeed.ai` | `POST /api/v3/openai/gpt-image-1.5/{text-to-image,edit}`, `GET /api/v3/predictions/{id}[/result]`, `GET /api/v3/webhook/secret` |
-//! | `/files/...` | the sellers' CDNs | `GET` image downloads, no key |
+//! | `/files/{provider}/{task}/{index}.{png,jpeg,webp}` | the sellers' CDNs | `GET` a task's image, no key |
 //! | `/_sim/...` | the sim itself | ledger, config, reset, health |
 //!
 //! ## Decisions where the providers' docs are silent

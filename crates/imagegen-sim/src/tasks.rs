@@ -16,7 +16,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::Provider;
-use crate::images::{ImageFormat, ImageSize};
+use crate::config::QualityLevel;
+use crate::images::{ImageFormat, ImageSize, ImageSpec};
 
 const SHARDS: usize = 16;
 
@@ -55,6 +56,10 @@ pub(crate) struct Task {
     pub request: Value,
     pub prompt: String,
     pub size: ImageSize,
+    /// Quality asked (shown on the image).
+    pub quality: QualityLevel,
+    /// Reference images in the request (counted on the image).
+    pub references: usize,
     /// Show an undocumented status at the first poll.
     pub unknown_status: bool,
     pub polls: u64,
@@ -189,6 +194,23 @@ impl Task {
         self.more.images.max(1)
     }
 
+    /// Encoding of the task's images.
+    pub fn format(&self) -> ImageFormat {
+        self.more.format.unwrap_or(ImageFormat::Png)
+    }
+
+    /// Image `index` of the task as drawn, whether answered inline or served
+    /// at [`ImageSpec::file_path`] (the one place a task's image is described,
+    /// so both give the same bytes).
+    pub fn image_spec(&self, index: usize) -> ImageSpec {
+        ImageSpec::new(self.provider.name(), &self.id, &self.prompt, self.size)
+            .quality(self.quality.label())
+            .index(index, self.images() as usize)
+            .references(self.references)
+            .format(self.format())
+            .transparent(self.more.transparent)
+    }
+
     /// Generation time actually spent, in milliseconds (0 before the start).
     pub fn inference_ms(&self) -> u64 {
         let end = self.end_at();
@@ -255,6 +277,11 @@ impl TaskStore {
             Some(t) if t.provider == provider => Some(f(t)),
             _ => None,
         }
+    }
+
+    /// Runs `f` on the task `id` whatever its provider (file downloads).
+    pub fn with_id<R>(&self, id: &str, f: impl FnOnce(&Task) -> R) -> Option<R> {
+        self.shard(id).get(id).map(f)
     }
 
     /// Calls `f` on every task (shard by shard).

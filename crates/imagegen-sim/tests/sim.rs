@@ -11,6 +11,7 @@ mod sim {
     mod fal;
     mod faults;
     mod gptimage15;
+    mod images;
     mod load;
     mod openai;
     mod replicate;

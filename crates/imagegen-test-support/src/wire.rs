@@ -88,6 +88,31 @@ fn compare(original: &Value, back: &Value, path: &str, dropped: &mut Map<String,
     }
 }
 
+/// The name of the member [`with_unknown_fields`] adds.
+pub const UNKNOWN_FIELD: &str = "x_undocumented_field";
+
+/// `value` with a member no schema documents ([`UNKNOWN_FIELD`], itself an
+/// object holding an array) added to every object in it, at any depth: what
+/// a provider that adds a field to its answers sends. Response types are
+/// open, so this must parse as the original does.
+pub fn with_unknown_fields(value: &Value) -> Value {
+    match value {
+        Value::Object(object) => {
+            let mut out: Map<String, Value> = object
+                .iter()
+                .map(|(key, value)| (key.clone(), with_unknown_fields(value)))
+                .collect();
+            out.insert(
+                UNKNOWN_FIELD.to_owned(),
+                json!({"added": [1, "two", null], "nested": {"deep": true}}),
+            );
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(with_unknown_fields).collect()),
+        other => other.clone(),
+    }
+}
+
 /// The deserialization error for `value` as a `T`, or a panic if it parses.
 pub fn rejects<T: DeserializeOwned + std::fmt::Debug>(value: Value) -> String {
     match serde_json::from_value::<T>(value.clone()) {
@@ -116,6 +141,18 @@ mod tests {
     #[should_panic(expected = "/extra appeared")]
     fn an_added_member_fails_the_round_trip() {
         compare(&json!({}), &json!({"extra": 1}), "", &mut Map::new());
+    }
+
+    #[test]
+    fn unknown_fields_go_into_every_object() {
+        let added = with_unknown_fields(&json!({"a": {"b": [{"c": 1}, 2]}, "d": "x"}));
+        assert!(added[UNKNOWN_FIELD].is_object());
+        assert!(added["a"][UNKNOWN_FIELD].is_object());
+        assert!(added["a"]["b"][0][UNKNOWN_FIELD].is_object());
+        assert_eq!(added["a"]["b"][0]["c"], 1);
+        assert_eq!(added["a"]["b"][1], 2);
+        assert_eq!(added["d"], "x");
+        assert_eq!(with_unknown_fields(&json!([1, "s"])), json!([1, "s"]));
     }
 
     #[test]

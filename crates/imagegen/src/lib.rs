@@ -10,7 +10,7 @@
 pub use imagegen_core::*;
 
 mod registry;
-pub use registry::{ProviderInfo, provider, provider_info, providers};
+pub use registry::{provider, providers, registration};
 
 #[cfg(feature = "gptimage15")]
 pub use imagegen_gptimage15 as gptimage15;

@@ -12,13 +12,10 @@ use imagegen::{
 };
 use imagegen_sim::{FaultConfig, Sim, SimConfig, SimHandle};
 
+/// Where the simulator serves `provider`'s API: the registry says.
 fn base_url(sim: &SimHandle, provider: &str) -> String {
-    match provider {
-        "runbase" => sim.runbase_url(),
-        "gptimage15" => sim.gptimage15_url(),
-        "openai" => sim.openai_url(),
-        other => panic!("no sim prefix for {other}"),
-    }
+    let spec = imagegen::registration(provider).expect("registered").spec;
+    format!("{}{}", sim.base_url(), spec.sim_path)
 }
 
 fn provider_with_key(sim: &SimHandle, name: &str, key: &str) -> Arc<dyn ImageProvider> {
@@ -59,17 +56,17 @@ async fn every_provider_aspect_and_quality_yields_a_png_of_the_right_size() {
     let sim = Sim::start(SimConfig::fast()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     for info in imagegen::providers() {
-        let client = client_for(&sim, info.name, "sim-key");
-        for aspect in &info.capabilities.aspects {
-            for quality in &info.capabilities.qualities {
+        let client = client_for(&sim, info.spec.name, "sim-key");
+        for aspect in &info.capabilities().aspects {
+            for quality in &info.capabilities().qualities {
                 let request = ImageRequest::new(format!("a lamp, {aspect}, {quality}"))
                     .aspect(*aspect)
                     .quality(*quality);
                 let generation = client
                     .generate(request)
                     .await
-                    .unwrap_or_else(|e| panic!("{} {aspect} {quality}: {e}", info.name));
-                assert_eq!(generation.provider, info.name);
+                    .unwrap_or_else(|e| panic!("{} {aspect} {quality}: {e}", info.spec.name));
+                assert_eq!(generation.provider, info.spec.name);
                 assert_eq!(generation.images().len(), 1);
                 let saved = client.download(&generation, dir.path()).await.unwrap();
                 assert_eq!(saved.len(), 1);
@@ -79,13 +76,13 @@ async fn every_provider_aspect_and_quality_yields_a_png_of_the_right_size() {
                     png_size(&bytes),
                     (size.width, size.height),
                     "{} {aspect} {quality}",
-                    info.name
+                    info.spec.name
                 );
                 assert!(saved[0].sidecar_path.exists());
             }
         }
-        let totals = sim.ledger().totals(info.name);
-        assert_eq!(totals.duplicate_creates, 0, "{}", info.name);
+        let totals = sim.ledger().totals(info.spec.name);
+        assert_eq!(totals.duplicate_creates, 0, "{}", info.spec.name);
     }
 }
 
@@ -198,7 +195,7 @@ async fn documented_errors_map_to_kinds_and_are_never_retried_into_double_charge
         assert!(!err.is_retryable(), "{name} {key}: {err:?}");
         assert!(!err.may_have_reached_server(), "{name} {key}: {err:?}");
         if *kind == ErrorKind::Unauthorized {
-            let var = imagegen::provider_info(name).unwrap().api_key_var;
+            let var = imagegen::registration(name).unwrap().spec.api_key_var;
             assert!(err.to_string().contains(var), "{err} should name {var}");
         }
     }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use crate::args::BatchArgs;
 use crate::batchfile::{self, LineSpec};
 use crate::commands::runner::Runner;
-use crate::commands::{RequestDefaults, connect, estimate_credits, strictness};
+use crate::commands::{RequestDefaults, connect, strictness};
 use crate::engine::Engine;
 use crate::exit::{CliError, CliResult, Exit, describe};
 use crate::journal::{JobState, Journal, NewJob};
 use crate::progress::{Mode, Progress};
 use crate::providers::check_name;
+use crate::providers::estimate_credits;
 
 pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
     let default_providers = args

@@ -28,14 +28,10 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
     let engine = &session.engine;
     let progress = Progress::new(if mode == Mode::Bar { Mode::Lines } else { mode }, 0);
 
-    // Everything that can be refused locally is refused here, before a create is sent.
-    let (_, warnings) = engine.check(provider, &request)?;
+    // The core checks the request before anything is sent: a refusal here
+    // cost nothing.
+    let (tasks, warnings) = engine.submit(provider, &request).await?;
     for w in &warnings {
-        progress.warn(format!("warning: {}", w.message));
-    }
-
-    let (tasks, more_warnings) = engine.submit(provider, &request).await?;
-    for w in more_warnings.iter().filter(|w| !warnings.contains(w)) {
         progress.warn(format!("warning: {}", w.message));
     }
     for t in &tasks {

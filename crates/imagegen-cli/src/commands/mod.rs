@@ -77,7 +77,10 @@ pub async fn connect(
             Exit::Usage,
             "--base-url applies to one provider, but several were given",
         )
-        .hint("set RUNBASE_BASE_URL, GPTIMAGE15_BASE_URL or OPENAI_BASE_URL instead"));
+        .hint(format!(
+            "set the providers' base-URL variables instead ({})",
+            crate::providers::base_url_vars()
+        )));
     }
     let mut sim = None;
     let mut endpoints: Vec<(&'static str, Endpoint)> = Vec::new();
@@ -96,11 +99,8 @@ pub async fn connect(
             CliError::new(Exit::Network, format!("cannot start the simulator: {e}"))
         })?;
         for name in names {
-            let url = match *name {
-                "runbase" => handle.runbase_url(),
-                "gptimage15" => handle.gptimage15_url(),
-                _ => handle.openai_url(),
-            };
+            let spec = crate::providers::registration(name)?.spec;
+            let url = format!("{}{}", handle.base_url(), spec.sim_path);
             endpoints.push((
                 name,
                 Endpoint {
@@ -216,17 +216,4 @@ pub fn check_ref_files(refs: &[ReferenceImage]) -> CliResult<()> {
         }
     }
     Ok(())
-}
-
-/// Credits a job is expected to cost on `provider`, before it reports any.
-///
-/// gptimage15.ai documents 10 credits per task. Runbase publishes no per-run
-/// price in the docs we have; a run is counted as 1 credit (the unit the
-/// simulator charges). OpenAI bills by token; an image is counted as 1 credit.
-pub fn estimate_credits(provider: &str, images: u32) -> f64 {
-    let per_image = match provider {
-        "gptimage15" => 10.0,
-        _ => 1.0,
-    };
-    per_image * f64::from(images)
 }

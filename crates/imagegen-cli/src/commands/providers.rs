@@ -5,12 +5,15 @@ use serde::Serialize;
 
 use crate::args::ProvidersArgs;
 use crate::exit::{CliResult, Exit};
-use crate::providers::{NAMES, capabilities, key_var};
 
 #[derive(Serialize)]
 struct Row {
     name: &'static str,
+    about: &'static str,
     key_env: &'static str,
+    base_url_env: &'static str,
+    default_base_url: &'static str,
+    credits_per_image: f64,
     capabilities: Capabilities,
 }
 
@@ -30,18 +33,18 @@ fn secs(d: std::time::Duration) -> String {
 }
 
 pub fn run(args: ProvidersArgs) -> CliResult<Exit> {
-    let mut rows = Vec::new();
-    for name in NAMES {
-        match capabilities(name) {
-            Ok(capabilities) => rows.push(Row {
-                name,
-                key_env: key_var(name),
-                capabilities,
-            }),
-            // A provider this build cannot construct is left out, said on stderr.
-            Err(e) => eprintln!("warning: {name}: {}", e.message()),
-        }
-    }
+    let rows: Vec<Row> = crate::providers::all()
+        .into_iter()
+        .map(|p| Row {
+            name: p.spec.name,
+            about: p.spec.about,
+            key_env: p.spec.api_key_var,
+            base_url_env: p.spec.base_url_var,
+            default_base_url: p.spec.default_base_url,
+            credits_per_image: p.spec.credits_per_image,
+            capabilities: p.capabilities(),
+        })
+        .collect();
     if args.json {
         println!(
             "{}",

@@ -18,12 +18,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use imagegen_core::{Error, ErrorKind, ImageOutput, ImageRequest};
 
-use crate::commands::estimate_credits;
 use crate::engine::{Engine, Finished, Task};
 use crate::exit::{CliResult, Exit, describe};
 use crate::journal::{JobRow, JobState, Journal, OutputRow};
 use crate::output::{ImageRecord, print_json, slug};
 use crate::progress::{Progress, human_duration};
+use crate::providers::estimate_credits;
 
 /// How to run.
 pub struct Runner {

@@ -14,7 +14,7 @@ use crate::{
 };
 
 pub(super) fn fake(name: &str) -> Arc<ScriptedProvider> {
-    Arc::new(ScriptedProvider::runbase_like(name))
+    Arc::new(ScriptedProvider::polled_api(name))
 }
 
 pub(super) fn builder(providers: &[&Arc<ScriptedProvider>]) -> ClientBuilder {
@@ -235,7 +235,7 @@ async fn a_handle_survives_serde_and_resumes_in_a_new_client() {
 
 #[tokio::test(start_paused = true)]
 async fn a_sync_provider_handle_carries_its_inline_images() {
-    let s = Arc::new(ScriptedProvider::runbase_like("s").with_capabilities(|c| {
+    let s = Arc::new(ScriptedProvider::polled_api("s").with_capabilities(|c| {
         c.mode = Mode::Sync;
         c.max_images_per_request = 10;
     }));
@@ -269,9 +269,9 @@ async fn a_webhook_wakes_the_waiter_and_its_urls_are_ignored() {
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let body =
-            br#"{"task_id":"a-1","status":"SUCCESS","response":["https://evil.example/x.png"]}"#;
-        let task_id = crate::webhook::task_id_from_callback(body, None).unwrap();
-        hook.on_callback("a", &task_id).await.unwrap();
+            br#"{"task":"a-1","status":"SUCCESS","response":["https://evil.example/x.png"]}"#;
+        let call = crate::WebhookCall::new(Default::default(), &body[..], None);
+        hook.on_webhook("a", &call).await.unwrap();
     });
     let start = Instant::now();
     let generation = client.wait(&submission.handles[0]).await.unwrap();
@@ -310,7 +310,10 @@ async fn a_webhook_for_an_unfinished_task_makes_the_waiter_poll_again() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         // Still running when the hint arrives (an early or forged call).
         let status = hook.on_callback("a", "a-1").await.unwrap();
-        assert_eq!(status.state, TaskState::Running);
+        assert_eq!(
+            status.expect("the client waits on a-1").state,
+            TaskState::Running
+        );
     });
     let start = Instant::now();
     client.wait(&submission.handles[0]).await.unwrap();

@@ -1,13 +1,14 @@
-//! One timer per attempt: the overall deadline reaches into the transport,
-//! which cuts its own request timeout to it, while anything else an attempt
-//! awaits is still cut by the retry loop. Real HTTP over loopback, real time
-//! (sub-second deadlines), since the timers in question are reqwest's.
+//! The overall deadline bounds every attempt: the retry loop runs each one
+//! under `timeout_at`, whatever the attempt is waiting on (the request, its
+//! body, or anything before or after it). Real HTTP over loopback, real time
+//! (sub-second deadlines), since reqwest's own timers are involved.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::*;
+use crate::http::HttpRequest;
 use crate::transport::HttpTransport;
 use crate::transport::loopback_tests::{Serve, server};
 
@@ -32,8 +33,12 @@ fn retrier<'a>(
     }
 }
 
-fn fallback_timers() -> u32 {
-    FALLBACK_TIMERS.with(|n| n.get())
+fn get(url: &str) -> HttpRequest {
+    HttpRequest::get(url::Url::parse(url).unwrap())
+}
+
+fn post(url: &str) -> HttpRequest {
+    HttpRequest::post(url::Url::parse(url).unwrap())
 }
 
 fn assert_deadline_error(err: &Error) {
@@ -44,21 +49,24 @@ fn assert_deadline_error(err: &Error) {
     assert_eq!(err.provider(), Some("fake"));
 }
 
+fn assert_cut_near(start: Instant, deadline: Duration) {
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= deadline && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+}
+
 #[tokio::test]
-async fn a_request_is_cut_at_the_deadline_by_the_transport_timer_alone() {
+async fn a_silent_server_is_cut_at_the_deadline_and_the_create_is_ambiguous() {
     let url = server(Serve::Silent).await;
     let transport = HttpTransport::new();
     let policy = RetryPolicy::default();
     let jitter = Jitter::seeded(1);
-    let before = fallback_timers();
     let start = Instant::now();
     let (result, attempts) = retrier(&policy, &jitter, CREATE, Duration::from_millis(300))
-        .run(|| {
-            let request = transport.client().post(&url).body("{}");
-            transport.send("fake", request, Duration::from_secs(30))
-        })
+        .run(|| transport.send("fake", post(&url), None, Duration::from_secs(30)))
         .await;
-    let elapsed = start.elapsed();
     let err = result.unwrap_err();
     assert_deadline_error(&err);
     assert_eq!(attempts, 1);
@@ -66,15 +74,7 @@ async fn a_request_is_cut_at_the_deadline_by_the_transport_timer_alone() {
         err.hint().unwrap().contains(AMBIGUOUS_CREATE_HINT),
         "a create cut mid-flight may have landed: {err}"
     );
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5),
-        "{elapsed:?}"
-    );
-    assert_eq!(
-        fallback_timers(),
-        before,
-        "the transport's timer bounded the attempt; the loop armed none"
-    );
+    assert_cut_near(start, Duration::from_millis(300));
 }
 
 #[tokio::test]
@@ -83,7 +83,6 @@ async fn a_body_cut_at_the_deadline_is_the_same_deadline_error() {
     let transport = HttpTransport::new();
     let policy = RetryPolicy::default();
     let jitter = Jitter::seeded(1);
-    let before = fallback_timers();
     let start = Instant::now();
     let (result, _) = retrier(
         &policy,
@@ -91,17 +90,10 @@ async fn a_body_cut_at_the_deadline_is_the_same_deadline_error() {
         CallKind::Status,
         Duration::from_millis(300),
     )
-    .run(|| {
-        transport.send(
-            "fake",
-            transport.client().get(&url),
-            Duration::from_secs(30),
-        )
-    })
+    .run(|| transport.send("fake", get(&url), None, Duration::from_secs(30)))
     .await;
     assert_deadline_error(&result.unwrap_err());
-    assert!(start.elapsed() < Duration::from_secs(5));
-    assert_eq!(fallback_timers(), before);
+    assert_cut_near(start, Duration::from_millis(300));
 }
 
 #[tokio::test]
@@ -112,13 +104,7 @@ async fn the_request_timeout_still_applies_well_before_the_deadline() {
     let jitter = Jitter::seeded(1);
     let start = Instant::now();
     let (result, _) = retrier(&policy, &jitter, CallKind::Status, Duration::from_secs(60))
-        .run(|| {
-            transport.send(
-                "fake",
-                transport.client().get(&url),
-                Duration::from_millis(200),
-            )
-        })
+        .run(|| transport.send("fake", get(&url), None, Duration::from_millis(200)))
         .await;
     let err = result.unwrap_err();
     // The transport's own timeout, classified as always: retryable.
@@ -138,30 +124,19 @@ async fn waiting_after_the_request_is_still_cut_at_the_deadline() {
     let transport = HttpTransport::new();
     let policy = RetryPolicy::default();
     let jitter = Jitter::seeded(1);
-    let before = fallback_timers();
     let start = Instant::now();
     let (result, _) = retrier(&policy, &jitter, CREATE, Duration::from_millis(300))
         .run(|| async {
             let response = transport
-                .send(
-                    "fake",
-                    transport.client().get(&url),
-                    Duration::from_secs(30),
-                )
+                .send("fake", get(&url), None, Duration::from_secs(30))
                 .await?;
             assert_eq!(&response.body[..], b"ok");
-            // Something slow after the exchange: the transport's timer is gone.
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok(())
         })
         .await;
     assert_deadline_error(&result.unwrap_err());
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5),
-        "{elapsed:?}"
-    );
-    assert_eq!(fallback_timers(), before + 1);
+    assert_cut_near(start, Duration::from_millis(300));
 }
 
 #[tokio::test]
@@ -173,47 +148,31 @@ async fn waiting_before_the_request_is_cut_and_so_is_the_request() {
     let start = Instant::now();
     let (result, _) = retrier(&policy, &jitter, CREATE, Duration::from_millis(300))
         .run(|| async {
-            // Like a provider reading a reference file first.
             tokio::time::sleep(Duration::from_millis(100)).await;
             transport
-                .send(
-                    "fake",
-                    transport.client().post(&url),
-                    Duration::from_secs(30),
-                )
+                .send("fake", post(&url), None, Duration::from_secs(30))
                 .await
         })
         .await;
     assert_deadline_error(&result.unwrap_err());
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5),
-        "{elapsed:?}"
-    );
+    assert_cut_near(start, Duration::from_millis(300));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_request_started_at_the_deadline_is_not_sent() {
-    // Nothing listens here: a request that went out would fail to connect.
-    let transport = HttpTransport::new();
+async fn no_attempt_starts_once_the_deadline_has_passed() {
     let policy = RetryPolicy::default();
     let jitter = Jitter::seeded(1);
-    let r = retrier(&policy, &jitter, CallKind::Status, Duration::from_secs(1));
-    let (result, _) = r
-        .run(|| async {
-            tokio::time::sleep_until(r.deadline).await;
-            let request = transport.client().get("http://127.0.0.1:9/");
-            // Still inside the attempt, so the transport sees no time left.
-            Ok(transport
-                .send("fake", request, Duration::from_secs(30))
-                .await)
+    let r = retrier(&policy, &jitter, CREATE, Duration::ZERO);
+    let mut called = false;
+    let (result, attempts) = r
+        .run(|| {
+            called = true;
+            async { Ok(()) }
         })
         .await;
-    // The attempt is polled before the loop's timer, so the transport ran
-    // and refused to start; had it sent, this would be a refused connection.
-    let err = match result {
-        Ok(sent) => sent.unwrap_err(),
-        Err(err) => err,
-    };
-    assert_deadline_error(&err);
+    let err = result.unwrap_err();
+    assert!(!called, "nothing is sent with no time left");
+    assert_eq!(attempts, 0);
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(!err.may_have_reached_server(), "nothing went out: {err}");
 }

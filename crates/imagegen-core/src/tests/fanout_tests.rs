@@ -73,7 +73,7 @@ async fn a_create_that_may_have_landed_is_listed_not_lost() {
 
 #[tokio::test(start_paused = true)]
 async fn creates_are_split_by_max_images_per_request() {
-    let a = Arc::new(ScriptedProvider::runbase_like("a").with_capabilities(|c| {
+    let a = Arc::new(ScriptedProvider::polled_api("a").with_capabilities(|c| {
         c.max_images_per_request = 2;
     }));
     let client = builder(&[&a]).build().unwrap();
@@ -115,7 +115,7 @@ async fn falls_back_when_the_first_provider_refuses_before_acceptance() {
 async fn falls_back_when_the_first_provider_lacks_a_setting() {
     // Runbase-like providers have no `low` quality; strict mode refuses.
     let a = fake("a");
-    let b = Arc::new(ScriptedProvider::runbase_like("b").with_capabilities(|c| {
+    let b = Arc::new(ScriptedProvider::polled_api("b").with_capabilities(|c| {
         c.qualities = Quality::ALL.to_vec();
     }));
     let client = builder(&[&a, &b])
@@ -197,8 +197,8 @@ async fn the_rate_budget_paces_creates_and_polls_of_many_jobs() {
 #[tokio::test(start_paused = true)]
 async fn clients_sharing_budgets_share_the_account_pace() {
     let budgets = Arc::new(Budgets::new());
-    let a1 = Arc::new(ScriptedProvider::runbase_like("a").with_account("acct"));
-    let a2 = Arc::new(ScriptedProvider::runbase_like("a").with_account("acct"));
+    let a1 = Arc::new(ScriptedProvider::polled_api("a").with_account("acct"));
+    let a2 = Arc::new(ScriptedProvider::polled_api("a").with_account("acct"));
     let limit = RateLimit {
         requests: 4,
         per: Duration::from_secs(2),
@@ -222,7 +222,7 @@ async fn clients_sharing_budgets_share_the_account_pace() {
 
 #[tokio::test(start_paused = true)]
 async fn ten_thousand_concurrent_generations_are_cheap() {
-    let a = Arc::new(ScriptedProvider::runbase_like("a").with_capabilities(|c| {
+    let a = Arc::new(ScriptedProvider::polled_api("a").with_capabilities(|c| {
         c.rate_limit = None;
     }));
     let client = builder(&[&a]).build().unwrap();

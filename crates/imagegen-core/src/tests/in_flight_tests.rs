@@ -17,6 +17,7 @@ use crate::{
     Client, ClientBuilder, Error, ErrorKind, ImageProvider, ImageRequest, RetryPolicy, TaskState,
     TaskStatus,
 };
+use crate::{HttpRequest, SubmitOptions, TaskRef};
 
 /// A provider whose calls take `work` each and count how many run at once.
 /// Task ids decide the answer: `fail-*` is a 404, `flaky-*` a 500 asking to
@@ -33,7 +34,7 @@ struct Slow {
 impl Slow {
     fn new(work: Duration) -> Arc<Slow> {
         Arc::new(Slow {
-            caps: tests_support::runbase_like(),
+            caps: tests_support::polled_api(),
             work,
             running: AtomicUsize::new(0),
             most: AtomicUsize::new(0),
@@ -73,12 +74,13 @@ impl ImageProvider for Slow {
     fn account_id(&self) -> String {
         "slow:test-account".to_owned()
     }
-    async fn submit(&self, _: &ImageRequest) -> Result<TaskStatus, Error> {
+    async fn submit(&self, _: &ImageRequest, _: &SubmitOptions) -> Result<TaskStatus, Error> {
         let _running = Running::start(self);
         tokio::time::sleep(self.work).await;
         Ok(TaskStatus::new("slow-1", TaskState::Queued))
     }
-    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
+    async fn status(&self, task: &TaskRef) -> Result<TaskStatus, Error> {
+        let task_id = task.id.as_str();
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let _running = Running::start(self);
         tokio::time::sleep(self.work).await;
@@ -302,17 +304,17 @@ impl ImageProvider for Http {
     fn account_id(&self) -> String {
         "http:test-account".to_owned()
     }
-    async fn submit(&self, _: &ImageRequest) -> Result<TaskStatus, Error> {
+    async fn submit(&self, _: &ImageRequest, _: &SubmitOptions) -> Result<TaskStatus, Error> {
         unreachable!("only polled")
     }
-    async fn status(&self, task_id: &str) -> Result<TaskStatus, Error> {
-        let request = self.transport.client().get(&self.url);
+    async fn status(&self, task: &TaskRef) -> Result<TaskStatus, Error> {
+        let request = HttpRequest::get(url::Url::parse(&self.url).unwrap());
         let response = self
             .transport
-            .send("http", request, Duration::from_secs(10))
+            .send("http", request, None, Duration::from_secs(10))
             .await?;
         assert!(response.is_success());
-        Ok(TaskStatus::new(task_id, TaskState::Running))
+        Ok(TaskStatus::new(task.id.clone(), TaskState::Running))
     }
 }
 
@@ -366,7 +368,7 @@ async fn a_slow_server_sees_at_most_k_requests_and_few_connections() {
     let connections = Arc::new(AtomicUsize::new(0));
     let url = slow_server(active, most.clone(), connections.clone()).await;
     let provider = Http {
-        caps: tests_support::runbase_like(),
+        caps: tests_support::polled_api(),
         transport: crate::HttpTransport::new(),
         url,
     };

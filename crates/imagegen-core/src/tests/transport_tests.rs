@@ -8,7 +8,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::error::ErrorKind;
+use crate::http::HttpRequest;
 use crate::transport::{HttpTransport, MAX_RESPONSE_BYTES};
+
+fn get(url: &str) -> HttpRequest {
+    HttpRequest::get(url::Url::parse(url).unwrap())
+}
 
 /// What the loopback server does with each connection after reading the
 /// request head.
@@ -107,15 +112,11 @@ pub(crate) async fn server(serve: Serve) -> String {
 }
 
 #[tokio::test]
-async fn outside_a_retry_loop_the_request_timeout_alone_applies() {
+async fn the_request_timeout_bounds_one_exchange() {
     let url = server(Serve::Silent).await;
     let transport = HttpTransport::new();
     let err = transport
-        .send(
-            "fake",
-            transport.client().get(&url),
-            Duration::from_millis(200),
-        )
+        .send("fake", get(&url), None, Duration::from_millis(200))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
@@ -135,7 +136,7 @@ async fn bodies_in_one_or_many_chunks_arrive_whole() {
         })
         .await;
         let response = transport
-            .send("fake", transport.client().get(&url), Duration::from_secs(5))
+            .send("fake", get(&url), None, Duration::from_secs(5))
             .await
             .unwrap();
         assert_eq!(response.status, 200);
@@ -159,7 +160,7 @@ async fn an_announced_body_over_the_cap_is_refused_before_reading() {
     let url = server(Serve::Huge).await;
     let transport = HttpTransport::new();
     let err = transport
-        .send("fake", transport.client().get(&url), Duration::from_secs(5))
+        .send("fake", get(&url), None, Duration::from_secs(5))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
@@ -174,7 +175,7 @@ async fn a_small_answer_keeps_its_status_headers_and_body() {
     let url = server(Serve::Ok).await;
     let transport = HttpTransport::new();
     let response = transport
-        .send("fake", transport.client().get(&url), Duration::from_secs(5))
+        .send("fake", get(&url), None, Duration::from_secs(5))
         .await
         .unwrap();
     assert!(response.is_success());
@@ -187,11 +188,7 @@ async fn a_body_that_stalls_times_out_with_the_status() {
     let url = server(Serve::Stall).await;
     let transport = HttpTransport::new();
     let err = transport
-        .send(
-            "fake",
-            transport.client().get(&url),
-            Duration::from_millis(300),
-        )
+        .send("fake", get(&url), None, Duration::from_millis(300))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);

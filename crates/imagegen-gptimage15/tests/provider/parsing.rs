@@ -1,11 +1,32 @@
-//! Envelopes → `TaskStatus`: every documented status and every variant the
+//! Envelopes → `TaskStatus`, as the client sees them (the codec's reading,
+//! settled by the core): every documented status and every variant the
 //! provider's pages show (numeric, numbers as strings, string-encoded
-//! `response`, `consumed_credit`), unknown statuses, and missing URLs.
+//! `response`, `consumed_credit`), unknown statuses, missing URLs, and the
+//! schema's examples with fields no page documents.
 
-use imagegen_core::{ErrorKind, ImageOutput, TaskState, TaskStatus};
-use imagegen_gptimage15::wire::{parse_created, parse_status};
-use imagegen_test_support::{error_summary, snapshot};
+use imagegen_core::{Error, ErrorKind, ImageOutput, TaskState, TaskStatus};
+use imagegen_gptimage15::Gptimage15Codec;
+use imagegen_gptimage15::generated::{
+    Gptimage15ErrorBody, Gptimage15GenerateEnvelope, Gptimage15StatusEnvelope,
+};
+use imagegen_test_support::wire::{UNKNOWN_FIELD, examples, with_unknown_fields};
+use imagegen_test_support::{answer, error_summary, read_create, read_status, snapshot};
 use serde_json::{Map, Value, json};
+
+const GENERATE_RESPONSE: &str =
+    include_str!("../../../../schemas/gptimage15/generate-response.json");
+const STATUS_RESPONSE: &str = include_str!("../../../../schemas/gptimage15/status-response.json");
+const ERROR: &str = include_str!("../../../../schemas/gptimage15/error.json");
+
+/// An HTTP 200 answer to a status request, as the client sees it.
+fn parse_status(body: &[u8]) -> Result<TaskStatus, Error> {
+    read_status::<Gptimage15Codec>("n36abc123def456gptimg", &answer(200, &[], body))
+}
+
+/// An HTTP 200 answer to a create, as the client sees it.
+fn parse_created(body: &[u8]) -> Result<TaskStatus, Error> {
+    read_create::<Gptimage15Codec>(&answer(200, &[], body))
+}
 
 const URL: &str = "https://cdn.example.com/image.png";
 
@@ -158,7 +179,7 @@ fn success_without_urls_is_a_decode_error() {
         Some(json!([])),
         Some(json!("[]")),
         Some(json!("")),
-        Some(json!("not json")),
+        Some(json!("  ")),
     ] {
         let mut data = task(json!("SUCCESS"));
         if let Some(r) = &response {
@@ -167,6 +188,25 @@ fn success_without_urls_is_a_decode_error() {
         let err = parse_status(&envelope(data)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Decode, "{response:?}");
         assert!(!err.is_retryable(), "{response:?}");
+        assert!(err.may_have_reached_server(), "paid for");
+        assert_eq!(err.task_id(), Some("n36abc123def456gptimg"));
+    }
+}
+
+/// A `response` string that is neither a JSON array nor a URL names no
+/// image: the old provider refused it as a decode error (not retryable,
+/// with the task id). FAILS with the new codec, which reports the task as
+/// succeeded with the string as an image URL (`ImageOutput::Url { url: "not
+/// json" }`), so the failure only shows later, as a download error without
+/// the task's context.
+#[test]
+fn a_response_that_is_neither_json_nor_a_url_is_a_decode_error() {
+    for response in ["not json", "[\"https://cdn.example.com/a.png\"", "{}"] {
+        let data = with(task(json!("SUCCESS")), "response", json!(response));
+        let read = parse_status(&envelope(data));
+        let err = read.expect_err(response);
+        assert_eq!(err.kind(), ErrorKind::Decode, "{response}");
+        assert!(!err.is_retryable(), "{response}");
         assert_eq!(err.task_id(), Some("n36abc123def456gptimg"));
     }
 }
@@ -257,8 +297,9 @@ fn a_create_answer_without_data_may_have_been_charged() {
     ] {
         let err = parse_created(body).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+        // Possibly charged: the client never sends it again unless the
+        // caller opted in.
         assert!(err.may_have_reached_server());
-        assert!(!err.is_retryable());
         assert_eq!(err.http_status(), Some(200));
     }
 }
@@ -278,9 +319,61 @@ fn bodies_that_are_not_the_envelope_are_decode_errors_keeping_the_text() {
         assert!(err.message().contains(&text), "{err}");
         let err = parse_created(body).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Decode);
-        assert!(!err.is_retryable());
         assert!(err.may_have_reached_server());
+        assert!(err.message().contains(&text), "{err}");
     }
     let err = parse_status(br#"{"code":200,"data":null}"#).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
+}
+
+/// Every documented answer with a field no page documents added to every
+/// object reads as it does without: answers are open.
+#[test]
+fn documented_answers_with_unknown_fields_read_the_same() {
+    let summary = |read: Result<TaskStatus, Error>| match read {
+        Ok(status) => serde_json::to_value(status).unwrap(),
+        Err(err) => json!({"error": error_summary(&err)}),
+    };
+    let pairs = |schema: &str| -> Vec<(String, String)> {
+        examples(schema)
+            .iter()
+            .map(|example| {
+                let extended = with_unknown_fields(example);
+                assert!(extended[UNKNOWN_FIELD].is_object());
+                (example.to_string(), extended.to_string())
+            })
+            .collect()
+    };
+    for (plain, extended) in pairs(GENERATE_RESPONSE) {
+        serde_json::from_str::<Gptimage15GenerateEnvelope>(&extended)
+            .unwrap_or_else(|e| panic!("{e}: {extended}"));
+        assert_eq!(
+            summary(parse_created(plain.as_bytes())),
+            summary(parse_created(extended.as_bytes())),
+            "{extended}"
+        );
+    }
+    for (plain, extended) in pairs(STATUS_RESPONSE) {
+        serde_json::from_str::<Gptimage15StatusEnvelope>(&extended)
+            .unwrap_or_else(|e| panic!("{e}: {extended}"));
+        assert_eq!(
+            summary(parse_status(plain.as_bytes())),
+            summary(parse_status(extended.as_bytes())),
+            "{extended}"
+        );
+    }
+    for (plain, extended) in pairs(ERROR) {
+        serde_json::from_str::<Gptimage15ErrorBody>(&extended)
+            .unwrap_or_else(|e| panic!("{e}: {extended}"));
+        for status in [200, 400, 401, 500] {
+            let read = |body: &str| {
+                summary(read_create::<Gptimage15Codec>(&answer(
+                    status,
+                    &[],
+                    body.as_bytes(),
+                )))
+            };
+            assert_eq!(read(&plain), read(&extended), "HTTP {status}: {extended}");
+        }
+    }
 }

@@ -1,15 +1,27 @@
-//! Every documented Runbase error, and bodies of unknown shape, → `Error`.
+//! Every documented Runbase error, and bodies of unknown shape, → the
+//! `Error` the client sees (the codec's reading, settled by the core).
 
 use std::time::Duration;
 
-use imagegen_core::ErrorKind;
-use imagegen_runbase::wire::parse_error;
-use imagegen_test_support::{error_summary, headers, snapshot};
-use reqwest::header::HeaderMap;
+use imagegen_core::http_provider::settle;
+use imagegen_core::{
+    Codec, Error, ErrorKind, HttpResponse, ImageProvider, ImageRequest, SubmitOptions,
+};
+use imagegen_runbase::RunbaseCodec;
+use imagegen_test_support::{
+    answer, assert_secret_hidden, codec, error_summary, provider, read_create,
+    read_create_with_key, read_status, serve_once, snapshot,
+};
 use serde_json::{Map, Value, json};
 
 fn documented(message: &str, code: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({"error": {"message": message, "code": code}})).unwrap()
+}
+
+/// The error the client sees for a create answered `status`, `headers`,
+/// `body`.
+fn create_error(status: u16, headers: &[(&'static str, &str)], body: &[u8]) -> Error {
+    read_create::<RunbaseCodec>(&answer(status, headers, body)).unwrap_err()
 }
 
 struct Case {
@@ -103,29 +115,29 @@ fn every_documented_code_maps_to_its_kind() {
         },
     ];
     for case in cases {
-        let err = parse_error(
-            case.status,
-            &HeaderMap::new(),
-            &documented("msg", case.code),
-        );
-        assert_eq!(err.kind(), case.kind, "{}", case.code);
-        assert_eq!(err.is_retryable(), case.retryable, "{}", case.code);
-        assert_eq!(err.code(), Some(case.code));
-        assert_eq!(err.http_status(), Some(case.status));
-        assert_eq!(err.provider(), Some("runbase"));
-        assert_eq!(err.message(), "msg");
-        assert!(
-            !err.may_have_reached_server(),
-            "a 4xx is a refusal: {}",
-            case.code
-        );
+        let answer = answer(case.status, &[], &documented("msg", case.code));
+        let create = read_create::<RunbaseCodec>(&answer).unwrap_err();
+        let status = read_status::<RunbaseCodec>("run_1", &answer).unwrap_err();
+        for err in [create, status] {
+            assert_eq!(err.kind(), case.kind, "{}", case.code);
+            assert_eq!(err.is_retryable(), case.retryable, "{}", case.code);
+            assert_eq!(err.code(), Some(case.code));
+            assert_eq!(err.http_status(), Some(case.status));
+            assert_eq!(err.provider(), Some("runbase"));
+            assert_eq!(err.message(), "msg");
+            assert!(
+                !err.may_have_reached_server(),
+                "a documented 4xx is a refusal: {}",
+                case.code
+            );
+        }
     }
 }
 
 #[test]
 fn hints_say_what_to_do() {
     let hint = |status, code| {
-        parse_error(status, &HeaderMap::new(), &documented("m", code))
+        create_error(status, &[], &documented("m", code))
             .hint()
             .unwrap_or_default()
             .to_owned()
@@ -135,13 +147,15 @@ fn hints_say_what_to_do() {
     assert!(hint(402, "insufficient_balance").contains("top up"));
     assert!(hint(403, "api_key_spend_limit_exceeded").contains("spend limit"));
     assert!(hint(403, "ip_not_allowed").contains("IP"));
+    assert!(hint(429, "USAGE_EXCEEDED").contains("quota"));
+    assert!(hint(404, "run_not_found").contains("run"));
 }
 
 #[test]
 fn rate_limited_keeps_retry_after_and_was_never_accepted() {
-    let err = parse_error(
+    let err = create_error(
         429,
-        &headers(&[("retry-after", "3")]),
+        &[("retry-after", "3")],
         &documented("Rate limit exceeded.", "RATE_LIMITED"),
     );
     assert_eq!(err.kind(), ErrorKind::RateLimited);
@@ -149,9 +163,9 @@ fn rate_limited_keeps_retry_after_and_was_never_accepted() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
     assert!(!err.may_have_reached_server());
 
-    let err = parse_error(
+    let err = create_error(
         429,
-        &headers(&[("retry-after", "1"), ("retry-after-ms", "250")]),
+        &[("retry-after", "1"), ("retry-after-ms", "250")],
         &documented("slow down", "rate_limited"),
     );
     assert_eq!(err.retry_after(), Some(Duration::from_millis(250)));
@@ -161,13 +175,34 @@ fn rate_limited_keeps_retry_after_and_was_never_accepted() {
         "codes compare ignoring case"
     );
 
-    let err = parse_error(
-        429,
-        &HeaderMap::new(),
-        &documented("gone", "USAGE_EXCEEDED"),
-    );
+    let err = create_error(429, &[], &documented("gone", "USAGE_EXCEEDED"));
     assert_eq!(err.kind(), ErrorKind::QuotaExhausted);
     assert!(!err.is_retryable());
+    assert!(!err.may_have_reached_server());
+}
+
+/// A 5xx answer to a create is always ambiguous, whatever its body says:
+/// the same rate-limit body is a refusal only with HTTP 429.
+#[test]
+fn a_5xx_create_may_have_been_accepted_even_with_a_refusal_body() {
+    let body = documented("Rate limit exceeded.", "RATE_LIMITED");
+    for status in [500, 502, 503] {
+        let err = create_error(status, &[], &body);
+        assert_eq!(
+            err.kind(),
+            ErrorKind::RateLimited,
+            "{status}: the code decides the kind"
+        );
+        assert_eq!(err.http_status(), Some(status));
+        assert!(err.may_have_reached_server(), "HTTP {status}: {err:?}");
+    }
+    let err = create_error(429, &[], &body);
+    assert!(!err.may_have_reached_server(), "{err:?}");
+    // The same for the other documented refusals.
+    for code in ["invalid_api_key", "insufficient_balance", "invalid_input"] {
+        let err = create_error(502, &[], &documented("no", code));
+        assert!(err.may_have_reached_server(), "{code}: {err:?}");
+    }
 }
 
 #[test]
@@ -180,7 +215,7 @@ fn server_errors_are_retryable_and_may_have_been_accepted() {
         (502, b"<html><body>Bad gateway</body></html>"),
         (503, b""),
     ] {
-        let err = parse_error(status, &headers(&[("retry-after", "2")]), body);
+        let err = create_error(status, &[("retry-after", "2")], body);
         assert_eq!(err.kind(), ErrorKind::Server, "{status}");
         assert!(err.is_retryable());
         assert!(err.may_have_reached_server());
@@ -191,16 +226,12 @@ fn server_errors_are_retryable_and_may_have_been_accepted() {
 
 #[test]
 fn a_known_code_beats_the_http_status_and_an_unknown_one_does_not() {
-    let err = parse_error(
-        400,
-        &HeaderMap::new(),
-        &documented("m", "insufficient_balance"),
-    );
+    let err = create_error(400, &[], &documented("m", "insufficient_balance"));
     assert_eq!(err.kind(), ErrorKind::InsufficientCredits);
-    let err = parse_error(403, &HeaderMap::new(), &documented("m", "some_new_code"));
+    let err = create_error(403, &[], &documented("m", "some_new_code"));
     assert_eq!(err.kind(), ErrorKind::Forbidden);
     assert_eq!(err.code(), Some("some_new_code"));
-    let err = parse_error(429, &HeaderMap::new(), &documented("m", "some_new_code"));
+    let err = create_error(429, &[], &documented("m", "some_new_code"));
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert!(err.is_retryable());
 }
@@ -241,8 +272,83 @@ fn error_bodies_snapshot() {
     ];
     let mut out = Map::new();
     for (case, status, body) in cases {
-        let err = parse_error(status, &HeaderMap::new(), body);
+        let err = create_error(status, &[], body);
         out.insert(case.to_owned(), error_summary(&err));
     }
     snapshot!("error_bodies", Value::Object(out));
+}
+
+const KEY: &str = "rb-live-0123456789abcdef";
+
+/// What a gateway that echoes the request's credentials might answer.
+fn echoes() -> Vec<(u16, Vec<u8>)> {
+    vec![
+        (
+            401,
+            documented(
+                &format!("Incorrect API key provided: Bearer {KEY}"),
+                "invalid_api_key",
+            ),
+        ),
+        (
+            401,
+            documented(&format!("key {KEY} is not valid"), "invalid_api_key"),
+        ),
+        (
+            502,
+            format!("upstream refused Authorization: Bearer {KEY}").into_bytes(),
+        ),
+        (
+            200,
+            format!(r#"{{"id": "run_1", "status": "failed", "error": "bad key {KEY}"}}"#)
+                .into_bytes(),
+        ),
+    ]
+}
+
+#[test]
+fn a_key_the_server_echoes_never_shows() {
+    for (status, body) in echoes() {
+        let answer = answer(status, &[], &body);
+        match read_create_with_key::<RunbaseCodec>(KEY, &answer) {
+            Err(err) => {
+                assert_secret_hidden(&err, KEY);
+                assert!(err.message().contains("[redacted]"), "{err}");
+            }
+            Ok(status) => {
+                let shown = format!("{status:?}");
+                assert!(!shown.contains(KEY), "{shown}");
+                assert!(shown.contains("[redacted]"), "{shown}");
+            }
+        }
+    }
+    // `settle` is what the provider runs on every answer; without the key
+    // to hide, only the `Bearer` token is caught.
+    let answer = HttpResponse::new(401, documented(&format!("bad {KEY}"), "invalid_api_key"));
+    let read = codec::<RunbaseCodec>().read_create(&answer);
+    let err = settle(&RunbaseCodec::SPEC, &[], &answer, read, None).unwrap_err();
+    assert!(err.message().contains(KEY), "the test above is not vacuous");
+}
+
+#[tokio::test]
+async fn a_key_the_server_echoes_never_shows_over_http() {
+    let body = documented(
+        &format!("Incorrect API key provided: Bearer {KEY}"),
+        "invalid_api_key",
+    );
+    let (url, server) =
+        serve_once(answer(401, &[("content-type", "application/json")], &body)).await;
+    let runbase = provider::<RunbaseCodec>(&format!("{url}/api/v1"), KEY);
+    let err = runbase
+        .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
+        .await
+        .unwrap_err();
+    let seen = server.await.unwrap();
+    assert_eq!(seen.request_line(), "POST /api/v1/runs HTTP/1.1");
+    assert_eq!(
+        seen.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    assert_secret_hidden(&err, KEY);
 }

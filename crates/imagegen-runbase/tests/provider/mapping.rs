@@ -1,10 +1,16 @@
-//! The common request → the `POST /runs` body, as a snapshot table, and the
-//! requests Runbase cannot take.
+//! The common request → the `POST /runs` request, as a snapshot table of
+//! bodies, the status request, and the requests Runbase cannot take.
 
-use imagegen_core::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
-use imagegen_runbase::generated::{RunbaseAspectRatio, RunbaseQuality};
-use imagegen_runbase::wire::{build_create_request, create_body, create_body_json};
-use imagegen_test_support::{aspect_requests, assert_refused, create_bodies, snapshot};
+use imagegen_core::{
+    Aspect, Codec, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage, TaskRef,
+};
+use imagegen_core::{BaseUrl, Target};
+use imagegen_runbase::RunbaseCodec;
+use imagegen_runbase::generated::{RunbaseAspectRatio, RunbaseCreateRunRequest, RunbaseQuality};
+use imagegen_test_support::{
+    TEST_BASE_URL, aspect_requests, assert_refused, checked_create_request, codec, create_bodies,
+    create_request, request_summary, snapshot,
+};
 use serde_json::json;
 
 const PROMPT: &str = "A cinematic product photo of a ceramic lamp";
@@ -51,18 +57,52 @@ fn table() -> Vec<(&'static str, ImageRequest)> {
 
 #[test]
 fn create_bodies_snapshot() {
-    let bodies = create_bodies(table(), create_body_json, create_body);
+    let bodies = create_bodies::<RunbaseCodec>(table());
     snapshot!("create_bodies", bodies);
 }
 
 #[test]
+fn the_create_is_a_json_post_to_runs() {
+    let http = create_request::<RunbaseCodec>(&ImageRequest::new("lamp")).unwrap();
+    let summary = request_summary(&http);
+    assert_eq!(summary["method"], "POST");
+    assert_eq!(summary["url"], format!("{TEST_BASE_URL}/runs"));
+    assert_eq!(
+        summary["body"],
+        json!({"model": "openai/gpt-image-1.5", "input": {"prompt": "lamp"}})
+    );
+    // The key is the core's to add, never the codec's.
+    assert!(http.headers.get("authorization").is_none());
+}
+
+#[test]
+fn the_status_is_a_get_of_the_run_with_the_id_as_one_segment() {
+    let base = BaseUrl::parse(TEST_BASE_URL).unwrap();
+    let codec = codec::<RunbaseCodec>();
+    let http = codec
+        .status(&TaskRef::new("run_123"), &Target::new(&base))
+        .unwrap();
+    assert_eq!(http.method.as_str(), "GET");
+    assert_eq!(http.url.as_str(), format!("{TEST_BASE_URL}/runs/run_123"));
+    let http = codec
+        .status(&TaskRef::new("a/b c?d#e"), &Target::new(&base))
+        .unwrap();
+    assert_eq!(
+        http.url.as_str(),
+        format!("{TEST_BASE_URL}/runs/a%2Fb%20c%3Fd%23e")
+    );
+}
+
+#[test]
 fn typed_request_carries_the_mapped_values() {
-    let typed = build_create_request(
+    let http = create_request::<RunbaseCodec>(
         &ImageRequest::new("x")
             .aspect(Aspect::Portrait)
             .quality(Quality::High),
     )
     .unwrap();
+    // What is sent is a valid typed body (the generated type is strict).
+    let typed: RunbaseCreateRunRequest = serde_json::from_value(http.json_body()).unwrap();
     assert_eq!(typed.input.aspect_ratio, Some(RunbaseAspectRatio::X23));
     assert_eq!(typed.input.quality, Some(RunbaseQuality::High));
     assert_eq!(typed.model.to_string(), "openai/gpt-image-1.5");
@@ -82,7 +122,6 @@ fn what_runbase_does_not_offer_is_refused_before_sending() {
         ),
         (base().input_fidelity(Fidelity::High), "input fidelity"),
         (base().callback_url("http://127.0.0.1:1/cb"), "webhooks"),
-        (base().count(2), "one image per run"),
         (
             base().reference(ReferenceImage::parse("./ref.png")),
             "not local files (./ref.png)",
@@ -96,11 +135,31 @@ fn what_runbase_does_not_offer_is_refused_before_sending() {
         ),
     ];
     for (request, expected) in cases {
-        assert_refused(
-            &build_create_request(&request).unwrap_err(),
-            "runbase",
-            expected,
-        );
-        assert!(create_body(&request).is_err());
+        let err = checked_create_request::<RunbaseCodec>(&request).unwrap_err();
+        assert_refused(&err, expected);
+        assert_eq!(err.provider(), Some("runbase"), "{err}");
     }
+    // A count is not refused: the client fans it out over runs of one image
+    // (see `sim::a_count_is_fanned_out_over_runs`).
+    assert_eq!(RunbaseCodec::capabilities().max_images_per_request, 1);
+}
+
+#[test]
+fn the_codec_itself_refuses_a_quality_its_wire_type_lacks() {
+    for quality in [Quality::Low, Quality::Auto] {
+        let err =
+            create_request::<RunbaseCodec>(&ImageRequest::new("x").quality(quality)).unwrap_err();
+        assert_refused(&err, &format!("`{quality}` is not a value"));
+    }
+}
+
+#[test]
+fn runbase_has_no_webhooks() {
+    use imagegen_core::{ErrorKind, ImageProvider, WebhookCall};
+    assert!(!RunbaseCodec::capabilities().webhooks);
+    let runbase = super::common::provider("http://127.0.0.1:9/runbase/api/v1", "k");
+    let call = WebhookCall::new(Default::default(), r#"{"id":"run_1"}"#, None);
+    let err = runbase.webhook_task(&call).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotImplemented);
+    assert_eq!(err.provider(), Some("runbase"));
 }

@@ -1,10 +1,27 @@
-//! Run objects → `TaskStatus`: every documented and decided status, the
-//! `error` shapes, and the bodies that are not run objects.
+//! Run objects → `TaskStatus`, as the client sees them (the codec's
+//! reading, settled by the core): every documented and decided status, the
+//! `error` shapes, the bodies that are not run objects, and the schema's
+//! examples with fields no page documents.
 
-use imagegen_core::{ErrorKind, ImageOutput, TaskState, TaskStatus};
-use imagegen_runbase::wire::{parse_created, parse_status};
-use imagegen_test_support::snapshot;
+use imagegen_core::{Error, ErrorKind, ImageOutput, TaskState, TaskStatus};
+use imagegen_runbase::RunbaseCodec;
+use imagegen_runbase::generated::{RunbaseErrorBody, RunbaseRun};
+use imagegen_test_support::wire::{UNKNOWN_FIELD, examples, with_unknown_fields};
+use imagegen_test_support::{answer, error_summary, read_create, read_status, snapshot};
 use serde_json::{Map, Value, json};
+
+const RUN: &str = include_str!("../../../../schemas/runbase/run.json");
+const ERROR: &str = include_str!("../../../../schemas/runbase/error.json");
+
+/// A 200 answer to a status request for `run_123`, as the client sees it.
+fn parse_status(body: &[u8]) -> Result<TaskStatus, Error> {
+    read_status::<RunbaseCodec>("run_123", &answer(200, &[], body))
+}
+
+/// A 200 answer to a create, as the client sees it.
+fn parse_created(body: &[u8]) -> Result<TaskStatus, Error> {
+    read_create::<RunbaseCodec>(&answer(200, &[], body))
+}
 
 fn run(status: &str) -> Value {
     json!({
@@ -139,11 +156,16 @@ fn succeeded_without_urls_is_a_decode_error() {
         json!({"urls": [" "]}),
     ] {
         let body = serde_json::to_vec(&with(run("succeeded"), "output", output.clone())).unwrap();
-        let err = parse_status(&body).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Decode, "{output}");
-        assert!(!err.is_retryable());
-        assert_eq!(err.task_id(), Some("run_123"));
-        assert!(err.message().contains("no URLs"), "{err}");
+        for err in [
+            parse_status(&body).unwrap_err(),
+            parse_created(&body).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::Decode, "{output}");
+            assert!(!err.is_retryable());
+            assert!(err.may_have_reached_server(), "paid for");
+            assert_eq!(err.task_id(), Some("run_123"));
+            assert!(err.message().contains("holds no image"), "{err}");
+        }
     }
 }
 
@@ -162,11 +184,14 @@ fn bodies_that_are_not_runs_are_decode_errors_with_an_excerpt() {
         assert_eq!(err.kind(), ErrorKind::Decode, "{text}");
         assert!(err.is_retryable(), "{text}");
         assert!(err.message().contains(&text), "{err}");
-        // A create may have been accepted: not retryable, possibly charged.
+        assert_eq!(err.http_status(), Some(200));
+        // A create may have been accepted: possibly charged, so the client
+        // never sends it again unless the caller opted in (the core's rule
+        // for every create that may have reached the server).
         let err = parse_created(body).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Decode);
-        assert!(!err.is_retryable());
         assert!(err.may_have_reached_server());
+        assert!(err.message().contains(&text), "{err}");
     }
 }
 
@@ -175,4 +200,46 @@ fn create_answer_is_a_run_object() {
     let created = parse_created(&serde_json::to_vec(&run("queued")).unwrap()).unwrap();
     assert_eq!(created.task_id, "run_123");
     assert_eq!(created.state, TaskState::Queued);
+}
+
+/// Every documented answer with a field no page documents added to every
+/// object reads as it does without: answers are open.
+#[test]
+fn documented_answers_with_unknown_fields_read_the_same() {
+    let summary = |read: Result<TaskStatus, Error>| match read {
+        Ok(status) => serde_json::to_value(status).unwrap(),
+        Err(err) => json!({"error": error_summary(&err)}),
+    };
+    for example in examples(RUN) {
+        let extended = with_unknown_fields(&example);
+        assert!(extended[UNKNOWN_FIELD].is_object());
+        serde_json::from_value::<RunbaseRun>(extended.clone())
+            .unwrap_or_else(|e| panic!("{e}: {extended}"));
+        let (plain, extended) = (example.to_string(), extended.to_string());
+        assert_eq!(
+            summary(parse_status(plain.as_bytes())),
+            summary(parse_status(extended.as_bytes())),
+            "{extended}"
+        );
+        assert_eq!(
+            summary(parse_created(plain.as_bytes())),
+            summary(parse_created(extended.as_bytes())),
+            "{extended}"
+        );
+    }
+    for example in examples(ERROR) {
+        let extended = with_unknown_fields(&example);
+        serde_json::from_value::<RunbaseErrorBody>(extended.clone())
+            .unwrap_or_else(|e| panic!("{e}: {extended}"));
+        for status in [400, 401, 402, 403, 404, 429, 500] {
+            let read = |body: &Value| {
+                summary(read_create::<RunbaseCodec>(&answer(
+                    status,
+                    &[],
+                    body.to_string().as_bytes(),
+                )))
+            };
+            assert_eq!(read(&example), read(&extended), "HTTP {status}: {extended}");
+        }
+    }
 }

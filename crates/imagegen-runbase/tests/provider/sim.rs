@@ -1,11 +1,12 @@
-//! The provider's trait methods over real HTTP against `imagegen-sim` on
-//! loopback: every aspect and quality, references, every error the sim can
-//! provoke, and fault bodies.
+//! The provider (`HttpProvider` over the codec) over real HTTP against
+//! `imagegen-sim` on loopback: every aspect and quality, references, every
+//! error the sim can provoke, and fault bodies.
 
 use std::time::Duration;
 
 use imagegen_core::{
-    Aspect, ErrorKind, ImageOutput, ImageProvider, ImageRequest, Quality, ReferenceImage, TaskState,
+    Aspect, ErrorKind, ImageOutput, ImageProvider, ImageRequest, Quality, ReferenceImage,
+    SubmitOptions, TaskRef, TaskState,
 };
 use imagegen_sim::{FaultConfig, Sim, SimConfig, SimHandle, magic};
 use serde_json::json;
@@ -13,8 +14,8 @@ use serde_json::json;
 // As `summary`: the stored snapshot names its expression `summary(&err)`.
 use imagegen_test_support::error_summary as summary;
 use imagegen_test_support::{
-    assert_key_hidden, assert_unknown_status_then_success, download, png_size, poll_until_done,
-    snapshot, submit_and_wait, url_png_size,
+    assert_key_hidden, assert_unknown_status_then_success, download, fast_client, png_size,
+    poll_until_done, snapshot, submit_and_wait, url_png_size,
 };
 
 use super::common::provider;
@@ -39,11 +40,14 @@ async fn every_aspect_and_quality_makes_a_png_of_the_right_size() {
             let request = ImageRequest::new(format!("a lamp, {aspect} {quality}"))
                 .aspect(aspect)
                 .quality(quality);
-            let task = runbase.submit(&request).await.unwrap();
+            let task = runbase
+                .submit(&request, &SubmitOptions::new())
+                .await
+                .unwrap();
             created += 1;
             assert_eq!(task.state, TaskState::Queued);
             assert_eq!(task.raw_status.as_deref(), Some("queued"));
-            let done = poll_until_done(&runbase, &task.task_id).await.unwrap();
+            let done = poll_until_done(&runbase, &task.task_ref()).await.unwrap();
             assert_eq!(done.state, TaskState::Succeeded, "{aspect} {quality}");
             assert_eq!(done.credits, None);
             let [ImageOutput::Url { url }] = done.outputs.as_slice() else {
@@ -88,7 +92,10 @@ async fn an_invalid_option_is_runbase_s_invalid_input() {
     let sim = sim().await;
     let runbase = provider(&sim.runbase_url(), KEY);
     let request = ImageRequest::new("lamp").provider_option("runbase", "quality", json!("ultra"));
-    let err = runbase.submit(&request).await.unwrap_err();
+    let err = runbase
+        .submit(&request, &SubmitOptions::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
     assert_eq!(err.code(), Some("invalid_input"));
     assert_eq!(err.http_status(), Some(400));
@@ -134,7 +141,7 @@ async fn keys_the_sim_refuses_map_to_their_kinds() {
     for (key, kind, code, hint) in cases {
         let runbase = provider(&sim.runbase_url(), key);
         let err = runbase
-            .submit(&ImageRequest::new("lamp"))
+            .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), kind, "{key}: {err}");
@@ -157,18 +164,24 @@ async fn keys_the_sim_refuses_map_to_their_kinds() {
 async fn an_unknown_run_is_not_found_with_its_id() {
     let sim = sim().await;
     let runbase = provider(&sim.runbase_url(), KEY);
-    let err = runbase.status("run_does_not_exist").await.unwrap_err();
+    let err = runbase
+        .status(&TaskRef::new("run_does_not_exist"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert_eq!(err.code(), Some("run_not_found"));
     assert_eq!(err.task_id(), Some("run_does_not_exist"));
     // The id travels as one percent-encoded path segment.
-    let err = runbase.status("a/b c?d").await.unwrap_err();
+    let err = runbase.status(&TaskRef::new("a/b c?d")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.message().contains("'a/b c?d'"), "{err}");
     // Another key's run is not found either.
-    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let task = runbase
+        .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
+        .await
+        .unwrap();
     let other = provider(&sim.runbase_url(), magic::NO_CREDITS);
-    let err = other.status(&task.task_id).await.unwrap_err();
+    let err = other.status(&task.task_ref()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
@@ -178,10 +191,16 @@ async fn the_rate_limit_is_rate_limited_with_retry_after_and_not_charged() {
         .await
         .unwrap();
     let runbase = provider(&sim.runbase_url(), KEY);
-    runbase.submit(&ImageRequest::new("one")).await.unwrap();
-    runbase.submit(&ImageRequest::new("two")).await.unwrap();
+    runbase
+        .submit(&ImageRequest::new("one"), &SubmitOptions::new())
+        .await
+        .unwrap();
+    runbase
+        .submit(&ImageRequest::new("two"), &SubmitOptions::new())
+        .await
+        .unwrap();
     let err = runbase
-        .submit(&ImageRequest::new("three"))
+        .submit(&ImageRequest::new("three"), &SubmitOptions::new())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
@@ -194,7 +213,7 @@ async fn the_rate_limit_is_rate_limited_with_retry_after_and_not_charged() {
         "{wait:?}"
     );
     // Polls count against the same budget.
-    let err = runbase.status("whatever").await.unwrap_err();
+    let err = runbase.status(&TaskRef::new("whatever")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(sim.ledger().totals("runbase").creates_charged, 2);
 }
@@ -205,8 +224,14 @@ async fn a_usage_quota_is_quota_exhausted() {
         .await
         .unwrap();
     let runbase = provider(&sim.runbase_url(), KEY);
-    runbase.submit(&ImageRequest::new("one")).await.unwrap();
-    let err = runbase.submit(&ImageRequest::new("two")).await.unwrap_err();
+    runbase
+        .submit(&ImageRequest::new("one"), &SubmitOptions::new())
+        .await
+        .unwrap();
+    let err = runbase
+        .submit(&ImageRequest::new("two"), &SubmitOptions::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::QuotaExhausted, "{err}");
     assert!(!err.is_retryable());
 }
@@ -220,7 +245,7 @@ async fn burst_429_is_rate_limited_with_retry_after() {
     });
     let runbase = provider(&sim.runbase_url(), KEY);
     let err = runbase
-        .submit(&ImageRequest::new("lamp"))
+        .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
@@ -233,21 +258,24 @@ async fn burst_429_is_rate_limited_with_retry_after() {
 async fn server_faults_are_retryable_server_errors() {
     let sim = sim().await;
     let runbase = provider(&sim.runbase_url(), KEY);
-    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let task = runbase
+        .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
+        .await
+        .unwrap();
     sim.set_faults(FaultConfig {
         create_500: 1.0,
         status_500: 1.0,
         ..Default::default()
     });
     let err = runbase
-        .submit(&ImageRequest::new("lamp 2"))
+        .submit(&ImageRequest::new("lamp 2"), &SubmitOptions::new())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Server, "{err}");
     assert!(err.is_retryable());
     assert!(err.may_have_reached_server());
     assert_eq!(err.message(), "Internal server error");
-    let err = runbase.status(&task.task_id).await.unwrap_err();
+    let err = runbase.status(&task.task_ref()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Server);
     assert_eq!(err.task_id(), Some(task.task_id.as_str()));
 }
@@ -256,17 +284,20 @@ async fn server_faults_are_retryable_server_errors() {
 async fn malformed_json_is_a_decode_error_and_a_create_may_be_charged() {
     let sim = sim().await;
     let runbase = provider(&sim.runbase_url(), KEY);
-    let task = runbase.submit(&ImageRequest::new("lamp")).await.unwrap();
+    let task = runbase
+        .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
+        .await
+        .unwrap();
     sim.set_faults(FaultConfig {
         malformed_json: 1.0,
         ..Default::default()
     });
     let err = runbase
-        .submit(&ImageRequest::new("lamp 2"))
+        .submit(&ImageRequest::new("lamp 2"), &SubmitOptions::new())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
-    assert!(!err.is_retryable());
+    // Charged: so the client never sends it again unless the caller opted in.
     assert!(err.may_have_reached_server());
     assert_eq!(err.http_status(), Some(200));
     assert!(
@@ -278,7 +309,7 @@ async fn malformed_json_is_a_decode_error_and_a_create_may_be_charged() {
         2,
         "it was charged"
     );
-    let err = runbase.status(&task.task_id).await.unwrap_err();
+    let err = runbase.status(&task.task_ref()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert!(err.is_retryable(), "a poll may simply be tried again");
 }
@@ -321,7 +352,7 @@ async fn a_dropped_connection_is_a_transport_error() {
     });
     let runbase = provider(&sim.runbase_url(), KEY);
     let err = runbase
-        .submit(&ImageRequest::new("lamp"))
+        .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
@@ -333,7 +364,10 @@ async fn unsupported_settings_never_reach_the_sim() {
     let sim = sim().await;
     let runbase = provider(&sim.runbase_url(), KEY);
     let err = runbase
-        .submit(&ImageRequest::new("lamp").quality(Quality::Low))
+        .submit(
+            &ImageRequest::new("lamp").quality(Quality::Low),
+            &SubmitOptions::new(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
@@ -346,4 +380,36 @@ async fn debug_never_shows_the_key() {
     let runbase = provider("http://127.0.0.1:9/runbase/api/v1", "rb-super-secret-key");
     let shown = assert_key_hidden(&runbase, "super-secret");
     assert!(shown.contains("127.0.0.1:9"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_count_is_fanned_out_over_runs_by_the_client() {
+    let sim = sim().await;
+    let client = fast_client(provider(&sim.runbase_url(), KEY));
+    let generation = client
+        .generate(ImageRequest::new("lamp").aspect(Aspect::Landscape).count(2))
+        .await
+        .unwrap();
+    assert_eq!(generation.images.len(), 2);
+    assert_eq!(generation.tasks.len(), 2, "one run per image");
+    assert_ne!(generation.tasks[0].task_id, generation.tasks[1].task_id);
+    let entry = sim.ledger().entry("runbase", KEY).cloned().unwrap();
+    assert_eq!(entry.creates_charged, 2);
+}
+
+#[tokio::test]
+async fn what_runbase_does_not_offer_is_refused_by_the_client_before_sending() {
+    let sim = sim().await;
+    let client = fast_client(provider(&sim.runbase_url(), KEY));
+    for request in [
+        ImageRequest::new("lamp").quality(Quality::Low),
+        ImageRequest::new("lamp").input_fidelity(imagegen_core::Fidelity::High),
+        ImageRequest::new("lamp").callback_url("http://127.0.0.1:1/cb"),
+        ImageRequest::new("lamp").reference(ReferenceImage::parse("./ref.png")),
+    ] {
+        let err = client.generate(request.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{request:?}: {err}");
+        assert!(!err.may_have_reached_server());
+    }
+    assert!(sim.ledger().entries.is_empty(), "no request was sent");
 }

@@ -67,7 +67,7 @@ use super::openai::{check_edit_images, read_edit_form};
 use super::openai_params::{Endpoint, Params, invalid, output_tokens, parse};
 use crate::Provider;
 use crate::faults::{Fault, drop_connection};
-use crate::images::{ImageFormat, variant_for};
+use crate::images::{ImageFormat, ImageSpec};
 use crate::ledger::Charge;
 use crate::magic::{self, PromptFailure};
 use crate::ratelimit::{Verdict, retry_after_secs};
@@ -558,14 +558,29 @@ fn content_filtered() -> Reply {
     )
 }
 
-/// Image `index` of a generation: its bytes, as base64. The one place this
-/// module gets images.
-async fn image(state: &AppState, params: &Params, request_id: &str, index: usize) -> Value {
-    let variant = variant_for(&params.prompt, request_id, index);
-    let img = state
-        .images
-        .get(params.size, variant, params.format, params.transparent)
-        .await;
+/// Image `index` of a generation of `input_images` references, as base64:
+/// rendered anew like OpenAI's (the request id is the task id it shows).
+/// The one place this module gets images.
+async fn image(
+    state: &AppState,
+    params: &Params,
+    request_id: &str,
+    index: usize,
+    input_images: u64,
+) -> Value {
+    let n = params.n as usize;
+    let spec = ImageSpec::new(
+        Provider::Azure.name(),
+        request_id,
+        &params.prompt,
+        params.size,
+    )
+    .quality(params.quality_label)
+    .index(index, n)
+    .references(input_images as usize)
+    .format(params.format)
+    .transparent(params.transparent);
+    let img = state.images.render(spec).await;
     json!({ "b64_json": &*img.b64() })
 }
 
@@ -609,10 +624,10 @@ async fn generate(ctx: Ctx, params: Params, hash: u64, input_images: u64) -> Res
     if failure == Some(PromptFailure::ServerError) {
         return ctx.send(internal_error().header("apim-request-id", &request_id));
     }
-    let mut data = Vec::with_capacity(params.n as usize);
-    for i in 0..params.n as usize {
-        data.push(image(&state, &params, &request_id, i).await);
-    }
+    let data = futures::future::join_all(
+        (0..params.n as usize).map(|i| image(&state, &params, &request_id, i, input_images)),
+    )
+    .await;
     if ctx.dice.roll(Fault::DropAfterAccept) {
         drop_connection();
     }

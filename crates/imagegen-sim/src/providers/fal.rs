@@ -198,6 +198,7 @@ struct Valid {
     format: ImageFormat,
     transparent: bool,
     sync: bool,
+    references: usize,
 }
 
 const T2I_FIELDS: [&str; 7] = [
@@ -408,6 +409,7 @@ fn validate(body: &[u8], endpoint: Endpoint) -> Result<Valid, Reply> {
         ));
     }
     let sync = c.boolean("sync_mode").unwrap_or(false);
+    let mut references = 0;
     if endpoint == Endpoint::Edit {
         match c.get("image_urls").cloned() {
             None => c.errors.push(item(
@@ -426,6 +428,7 @@ fn validate(body: &[u8], endpoint: Endpoint) -> Result<Valid, Reply> {
                 json!({ "field_type": "List", "min_length": 1, "actual_length": 0 }),
             )),
             Some(Value::Array(a)) => {
+                references = a.len();
                 for (i, u) in a.iter().enumerate() {
                     if !u.is_string() {
                         c.errors.push(item(
@@ -471,6 +474,7 @@ fn validate(body: &[u8], endpoint: Endpoint) -> Result<Valid, Reply> {
         format,
         transparent,
         sync,
+        references,
     })
 }
 
@@ -576,6 +580,8 @@ async fn submit(
         request: parsed,
         prompt: valid.prompt,
         size: valid.size,
+        quality: valid.quality,
+        references: valid.references,
         unknown_status: ctx.dice.roll(Fault::UnknownStatus),
         polls: 0,
         cost,
@@ -654,21 +660,28 @@ async fn end_hook(state: &Arc<AppState>, id: &str, base: &str) -> Option<Hook> {
     })
 }
 
-/// Image `index` of `task`: its URL, or a `data:` URI in sync mode. The one
-/// place this module gets images (see [`super::media`]).
+/// Image `index` of `task` (drawn as [`Task::image_spec`] says): its file
+/// URL ([`ImageSpec::file_path`]), or a `data:` URI in sync mode. The one
+/// place this module gets images.
+///
+/// [`ImageSpec::file_path`]: crate::images::ImageSpec::file_path
 async fn image(state: &AppState, base: &str, task: &Task, index: usize) -> Value {
-    let media = super::media::bytes(state, task, index).await;
+    let spec = task.image_spec(index);
+    let path = spec.file_path();
+    let format = spec.format;
+    // Cached: the size given here is the size of the file downloaded later.
+    let img = state.images.get(spec).await;
     let url = if task.more.inline_images {
-        super::media::data_uri(state, task, index).await
+        format!("data:{};base64,{}", format.content_type(), img.b64())
     } else {
-        super::media::url(base, task, index)
+        format!("{base}{path}")
     };
     let (w, h) = task.size.dims();
     json!({
         "url": url,
-        "content_type": super::media::content_type(task.more.format.unwrap_or(ImageFormat::Png)),
-        "file_name": super::media::file_name(task, index),
-        "file_size": media.bytes.len(),
+        "content_type": format.content_type(),
+        "file_name": path.rsplit('/').next().unwrap_or_default(),
+        "file_size": img.bytes.len(),
         "width": w,
         "height": h,
     })
@@ -679,10 +692,10 @@ async fn result_reply(state: &AppState, base: &str, task: &Task, outcome: Outcom
     match outcome {
         Outcome::Pending(_) => detail(StatusCode::BAD_REQUEST, "Request is still in progress"),
         Outcome::Succeeded => {
-            let mut images = Vec::new();
-            for i in 0..task.images() as usize {
-                images.push(image(state, base, task, i).await);
-            }
+            let images = futures::future::join_all(
+                (0..task.images() as usize).map(|i| image(state, base, task, i)),
+            )
+            .await;
             Reply::ok(json!({ "images": images }))
         }
         Outcome::Failed if task.more.server_error => Reply::new(

@@ -1,17 +1,26 @@
-//! Image downloads for the resellers: `GET /files/{provider}/{task}/{WxH}-{variant}.png`.
+//! Image downloads for the sellers that answer URLs (runbase, gptimage15,
+//! fal, Replicate, WaveSpeed): `GET /files/{provider}/{task}/{index}.{ext}`.
 //!
-//! Like a CDN, no key is needed. The URL names everything needed to rebuild
-//! the image, so files stay available after their task is forgotten.
+//! Like a CDN, no key is needed. The URL names the task: its image (prompt,
+//! size, quality, references, format, transparency) is drawn from the task
+//! as stored ([`crate::tasks::Task::image_spec`]), so a file is there once
+//! its task has succeeded (not for a failed or cancelled one) and until the
+//! task is forgotten (`task_ttl` after it ends, or `POST /_sim/reset`). The
+//! extension is the task's format (`png`, or `jpeg` / `webp` where the
+//! seller offers them); another extension, or an index past the task's
+//! image count, is a 404.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::images::{ImageFormat, ImageSize, VARIANTS};
+use crate::images::parse_file_name;
 use crate::state::AppState;
+use crate::tasks::Outcome;
 
 fn not_found() -> Response {
     (
@@ -21,33 +30,29 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// Parses `1024x1536-7.png`.
-pub(crate) fn parse_name(name: &str) -> Option<(ImageSize, u32)> {
-    let stem = name.strip_suffix(".png")?;
-    let (wxh, variant) = stem.split_once('-')?;
-    let size = ImageSize::from_wxh(wxh)?;
-    let variant: u32 = variant.parse().ok()?;
-    (variant < VARIANTS).then_some((size, variant))
-}
-
 /// `GET /files/...`.
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
-    Path((provider, _task, name)): Path<(String, String, String)>,
+    Path((provider, task_id, name)): Path<(String, String, String)>,
 ) -> Response {
-    if provider != "runbase" && provider != "gptimage15" {
-        return not_found();
-    }
-    let Some((size, variant)) = parse_name(&name) else {
+    let Some((index, format)) = parse_file_name(&name) else {
         return not_found();
     };
-    let img = state
-        .images
-        .get(size, variant, ImageFormat::Png, false)
-        .await;
+    let now = Instant::now();
+    let spec = state.tasks.with_id(&task_id, |t| {
+        (t.provider.name() == provider
+            && index < t.images() as usize
+            && format == t.format()
+            && t.outcome_at(now) == Outcome::Succeeded)
+            .then(|| t.image_spec(index))
+    });
+    let Some(spec) = spec.flatten() else {
+        return not_found();
+    };
+    let img = state.images.get(spec).await;
     (
         [
-            (header::CONTENT_TYPE, "image/png"),
+            (header::CONTENT_TYPE, format.content_type()),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
         img.bytes.clone(),

@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 use crate::Provider;
 use crate::config::QualityLevel;
 use crate::faults::{Fault, drop_connection};
-use crate::images::{ImageSize, variant_for};
+use crate::images::{ImageFormat, ImageSize, file_path};
 use crate::ledger::Charge;
 use crate::state::{
     Answering, AppState, Auth, Ctx, Reply, body_hash, plain_datetime, public_base, rfc3339_secs,
@@ -221,6 +221,11 @@ pub(crate) async fn create(
         ));
     }
     let (queue, generate) = ctx.durations(valid.quality);
+    let references = valid
+        .request
+        .get("images")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let task = Task {
         provider: Provider::Gptimage15,
         id: state.next_id(Provider::Gptimage15),
@@ -234,6 +239,8 @@ pub(crate) async fn create(
         request: valid.request,
         prompt: valid.prompt,
         size: valid.size,
+        quality: valid.quality,
+        references,
         unknown_status: ctx.dice.roll(Fault::UnknownStatus),
         polls: 0,
         cost: TASK_COST,
@@ -350,12 +357,10 @@ async fn status(
     data["created_at"] = json!(created_at);
     let maybe_string = |v: Value| if encoded { json!(v.to_string()) } else { v };
     if succeeded {
-        let (w, h) = task.size.dims();
-        let variant = variant_for(&task.prompt, &task.id, 0);
         let url = format!(
-            "{}/files/gptimage15/{}/{w}x{h}-{variant}.png",
+            "{}{}",
             public_base(&state, &headers),
-            task.id
+            file_path("gptimage15", &task.id, 0, ImageFormat::Png)
         );
         data["response"] = maybe_string(json!([url]));
     }

@@ -18,7 +18,6 @@ pub mod callback;
 pub mod fal;
 pub mod files;
 pub mod gptimage15;
-pub mod media;
 pub mod openai;
 pub mod openai_params;
 pub mod replicate;
@@ -157,9 +156,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             &format!("{WAVESPEED_PREFIX}/api/v3/webhook/secret"),
             get(wavespeed::secret),
         )
-        .route("/files/fal/{task}/{name}", get(media::get))
-        .route("/files/replicate/{task}/{name}", get(media::get))
-        .route("/files/wavespeed/{task}/{name}", get(media::get))
         .route("/files/{provider}/{task}/{name}", get(files::get))
         .route("/_sim/ledger", get(admin::ledger))
         .route(

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use super::openai_params::{Endpoint, Params, invalid, output_tokens, parse};
 use crate::Provider;
 use crate::faults::{Fault, drop_connection};
-use crate::images::{ImageFormat, variant_for};
+use crate::images::{ImageFormat, ImageSpec};
 use crate::ledger::Charge;
 use crate::state::{Answering, AppState, Auth, Ctx, Reply, body_hash};
 
@@ -333,15 +333,22 @@ async fn generate(ctx: Ctx, params: Params, hash: u64, input_images: u64) -> Res
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
-    let mut data = Vec::with_capacity(params.n as usize);
-    for i in 0..params.n as usize {
-        let variant = variant_for(&params.prompt, &request_id, i);
-        let img = state
-            .images
-            .get(params.size, variant, params.format, params.transparent)
-            .await;
-        data.push(json!({ "b64_json": &*img.b64() }));
-    }
+    let n = params.n as usize;
+    let images = futures::future::join_all((0..n).map(|i| {
+        state.images.render(
+            ImageSpec::new("openai", &request_id, &params.prompt, params.size)
+                .quality(params.quality_label)
+                .index(i, n)
+                .references(input_images as usize)
+                .format(params.format)
+                .transparent(params.transparent),
+        )
+    }))
+    .await;
+    let data: Vec<Value> = images
+        .iter()
+        .map(|img| json!({ "b64_json": &*img.b64() }))
+        .collect();
     if ctx.dice.roll(Fault::DropAfterAccept) {
         drop_connection();
     }

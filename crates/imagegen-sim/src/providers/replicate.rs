@@ -84,7 +84,7 @@ use super::webhook::{self, Hook};
 use crate::Provider;
 use crate::config::QualityLevel;
 use crate::faults::{Fault, drop_connection, mix};
-use crate::images::{ImageFormat, ImageSize};
+use crate::images::{ImageFormat, ImageSize, file_path};
 use crate::ledger::Charge;
 use crate::magic::{self, PromptFailure};
 use crate::ratelimit::{RateLimiter, Verdict, retry_after_secs};
@@ -222,6 +222,7 @@ struct Valid {
     images: u32,
     format: ImageFormat,
     transparent: bool,
+    references: usize,
     webhook: Option<String>,
     events: u8,
 }
@@ -405,9 +406,11 @@ fn validate(body: &[u8], version: bool) -> Result<Valid, Reply> {
         _ => ImageFormat::Webp,
     };
     f.integer("output_compression", 0, 100);
+    let mut references = 0;
     match f.get("input_images").cloned() {
         None => {}
         Some(Value::Array(a)) => {
+            references = a.len();
             for (i, u) in a.iter().enumerate() {
                 if !u.is_string() {
                     f.errors.push((
@@ -474,6 +477,7 @@ fn validate(body: &[u8], version: bool) -> Result<Valid, Reply> {
         images,
         format,
         transparent: background == Some("transparent"),
+        references,
         webhook,
         events,
     })
@@ -655,6 +659,8 @@ async fn create_inner(
         request: valid.input,
         prompt: valid.prompt,
         size: valid.size,
+        quality: valid.quality,
+        references: valid.references,
         unknown_status: ctx.dice.roll(Fault::UnknownStatus),
         polls: 0,
         cost,
@@ -751,10 +757,12 @@ fn hook(state: &AppState, id: &str, base: &str, event: &str) -> Option<Hook> {
     })
 }
 
-/// Image `index` of `task`: its download URL. The one place this module
-/// gets images (see [`super::media`]).
+/// Image `index` of `task`: its download URL, where the file route draws it
+/// from the task (see [`Task::image_spec`]). The one place this module gets
+/// images.
 fn image(base: &str, task: &Task, index: usize) -> Value {
-    json!(super::media::url(base, task, index))
+    let path = file_path(task.provider.name(), &task.id, index, task.format());
+    json!(format!("{base}{path}"))
 }
 
 /// The prediction object of `task` at `now`; `unknown` shows the

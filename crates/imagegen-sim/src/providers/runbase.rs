@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 use crate::Provider;
 use crate::config::QualityLevel;
 use crate::faults::{Fault, drop_connection};
-use crate::images::{ImageSize, variant_for};
+use crate::images::{ImageFormat, ImageSize, file_path};
 use crate::ledger::Charge;
 use crate::magic;
 use crate::ratelimit::{Verdict, retry_after_secs};
@@ -252,6 +252,10 @@ pub(crate) async fn create(
         ));
     }
     let (queue, generate) = ctx.durations(quality);
+    let references = input
+        .get("image_urls")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let task = Task {
         provider: Provider::Runbase,
         id: state.next_id(Provider::Runbase),
@@ -265,6 +269,8 @@ pub(crate) async fn create(
         request: input,
         prompt,
         size,
+        quality,
+        references,
         unknown_status: ctx.dice.roll(Fault::UnknownStatus),
         polls: 0,
         cost: RUN_COST,
@@ -327,9 +333,7 @@ pub(crate) async fn status(
 fn run_object(task: &Task, status: &str, phase: Option<Phase>, base: &str) -> Value {
     let done = phase.is_some_and(Phase::is_terminal) && status != "warming_up";
     let output = if done && task.failure.is_none() {
-        let (w, h) = task.size.dims();
-        let variant = variant_for(&task.prompt, &task.id, 0);
-        json!({ "urls": [format!("{base}/files/runbase/{}/{w}x{h}-{variant}.png", task.id)] })
+        json!({ "urls": [format!("{base}{}", file_path("runbase", &task.id, 0, ImageFormat::Png))] })
     } else {
         Value::Null
     };

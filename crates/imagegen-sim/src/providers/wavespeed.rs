@@ -138,6 +138,7 @@ struct Valid {
     transparent: bool,
     sync: bool,
     base64: bool,
+    references: usize,
 }
 
 fn choice<'a>(
@@ -214,9 +215,12 @@ fn validate(body: &[u8], endpoint: Endpoint) -> Result<(Value, Valid), Reply> {
     let background = choice(obj, "background", &["auto", "transparent", "opaque"])?;
     let sync = flag(obj, "enable_sync_mode")?;
     let base64 = flag(obj, "enable_base64_output")?;
+    let mut references = 0;
     if endpoint == Endpoint::Edit {
         match obj.get("images") {
-            Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => {}
+            Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => {
+                references = a.len();
+            }
             Some(Value::Array(a)) if a.is_empty() => {
                 return Err(error(
                     400,
@@ -244,6 +248,7 @@ fn validate(body: &[u8], endpoint: Endpoint) -> Result<(Value, Valid), Reply> {
             transparent: background == Some("transparent"),
             sync,
             base64,
+            references,
         },
     ))
 }
@@ -366,6 +371,8 @@ async fn submit(
         request,
         prompt: valid.prompt,
         size: valid.size,
+        quality: valid.quality,
+        references: valid.references,
         unknown_status: ctx.dice.roll(Fault::UnknownStatus),
         polls: 0,
         cost: TASK_COST,
@@ -425,14 +432,15 @@ async fn submit(
     ctx.send_success(Answering::Create, success(data)).await
 }
 
-/// Image `index` of `task`: its URL, or bare base64 with
-/// `enable_base64_output`. The one place this module gets images (see
-/// [`super::media`]).
+/// Image `index` of `task` (drawn as [`Task::image_spec`] says): its file
+/// URL, or bare base64 with `enable_base64_output`. The one place this
+/// module gets images.
 async fn image(state: &AppState, base: &str, task: &Task, index: usize) -> Value {
+    let spec = task.image_spec(index);
     if task.more.inline_images {
-        json!(super::media::base64(state, task, index).await)
+        json!(&*state.images.get(spec).await.b64())
     } else {
-        json!(super::media::url(base, task, index))
+        json!(format!("{base}{}", spec.file_path()))
     }
 }
 

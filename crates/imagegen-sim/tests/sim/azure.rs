@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use imagegen_sim::images::{ImageFormat, ImageSize, ImageSpec, render};
 use imagegen_sim::{FaultConfig, SimConfig, SimHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -37,18 +38,21 @@ async fn generate(sim: &SimHandle, body: &Value) -> Answer {
     .await
 }
 
-fn decoded_sizes(a: &Answer) -> Vec<(u32, u32)> {
+fn decoded(a: &Answer) -> Vec<Vec<u8>> {
     a.body["data"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| {
-            let bytes = base64::engine::general_purpose::STANDARD
+            base64::engine::general_purpose::STANDARD
                 .decode(d["b64_json"].as_str().unwrap())
-                .unwrap();
-            image_size(&bytes)
+                .unwrap()
         })
         .collect()
+}
+
+fn decoded_sizes(a: &Answer) -> Vec<(u32, u32)> {
+    decoded(a).iter().map(|b| image_size(b)).collect()
 }
 
 #[tokio::test]
@@ -79,6 +83,40 @@ async fn generations_at_every_size_and_quality() {
     assert_eq!(decoded_sizes(&a), [(1024, 1024); 3]);
     let e = sim.ledger().entry("azure", KEY).cloned().unwrap();
     assert_eq!((e.creates_charged, e.credits_charged), (5, 7));
+}
+
+#[tokio::test]
+async fn images_show_the_request() {
+    let sim = fast().await;
+    let prompt = "two jpeg lamps";
+    let a = generate(
+        &sim,
+        &json!({"prompt": prompt, "n": 2, "size": "1024x1536", "quality": "low",
+                "output_format": "jpeg"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    // The request id the answer carries is the id the images show.
+    let request_id = a.header("x-request-id").unwrap();
+    assert_eq!(a.header("apim-request-id"), Some(request_id));
+    let spec = ImageSpec::new("azure", request_id, prompt, ImageSize::Portrait)
+        .quality("low")
+        .format(ImageFormat::Jpeg);
+    assert_eq!(
+        decoded(&a),
+        [render(&spec.clone().index(0, 2)), render(&spec.index(1, 2))]
+    );
+    // Transparent PNG.
+    let a = generate(
+        &sim,
+        &json!({"prompt": "glass", "background": "transparent", "quality": "high"}),
+    )
+    .await;
+    let request_id = a.header("x-request-id").unwrap();
+    let spec = ImageSpec::new("azure", request_id, "glass", ImageSize::Square)
+        .quality("high")
+        .transparent(true);
+    assert_eq!(decoded(&a), [render(&spec)]);
 }
 
 #[tokio::test]
@@ -114,6 +152,16 @@ async fn edits_take_multipart_or_json_and_the_v1_routes_work() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(decoded_sizes(&a), [(1536, 1024)]);
     assert_eq!(a.body["usage"]["input_tokens_details"]["image_tokens"], 646);
+    // The image counts the two references (the mask is not one).
+    let request_id = a.header("x-request-id").unwrap();
+    let spec = ImageSpec::new(
+        "azure",
+        request_id,
+        "put them together",
+        ImageSize::Landscape,
+    )
+    .references(2);
+    assert_eq!(decoded(&a), [render(&spec)]);
     // The 04/2025 reference's JSON edit, base64 image.
     let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
     let j = send(

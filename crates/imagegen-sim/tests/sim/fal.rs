@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use ed25519_dalek::{Signature, Verifier};
+use imagegen_sim::images::{ImageFormat, ImageSize, ImageSpec, render};
 use imagegen_sim::{FaultConfig, LatencyProfile, SimConfig, SimHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -160,8 +162,7 @@ async fn an_edit_is_polled_without_its_subpath() {
     let result = status(&base).await;
     assert_eq!(result.body["images"].as_array().unwrap().len(), 2);
     insta::assert_json_snapshot!("fal_result", result.body, {
-        ".images[].url" => "[url]", ".images[].file_size" => "[bytes]",
-        ".images[].file_name" => "[name]"
+        ".images[].url" => "[url]", ".images[].file_size" => "[bytes]"
     });
     assert_eq!(sim.ledger().entry("fal", KEY).unwrap().credits_charged, 2);
 }
@@ -453,7 +454,6 @@ async fn sync_mode_answers_data_uris() {
         assert_eq!(img["content_type"], "image/webp");
         let url = img["url"].as_str().unwrap();
         let b64 = url.strip_prefix("data:image/webp;base64,").expect(url);
-        use base64::Engine;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .unwrap();
@@ -482,6 +482,91 @@ async fn output_formats_are_served_as_asked() {
         assert_eq!(got, ct);
         assert_eq!(image_size(&bytes), (1024, 1024));
     }
+}
+
+#[tokio::test]
+async fn images_show_the_request_and_are_served_by_task() {
+    let sim = fast().await;
+    let prompt = "make the lamp blue";
+    let a = submit(
+        &sim,
+        true,
+        &json!({"prompt": prompt, "image_urls": ["https://e.com/a.png", "https://e.com/b.png"],
+                "image_size": "1024x1536", "quality": "low", "num_images": 2,
+                "output_format": "webp", "background": "transparent"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let id = a.body["request_id"].as_str().unwrap().to_string();
+    until_completed(a.body["status_url"].as_str().unwrap()).await;
+    let result = status(a.body["response_url"].as_str().unwrap()).await;
+    let spec = ImageSpec::new("fal", &id, prompt, ImageSize::Portrait)
+        .quality("low")
+        .references(2)
+        .format(ImageFormat::Webp)
+        .transparent(true);
+    for i in 0..2 {
+        let img = &result.body["images"][i];
+        let url = format!("{}/files/fal/{id}/{i}.webp", sim.base_url());
+        assert_eq!(img["url"], url);
+        assert_eq!(img["file_name"], format!("{i}.webp"));
+        let (ct, bytes) = download(&url).await;
+        assert_eq!(ct, "image/webp");
+        assert_eq!(bytes, render(&spec.clone().index(i, 2)), "image {i}");
+        assert_eq!(img["file_size"].as_u64(), Some(bytes.len() as u64));
+    }
+    // Another format, an image the request did not make, another seller's
+    // path: 404.
+    for bad in [
+        format!("/files/fal/{id}/0.png"),
+        format!("/files/fal/{id}/2.webp"),
+        format!("/files/replicate/{id}/0.webp"),
+    ] {
+        let a = get(&format!("{}{bad}", sim.base_url()), None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+
+    // Sync mode: the same image, inline. fal's default quality is high.
+    let a = submit(
+        &sim,
+        false,
+        &json!({"prompt": "a lamp", "sync_mode": true, "output_format": "jpeg"}),
+    )
+    .await;
+    let id = a.body["request_id"].as_str().unwrap().to_string();
+    until_completed(a.body["status_url"].as_str().unwrap()).await;
+    let result = status(a.body["response_url"].as_str().unwrap()).await;
+    let url = result.body["images"][0]["url"].as_str().unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(url.strip_prefix("data:image/jpeg;base64,").expect(url))
+        .unwrap();
+    let spec = ImageSpec::new("fal", &id, "a lamp", ImageSize::Square)
+        .quality("high")
+        .format(ImageFormat::Jpeg);
+    assert_eq!(bytes, render(&spec));
+}
+
+#[tokio::test]
+async fn a_cancelled_request_has_no_file() {
+    let sim = start(SimConfig::fast().latency(LatencyProfile::Fixed {
+        queue_ms: 0,
+        generate_ms: 300,
+    }))
+    .await;
+    let a = submit(&sim, false, &json!({"prompt": "a lamp"})).await;
+    let id = a.body["request_id"].as_str().unwrap().to_string();
+    let c = send(
+        Method::PUT,
+        a.body["cancel_url"].as_str().unwrap(),
+        &[AUTH],
+        None,
+    )
+    .await;
+    assert_eq!(c.status, StatusCode::ACCEPTED, "{}", c.body);
+    // Past the time it would have succeeded.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let file = get(&format!("{}/files/fal/{id}/0.png", sim.base_url()), None).await;
+    assert_eq!(file.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -634,7 +719,6 @@ async fn webhooks_are_signed_with_ed25519() {
         None,
     )
     .await;
-    use base64::Engine;
     let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(jwks.body["keys"][0]["x"].as_str().unwrap())
         .unwrap();

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use imagegen_sim::images::{ImageFormat, ImageSize, ImageSpec, render};
 use imagegen_sim::{FaultConfig, LatencyProfile, SimConfig, SimHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -131,6 +132,55 @@ async fn several_images_in_the_format_asked() {
             .credits_charged,
         3
     );
+}
+
+#[tokio::test]
+async fn images_show_the_request_and_are_served_by_task() {
+    let sim = fast().await;
+    let prompt = "two lamps, one lit";
+    let created = create(
+        &sim,
+        &[("prefer", "wait")],
+        &json!({"input": {"prompt": prompt, "number_of_images": 2, "aspect_ratio": "3:2",
+                          "quality": "auto", "output_format": "png", "background": "transparent",
+                          "input_images": ["https://e.com/a.png", "https://e.com/b.png",
+                                           "https://e.com/c.png"]}}),
+    )
+    .await;
+    assert_eq!(created.body["status"], "succeeded", "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    // `auto` quality is drawn as medium, as OpenAI's.
+    let spec = ImageSpec::new("replicate", &id, prompt, ImageSize::Landscape)
+        .quality("medium")
+        .references(3)
+        .transparent(true);
+    for i in 0..2 {
+        let url = format!("{}/files/replicate/{id}/{i}.png", sim.base_url());
+        assert_eq!(created.body["output"][i], url);
+        let (ct, bytes) = download(&url).await;
+        assert_eq!(ct, "image/png");
+        assert_eq!(bytes, render(&spec.clone().index(i, 2)), "image {i}");
+    }
+    // WebP by default, named so.
+    let created = create(
+        &sim,
+        &[("prefer", "wait")],
+        &json!({"input": {"prompt": "a lamp", "quality": "high"}}),
+    )
+    .await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let url = format!("{}/files/replicate/{id}/0.webp", sim.base_url());
+    assert_eq!(created.body["output"][0], url);
+    let spec = ImageSpec::new("replicate", &id, "a lamp", ImageSize::Square)
+        .quality("high")
+        .format(ImageFormat::Webp);
+    assert_eq!(download(&url).await.1, render(&spec));
+    let png = get(
+        &format!("{}/files/replicate/{id}/0.png", sim.base_url()),
+        None,
+    )
+    .await;
+    assert_eq!(png.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use imagegen_sim::images::{ImageSize, ImageSpec, render};
 use imagegen_sim::{FaultConfig, LatencyProfile, SimConfig, SimHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -102,6 +103,48 @@ async fn every_size_and_quality_on_both_endpoints_and_result_paths() {
         "[].data.id" => "[id]", "[].data.created_at" => "[time]", "[].data.urls.get" => "[url]",
         "[].data.outputs[]" => "[url]", "[].data.timings.inference" => "[ms]"
     });
+}
+
+#[tokio::test]
+async fn images_show_the_request_and_are_served_by_task() {
+    let sim = start(unlimited()).await;
+    let prompt = "a lamp, but green";
+    let a = submit(
+        &edit_url(&sim),
+        &json!({"prompt": prompt, "images": ["https://e.com/a.png", "https://e.com/b.png"],
+                "size": "1536*1024", "quality": "high", "background": "transparent"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let id = a.body["data"]["id"].as_str().unwrap().to_string();
+    let (_, done) = until_done(a.body["data"]["urls"]["get"].as_str().unwrap()).await;
+    let url = format!("{}/files/wavespeed/{id}/0.png", sim.base_url());
+    assert_eq!(done.body["data"]["outputs"], json!([url]));
+    let (ct, bytes) = download(&url).await;
+    assert_eq!(ct, "image/png");
+    let spec = ImageSpec::new("wavespeed", &id, prompt, ImageSize::Landscape)
+        .quality("high")
+        .references(2)
+        .transparent(true);
+    assert_eq!(bytes, render(&spec));
+    // The only image, in the only format.
+    for bad in [format!("{id}/1.png"), format!("{id}/0.webp")] {
+        let a = get(&format!("{}/files/wavespeed/{bad}", sim.base_url()), None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+
+    // Base64 output: the same image, inline (medium by default).
+    let a = submit(
+        &t2i_url(&sim),
+        &json!({"prompt": "inline", "enable_sync_mode": true, "enable_base64_output": true}),
+    )
+    .await;
+    let id = a.body["data"]["id"].as_str().unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(a.body["data"]["outputs"][0].as_str().unwrap())
+        .unwrap();
+    let spec = ImageSpec::new("wavespeed", id, "inline", ImageSize::Square);
+    assert_eq!(bytes, render(&spec));
 }
 
 #[tokio::test]
