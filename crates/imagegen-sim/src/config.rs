@@ -181,7 +181,7 @@ pub struct SimConfig {
     /// Accepted API keys; `["sim-key"]` by default. The magic keys
     /// (see [`crate::magic`]) are always accepted as well.
     pub api_keys: Vec<String>,
-    /// Seed of every random choice (ids, faults, image variants).
+    /// Seed of every random choice (ids, and so images, and faults).
     pub seed: u64,
     /// Latency model at start.
     pub latency: LatencyProfile,

@@ -8,7 +8,9 @@
 //! | `POST /azure/openai/v1/images/generations` and `.../v1/images/edits` | the same; `model` names the deployment; `api-version` (query) or `api_version` (header) optional |
 //!
 //! Synchronous like OpenAI: the answer comes after the generation time,
-//! `{"created", "data": [{"b64_json"}], "usage"}` (no `url`, no webp). The
+//! `{"created", "data": [{"b64_json"}], "usage"}` (no `url`, no webp); each
+//! image is drawn for the request like OpenAI's and shows `azure` and the
+//! request id of the `apim-request-id` / `x-request-id` headers. The
 //! parameters are OpenAI's (see [`super::openai_params`], shared) except
 //! that `output_format: webp` is a 400 (`Supported values are: 'png' and
 //! 'jpeg'`), as Azure's how-to says.

@@ -56,7 +56,11 @@
 //!   "request_cancelled"}`. The cancel answer `OK` is never used.
 //! - A successful result: `{"images": [{"url", "content_type", "file_name",
 //!   "file_size", "width", "height"}]}` with header `x-fal-request-id`;
-//!   `url` is a sim file URL, or a `data:` URI when `sync_mode` is true.
+//!   `url` is the sim's file URL `/files/fal/{request_id}/{index}.{ext}`
+//!   (`file_name` is `{index}.{ext}`), or, when `sync_mode` is true, a
+//!   `data:` URI of the same bytes. The image shows the prompt, `fal`, the
+//!   request id, size, quality, `image i of n` and the `image_urls` count
+//!   (see [`crate::images`]).
 //! - Webhook (`?fal_webhook=URL`, http or https): when the request ends
 //!   (or is cancelled), `{"request_id", "gateway_request_id" (= request_id:
 //!   the sim makes one attempt), "status": "OK", "payload": <result>}` or

@@ -3,9 +3,9 @@
 //!
 //! Like a CDN, no key is needed. The URL names the task: its image (prompt,
 //! size, quality, references, format, transparency) is drawn from the task
-//! as stored ([`crate::tasks::Task::image_spec`]), so a file is there once
-//! its task has succeeded (not for a failed or cancelled one) and until the
-//! task is forgotten (`task_ttl` after it ends, or `POST /_sim/reset`). The
+//! as stored (`Task::image_spec`), so a file is there once its task has
+//! succeeded (not for a failed or cancelled one) and until the task is
+//! forgotten (`task_ttl` after it ends, or `POST /_sim/reset`). The
 //! extension is the task's format (`png`, or `jpeg` / `webp` where the
 //! seller offers them); another extension, or an index past the task's
 //! image count, is a 404.

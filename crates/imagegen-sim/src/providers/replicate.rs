@@ -29,7 +29,10 @@
 //! "output", "data_removed", "error", "status", "created_at",
 //! "started_at"?, "completed_at"?, "urls": {"get", "cancel", "web"},
 //! "metrics"?}`. `output` is an array of image URLs (`number_of_images` of
-//! them, in `output_format`, `webp` by default) once `succeeded`. Statuses:
+//! them, in `output_format`, `webp` by default) once `succeeded`:
+//! `/files/replicate/{id}/{index}.{ext}`, each image showing the prompt,
+//! `replicate`, the prediction id, size, quality (`auto` drawn as
+//! `medium`), `image i of n` and the `input_images` count. Statuses:
 //! `starting` (queued), `processing`, then `succeeded`, `failed` (HTTP 200
 //! with an `error` string: a model failure is not an HTTP error),
 //! `canceled` (by a cancel, or a `Cancel-After` deadline passing after the

@@ -34,8 +34,10 @@
 //!   At most 2 tasks of a key run at once; more wait in `created` (the docs:
 //!   a task "will wait until one finishes"), never refused.
 //! - 1 credit per task, taken at create; a `failed` task is refunded.
-//! - `enable_base64_output`: `outputs` are bare standard base64 strings (no
-//!   `data:` prefix), PNG.
+//! - `outputs` are file URLs, `/files/wavespeed/{id}/0.png` (one PNG per
+//!   task, showing the prompt, `wavespeed`, the task id, size, quality and
+//!   the edit's `images` count); with `enable_base64_output`, bare standard
+//!   base64 strings (no `data:` prefix) of the same PNG.
 //! - Sync mode holds the request until the task ends; if that takes longer
 //!   than [`crate::SimConfig::wavespeed_sync_timeout`] (60 s; 1 s in the fast
 //!   profile) the gateway answers 504 with an HTML body and no task id,
