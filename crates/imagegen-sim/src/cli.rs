@@ -60,6 +60,48 @@ pub struct SimArgs {
     /// Runbase rate-limit window in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub runbase_rate_window_ms: u64,
+    /// fal requests IN_PROGRESS at once per key (0 lifts it) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub fal_concurrency: Option<u32>,
+    /// Seed (64 hex digits) of the ED25519 key that signs fal webhooks.
+    #[arg(long, value_name = "HEX")]
+    pub fal_webhook_seed: Option<String>,
+    /// Replicate creates per key per window (0 lifts it) [default: 600].
+    #[arg(long, value_name = "N")]
+    pub replicate_rate_limit: Option<u32>,
+    /// Replicate create window in ms [default: the profile's minute: 60000 realistic, 1000 fast].
+    #[arg(long, value_name = "MS")]
+    pub replicate_rate_window_ms: Option<u64>,
+    /// Replicate: longest `Prefer: wait` hold in ms [default: 60000 realistic, 1000 fast].
+    #[arg(long, value_name = "MS")]
+    pub replicate_max_wait_ms: Option<u64>,
+    /// Replicate webhook signing secret (`whsec_<base64>`).
+    #[arg(long, value_name = "SECRET")]
+    pub replicate_webhook_secret: Option<String>,
+    /// Azure requests per key and deployment per window (0 lifts it) [default: 9].
+    #[arg(long, value_name = "N")]
+    pub azure_rate_limit: Option<u32>,
+    /// Azure quota window in ms [default: 60000 realistic, 1000 fast].
+    #[arg(long, value_name = "MS")]
+    pub azure_rate_window_ms: Option<u64>,
+    /// An Azure deployment name, besides gpt-image-1.5 (repeatable).
+    #[arg(long = "azure-deployment", value_name = "NAME")]
+    pub azure_deployments: Vec<String>,
+    /// WaveSpeed images per key per window (0 lifts it) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub wavespeed_rate_limit: Option<u32>,
+    /// WaveSpeed image window in ms [default: 60000 realistic, 1000 fast].
+    #[arg(long, value_name = "MS")]
+    pub wavespeed_rate_window_ms: Option<u64>,
+    /// WaveSpeed tasks running at once per key (0 lifts it) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub wavespeed_concurrency: Option<u32>,
+    /// WaveSpeed sync-mode gateway limit in ms [default: 60000 realistic, 1000 fast].
+    #[arg(long, value_name = "MS")]
+    pub wavespeed_sync_timeout_ms: Option<u64>,
+    /// WaveSpeed webhook secret (`whsec_<key>`).
+    #[arg(long, value_name = "SECRET")]
+    pub wavespeed_webhook_secret: Option<String>,
 }
 
 impl SimArgs {
@@ -85,6 +127,7 @@ impl SimArgs {
         if let Some(credits) = self.credits {
             config = config.credits(credits);
         }
+        config = self.sellers(config)?;
         if let Some(json) = &self.faults {
             let faults: FaultConfig =
                 serde_json::from_str(json).map_err(|e| format!("--faults: {e}"))?;
@@ -92,6 +135,57 @@ impl SimArgs {
             config = config.faults(faults);
         }
         Ok(config)
+    }
+}
+
+impl SimArgs {
+    /// Applies the newer sellers' options over the profile's defaults.
+    fn sellers(&self, mut c: SimConfig) -> Result<SimConfig, String> {
+        let ms = Duration::from_millis;
+        if let Some(n) = self.fal_concurrency {
+            c = c.fal_concurrency(n);
+        }
+        if let Some(hex) = &self.fal_webhook_seed {
+            let bytes = hex::decode(hex.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or("--fal-webhook-seed: expected 64 hex digits")?;
+            c = c.fal_webhook_seed(bytes);
+        }
+        let r = c.replicate_rate_limit;
+        c = c.replicate_rate_limit(
+            self.replicate_rate_limit.unwrap_or(r.requests),
+            self.replicate_rate_window_ms.map_or(r.window, ms),
+        );
+        if let Some(w) = self.replicate_max_wait_ms {
+            c = c.replicate_max_wait(ms(w));
+        }
+        if let Some(s) = &self.replicate_webhook_secret {
+            c = c.replicate_webhook_secret(s.clone());
+        }
+        let a = c.azure_rate_limit;
+        c = c.azure_rate_limit(
+            self.azure_rate_limit.unwrap_or(a.requests),
+            self.azure_rate_window_ms.map_or(a.window, ms),
+        );
+        for d in &self.azure_deployments {
+            c = c.azure_deployment(d.clone());
+        }
+        let w = c.wavespeed_rate_limit;
+        c = c.wavespeed_rate_limit(
+            self.wavespeed_rate_limit.unwrap_or(w.requests),
+            self.wavespeed_rate_window_ms.map_or(w.window, ms),
+        );
+        if let Some(n) = self.wavespeed_concurrency {
+            c = c.wavespeed_concurrency(n);
+        }
+        if let Some(t) = self.wavespeed_sync_timeout_ms {
+            c = c.wavespeed_sync_timeout(ms(t));
+        }
+        if let Some(s) = &self.wavespeed_webhook_secret {
+            c = c.wavespeed_webhook_secret(s.clone());
+        }
+        Ok(c)
     }
 }
 
@@ -107,11 +201,15 @@ pub fn banner(sim: &SimHandle, config: &SimConfig) -> String {
         } => format!("fixed ({queue_ms} ms queue, {generate_ms} ms generation)"),
     };
     format!(
-        "imagegen-sim listening on {}\n  runbase:    {}\n  gptimage15: {}\n  openai:     {}\n  ledger:     {}/_sim/ledger\n  accepted keys: {}\n  magic keys:    {}\n  latency: {latency}, seed {}, {} credits per key per provider\n",
+        "imagegen-sim listening on {}\n  runbase:    {}\n  gptimage15: {}\n  openai:     {}\n  fal:        {}\n  replicate:  {}\n  azure:      {}\n  wavespeed:  {}\n  ledger:     {}/_sim/ledger\n  accepted keys: {}\n  magic keys:    {}\n  latency: {latency}, seed {}, {} credits per key per provider\n",
         sim.base_url(),
         sim.runbase_url(),
         sim.gptimage15_url(),
         sim.openai_url(),
+        sim.fal_url(),
+        sim.replicate_url(),
+        sim.azure_url(),
+        sim.wavespeed_url(),
         sim.base_url(),
         config.api_keys.join(", "),
         crate::magic::ALL.join(", "),

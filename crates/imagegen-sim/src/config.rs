@@ -4,6 +4,26 @@
 //! Only [`FaultConfig`] and [`LatencyProfile`] can change while the sim runs
 //! (through [`crate::SimHandle::set_faults`], [`crate::SimHandle::set_latency`]
 //! or `PUT /_sim/config`); everything else is fixed at [`crate::Sim::start`].
+//!
+//! ## The sellers' documented limits
+//!
+//! [`SimConfig::realistic`] holds each limit as the seller documents it;
+//! [`SimConfig::fast`] (the default, for tests) keeps every count and scales
+//! every per-minute window down to one second (and the two sync-mode holds
+//! from 60 s to 1 s), so a test sees the same 429s and queues in
+//! milliseconds instead of minutes:
+//!
+//! | limit | realistic | fast | builder |
+//! |---|---|---|---|
+//! | Runbase requests per key | 20 / 10 s | 20 / 10 s | [`SimConfig::runbase_rate_limit`] |
+//! | fal requests `IN_PROGRESS` per key (more wait `IN_QUEUE`) | 2 | 2 | [`SimConfig::fal_concurrency`] |
+//! | Replicate creates per key | 600 / min | 600 / s | [`SimConfig::replicate_rate_limit`] |
+//! | Replicate other requests per key | 3000 / min | 3000 / s | [`SimConfig::replicate_other_rate_limit`] |
+//! | Replicate longest `Prefer: wait` hold | 60 s | 1 s | [`SimConfig::replicate_max_wait`] |
+//! | Azure requests per key and deployment | 9 / min | 9 / s | [`SimConfig::azure_rate_limit`] |
+//! | WaveSpeed images per key (Bronze) | 2 / min | 2 / s | [`SimConfig::wavespeed_rate_limit`] |
+//! | WaveSpeed tasks running per key (Bronze; more wait) | 2 | 2 | [`SimConfig::wavespeed_concurrency`] |
+//! | WaveSpeed sync-mode gateway limit | 60 s | 1 s | [`SimConfig::wavespeed_sync_timeout`] |
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -17,6 +37,21 @@ pub const DEFAULT_API_KEY: &str = "sim-key";
 
 /// Default credit balance of every key on every provider.
 pub const DEFAULT_CREDITS: u64 = 1_000_000;
+
+/// Seed of the ED25519 key that signs fal webhooks unless told otherwise.
+pub const DEFAULT_FAL_WEBHOOK_SEED: [u8; 32] = *b"imagegen-sim fal webhook seed v1";
+
+/// Replicate's webhook signing secret unless told otherwise (the part after
+/// `whsec_` is base64 of `imagegen-sim replicate webhooks!`).
+pub const DEFAULT_REPLICATE_WEBHOOK_SECRET: &str =
+    "whsec_aW1hZ2VnZW4tc2ltIHJlcGxpY2F0ZSB3ZWJob29rcyE=";
+
+/// WaveSpeed's webhook secret unless told otherwise (the part after
+/// `whsec_` is the HMAC key as is).
+pub const DEFAULT_WAVESPEED_WEBHOOK_SECRET: &str = "whsec_imagegensimwavespeedwebhooksecret01";
+
+/// The Azure deployment that exists unless told otherwise.
+pub const DEFAULT_AZURE_DEPLOYMENT: &str = "gpt-image-1.5";
 
 /// How long a simulated task waits in the queue and then generates.
 ///
@@ -57,6 +92,17 @@ pub(crate) enum QualityLevel {
     Low,
     Medium,
     High,
+}
+
+impl QualityLevel {
+    /// `low`, `medium` or `high` (as images show it).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            QualityLevel::Low => "low",
+            QualityLevel::Medium => "medium",
+            QualityLevel::High => "high",
+        }
+    }
 }
 
 impl LatencyProfile {
@@ -135,7 +181,7 @@ pub struct SimConfig {
     /// Accepted API keys; `["sim-key"]` by default. The magic keys
     /// (see [`crate::magic`]) are always accepted as well.
     pub api_keys: Vec<String>,
-    /// Seed of every random choice (ids, faults, image variants).
+    /// Seed of every random choice (ids, and so images, and faults).
     pub seed: u64,
     /// Latency model at start.
     pub latency: LatencyProfile,
@@ -151,6 +197,35 @@ pub struct SimConfig {
     /// How long a finished task is kept before it may be forgotten (then its
     /// id answers 404). One hour by default.
     pub task_ttl: Duration,
+    /// fal: requests of one key `IN_PROGRESS` at once (2, a new account's
+    /// limit); more wait `IN_QUEUE`, never rejected. `0` lifts the limit.
+    pub fal_concurrency: u32,
+    /// fal: seed of the ED25519 key pair that signs webhooks.
+    pub fal_webhook_seed: [u8; 32],
+    /// Replicate: creates per key (600 per minute; `requests == 0` lifts it).
+    pub replicate_rate_limit: RateLimit,
+    /// Replicate: every other request per key (3000 per minute).
+    pub replicate_other_rate_limit: RateLimit,
+    /// Replicate: the longest a `Prefer: wait[=N]` create is held (60 s).
+    pub replicate_max_wait: Duration,
+    /// Replicate: the webhook signing secret, `whsec_<base64 key>`.
+    pub replicate_webhook_secret: String,
+    /// Azure: requests per key and deployment (9 per minute, GPT-image-1.5's
+    /// default quota).
+    pub azure_rate_limit: RateLimit,
+    /// Azure: the deployment names that exist (others answer 404
+    /// `DeploymentNotFound`).
+    pub azure_deployments: Vec<String>,
+    /// WaveSpeed: images per key (Bronze level: 2 per minute).
+    pub wavespeed_rate_limit: RateLimit,
+    /// WaveSpeed: tasks of one key running at once (Bronze: 2); more wait.
+    /// `0` lifts the limit.
+    pub wavespeed_concurrency: u32,
+    /// WaveSpeed: how long a sync-mode request is held before the gateway
+    /// answers 504 (the task goes on).
+    pub wavespeed_sync_timeout: Duration,
+    /// WaveSpeed: the webhook secret, `whsec_<key>` (the key is used as is).
+    pub wavespeed_webhook_secret: String,
 }
 
 impl Default for SimConfig {
@@ -173,12 +248,35 @@ impl SimConfig {
             runbase_rate_limit: RateLimit::default(),
             runbase_usage_quota: None,
             task_ttl: Duration::from_secs(3600),
+            fal_concurrency: 2,
+            fal_webhook_seed: DEFAULT_FAL_WEBHOOK_SEED,
+            replicate_rate_limit: per(600, SCALED_MINUTE),
+            replicate_other_rate_limit: per(3000, SCALED_MINUTE),
+            replicate_max_wait: SCALED_MINUTE,
+            replicate_webhook_secret: DEFAULT_REPLICATE_WEBHOOK_SECRET.to_string(),
+            azure_rate_limit: per(9, SCALED_MINUTE),
+            azure_deployments: vec![DEFAULT_AZURE_DEPLOYMENT.to_string()],
+            wavespeed_rate_limit: per(2, SCALED_MINUTE),
+            wavespeed_concurrency: 2,
+            wavespeed_sync_timeout: SCALED_MINUTE,
+            wavespeed_webhook_secret: DEFAULT_WAVESPEED_WEBHOOK_SECRET.to_string(),
         }
     }
 
-    /// Latencies of seconds, like the real services, for demos.
+    /// Latencies of seconds, like the real services, for demos; every
+    /// seller's limit as documented (per-minute windows of a minute).
     pub fn realistic() -> Self {
-        SimConfig::fast().latency(LatencyProfile::Realistic)
+        let minute = Duration::from_secs(60);
+        SimConfig {
+            replicate_rate_limit: per(600, minute),
+            replicate_other_rate_limit: per(3000, minute),
+            replicate_max_wait: minute,
+            azure_rate_limit: per(9, minute),
+            wavespeed_rate_limit: per(2, minute),
+            wavespeed_sync_timeout: minute,
+            ..SimConfig::fast()
+        }
+        .latency(LatencyProfile::Realistic)
     }
 
     /// Zero latency: tasks finish at their first poll. For benchmarks.
@@ -249,4 +347,89 @@ impl SimConfig {
         self.task_ttl = ttl;
         self
     }
+
+    /// Sets fal's per-key concurrency (`0` lifts it).
+    pub fn fal_concurrency(mut self, requests: u32) -> Self {
+        self.fal_concurrency = requests;
+        self
+    }
+
+    /// Sets the seed of the ED25519 key that signs fal webhooks.
+    pub fn fal_webhook_seed(mut self, seed: [u8; 32]) -> Self {
+        self.fal_webhook_seed = seed;
+        self
+    }
+
+    /// Sets Replicate's per-key create limit (`requests == 0` lifts it).
+    pub fn replicate_rate_limit(mut self, requests: u32, window: Duration) -> Self {
+        self.replicate_rate_limit = RateLimit { requests, window };
+        self
+    }
+
+    /// Sets Replicate's per-key limit on every other request.
+    pub fn replicate_other_rate_limit(mut self, requests: u32, window: Duration) -> Self {
+        self.replicate_other_rate_limit = RateLimit { requests, window };
+        self
+    }
+
+    /// Sets the longest hold of a Replicate `Prefer: wait` create.
+    pub fn replicate_max_wait(mut self, wait: Duration) -> Self {
+        self.replicate_max_wait = wait;
+        self
+    }
+
+    /// Sets Replicate's webhook signing secret (`whsec_<base64>`).
+    pub fn replicate_webhook_secret(mut self, secret: impl Into<String>) -> Self {
+        self.replicate_webhook_secret = secret.into();
+        self
+    }
+
+    /// Sets Azure's per-key, per-deployment request limit (`0` lifts it).
+    pub fn azure_rate_limit(mut self, requests: u32, window: Duration) -> Self {
+        self.azure_rate_limit = RateLimit { requests, window };
+        self
+    }
+
+    /// Adds an Azure deployment name (`gpt-image-1.5` stays).
+    pub fn azure_deployment(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if !self.azure_deployments.contains(&name) {
+            self.azure_deployments.push(name);
+        }
+        self
+    }
+
+    /// Sets WaveSpeed's per-key image limit (`images == 0` lifts it).
+    pub fn wavespeed_rate_limit(mut self, images: u32, window: Duration) -> Self {
+        self.wavespeed_rate_limit = RateLimit {
+            requests: images,
+            window,
+        };
+        self
+    }
+
+    /// Sets WaveSpeed's per-key concurrency (`0` lifts it).
+    pub fn wavespeed_concurrency(mut self, tasks: u32) -> Self {
+        self.wavespeed_concurrency = tasks;
+        self
+    }
+
+    /// Sets WaveSpeed's sync-mode gateway limit.
+    pub fn wavespeed_sync_timeout(mut self, limit: Duration) -> Self {
+        self.wavespeed_sync_timeout = limit;
+        self
+    }
+
+    /// Sets WaveSpeed's webhook secret (`whsec_<key>`).
+    pub fn wavespeed_webhook_secret(mut self, secret: impl Into<String>) -> Self {
+        self.wavespeed_webhook_secret = secret.into();
+        self
+    }
+}
+
+/// A documented minute, in the fast profile.
+const SCALED_MINUTE: Duration = Duration::from_secs(1);
+
+fn per(requests: u32, window: Duration) -> RateLimit {
+    RateLimit { requests, window }
 }

@@ -14,7 +14,7 @@
 //! downloads of a task are served from memory, and caps how many renders run
 //! at once.
 //!
-//! The resellers' file URLs name the task ([`file_path`]): the file handler
+//! The sellers' file URLs name the task ([`file_path`]): the file handler
 //! looks the task up and draws that task's image.
 
 use std::collections::HashMap;
@@ -80,12 +80,31 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
-    /// `png`, `jpeg` or `webp`.
+    /// `png`, `jpeg` or `webp` (also the file extension).
     pub fn label(self) -> &'static str {
         match self {
             ImageFormat::Png => "png",
             ImageFormat::Jpeg => "jpeg",
             ImageFormat::Webp => "webp",
+        }
+    }
+
+    /// From `png`, `jpeg` or `webp`.
+    pub fn from_label(s: &str) -> Option<Self> {
+        match s {
+            "png" => Some(ImageFormat::Png),
+            "jpeg" => Some(ImageFormat::Jpeg),
+            "webp" => Some(ImageFormat::Webp),
+            _ => None,
+        }
+    }
+
+    /// `image/png`, `image/jpeg` or `image/webp`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "image/png",
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Webp => "image/webp",
         }
     }
 }
@@ -163,6 +182,12 @@ impl ImageSpec {
         self
     }
 
+    /// Where the sim serves this image: [`file_path`] of its provider, task,
+    /// index and format.
+    pub fn file_path(&self) -> String {
+        file_path(&self.provider, &self.task_id, self.index, self.format)
+    }
+
     /// Whether the encoded image has an alpha channel.
     pub fn has_alpha(&self) -> bool {
         self.transparent && self.format != ImageFormat::Jpeg
@@ -237,18 +262,21 @@ pub fn prompt_lines(spec: &ImageSpec) -> Vec<String> {
     layout::prompt_text(spec)
 }
 
-/// The path of image `index` of a task: `/files/{provider}/{task_id}/{index}.png`.
-pub fn file_path(provider: &str, task_id: &str, index: usize) -> String {
-    format!("/files/{provider}/{task_id}/{index}.png")
+/// The path of image `index` (from 0) of a task, in `format`:
+/// `/files/{provider}/{task_id}/{index}.{png|jpeg|webp}`.
+pub fn file_path(provider: &str, task_id: &str, index: usize, format: ImageFormat) -> String {
+    format!("/files/{provider}/{task_id}/{index}.{}", format.label())
 }
 
-/// The image index in a file name made by [`file_path`] (`0.png` → 0).
-pub fn parse_file_name(name: &str) -> Option<usize> {
-    let stem = name.strip_suffix(".png")?;
+/// The image index and format in a file name made by [`file_path`]
+/// (`0.png` → (0, PNG), `2.webp` → (2, WebP)).
+pub fn parse_file_name(name: &str) -> Option<(usize, ImageFormat)> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let format = ImageFormat::from_label(ext)?;
     if stem.is_empty() || stem.len() > 3 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    stem.parse().ok()
+    Some((stem.parse().ok()?, format))
 }
 
 /// One encoded image.
@@ -378,5 +406,38 @@ impl ImageCache {
     /// Whether no encoding is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        for (index, format) in [
+            (0, ImageFormat::Png),
+            (3, ImageFormat::Jpeg),
+            (9, ImageFormat::Webp),
+        ] {
+            let path = file_path("fal", "req_1", index, format);
+            let name = path.rsplit('/').next().unwrap();
+            assert_eq!(parse_file_name(name), Some((index, format)), "{path}");
+        }
+        assert_eq!(
+            file_path("runbase", "run_1", 0, ImageFormat::Png),
+            "/files/runbase/run_1/0.png"
+        );
+        for bad in [
+            "0.jpg",
+            "0.gif",
+            ".png",
+            "0",
+            "1234.png",
+            "-1.png",
+            "1536x1024-3.png",
+        ] {
+            assert_eq!(parse_file_name(bad), None, "{bad}");
+        }
     }
 }

@@ -3,13 +3,17 @@
 //! Counting rules (decisions):
 //! - A create is *accepted* when it passed auth, faults and validation and the
 //!   sim started work on it; it is *charged* when credits were taken for it
-//!   (runbase 1 credit per run, gptimage15 10 credits per task, OpenAI 1
-//!   credit per image). An OpenAI generation blocked by moderation is accepted
-//!   but not charged.
+//!   (runbase 1 credit per run, gptimage15 10 credits per task, OpenAI,
+//!   Azure, fal and Replicate 1 credit per image, WaveSpeed 1 credit per
+//!   task). An OpenAI generation blocked by moderation, and an Azure request
+//!   refused by the content filter or failing with a 500, are accepted but
+//!   not charged.
 //! - A gptimage15 task that ends `FAILED` is refunded (`credits_refunded`),
 //!   when its failure is first observed (a poll, its callback, or a ledger
 //!   snapshot, which settles every finished task first). Runbase does not
-//!   refund failed runs.
+//!   refund failed runs. The newer sellers' refunds follow the same timing,
+//!   each by its own rule: fal a run ending in a 5xx or a request cancelled
+//!   while queued, Replicate `failed` and `aborted`, WaveSpeed `failed`.
 //! - `duplicate_creates` counts accepted creates whose JSON body (canonical:
 //!   keys sorted) or multipart fields equal an earlier accepted create's on
 //!   the same key and provider.
@@ -27,7 +31,7 @@ use crate::Provider;
 /// One key's account on one provider.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct LedgerEntry {
-    /// `runbase`, `gptimage15` or `openai`.
+    /// `runbase`, `gptimage15`, `openai`, `fal`, `replicate`, `azure` or `wavespeed`.
     pub provider: String,
     /// The API key as presented (`""` when none was).
     pub api_key: String,
@@ -37,7 +41,7 @@ pub struct LedgerEntry {
     pub creates_charged: u64,
     /// Credits taken.
     pub credits_charged: u64,
-    /// Credits given back (gptimage15 failed tasks).
+    /// Credits given back (each seller's refund rule).
     pub credits_refunded: u64,
     /// Accepted creates whose body equals an earlier accepted create's.
     pub duplicate_creates: u64,
@@ -49,9 +53,10 @@ pub struct LedgerEntry {
     pub errors_sent: u64,
     /// Credits left.
     pub credits_left: u64,
-    /// Callback deliveries that got a 2xx answer (gptimage15).
+    /// Callback and webhook deliveries that got a 2xx answer (gptimage15,
+    /// fal, Replicate, WaveSpeed).
     pub callbacks_delivered: u64,
-    /// Callbacks abandoned after every retry failed (gptimage15).
+    /// Callbacks and webhooks abandoned after every retry failed.
     pub callbacks_failed: u64,
 }
 
@@ -63,7 +68,7 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// The entry of `key` on `provider` (`"runbase"`, `"gptimage15"`, `"openai"`).
+    /// The entry of `key` on `provider` (its [`crate::Provider::name`], e.g. `"runbase"`, `"fal"`).
     pub fn entry(&self, provider: &str, key: &str) -> Option<&LedgerEntry> {
         self.entries
             .iter()

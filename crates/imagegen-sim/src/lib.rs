@@ -1,15 +1,17 @@
 //! # imagegen-sim
 //!
-//! A local simulator of the three image APIs imagegen speaks (Runbase,
-//! gptimage15.ai and OpenAI's Images API), served over real HTTP on one
-//! loopback port so tests, benchmarks and offline demos exercise the real
-//! provider clients. Think LocalStack, for GPT Image 1.5 resellers.
+//! A local simulator of the image APIs imagegen speaks (Runbase,
+//! gptimage15.ai, OpenAI's Images API, fal.ai, Replicate, Azure OpenAI and
+//! WaveSpeed AI), served over real HTTP on one loopback port so tests,
+//! benchmarks and offline demos exercise the real provider clients. Think
+//! LocalStack, for GPT Image 1.5 resellers.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use imagegen_sim::{Sim, SimConfig};
 //! let sim = Sim::start(SimConfig::fast()).await?;
 //! println!("runbase at {}", sim.runbase_url()); // http://127.0.0.1:PORT/runbase/api/v1
+//! println!("fal at {}", sim.fal_url()); // http://127.0.0.1:PORT/fal
 //! // ... point a client at it with the key "sim-key" ...
 //! let ledger = sim.ledger();
 //! assert_eq!(ledger.totals("runbase").duplicate_creates, 0);
@@ -23,7 +25,12 @@
 //! | `/runbase/api/v1` | `https://runbase.net/api/v1` | `POST /runs`, `GET /runs/{id}` |
 //! | `/gptimage15/api` | `https://gptimage15.ai/api` | `POST /generate`, `GET /status?task_id=`, `GET /v2/status?task_id=` |
 //! | `/openai/v1` | `https://api.openai.com/v1` | `POST /images/generations`, `POST /images/edits` |
-//! | `/files/{provider}/{task}/{index}.png` | the resellers' CDN | `GET` a task's PNG, no key |
+//! | `/fal` | `https://queue.fal.run` | `POST /fal-ai/gpt-image-1.5[/edit]`, `GET .../requests/{id}[/status]`, `PUT .../requests/{id}/cancel` |
+//! | `/fal-rest` | `https://rest.fal.ai` | `GET /.well-known/jwks.json` (webhook key) |
+//! | `/replicate/v1` | `https://api.replicate.com/v1` | `POST /models/openai/gpt-image-1.5/predictions`, `POST /predictions`, `GET /predictions/{id}`, `POST /predictions/{id}/cancel`, `GET /webhooks/default/secret` |
+//! | `/azure` | `https://{resource}.openai.azure.com` | `POST /openai/deployments/{d}/images/{generations,edits}?api-version=`, `POST /openai/v1/images/{generations,edits}` |
+//! | `/wavespeed` | `https://api.wavespeed.ai` | `POST /api/v3/openai/gpt-image-1.5/{text-to-image,edit}`, `GET /api/v3/predictions/{id}[/result]`, `GET /api/v3/webhook/secret` |
+//! | `/files/{provider}/{task}/{index}.{png,jpeg,webp}` | the sellers' CDNs | `GET` a task's image, no key |
 //! | `/_sim/...` | the sim itself | ledger, config, reset, health |
 //!
 //! ## Decisions where the providers' docs are silent
@@ -32,16 +39,28 @@
 //! run, no refund, run object shape, statuses), [`providers::gptimage15`]
 //! (HTTP status = envelope code, 10 credits and refund on `FAILED`, callback
 //! body `{"task_id", "status"}` with 3 retries), the OpenAI modules (1 credit
-//! per image, `insufficient_quota`, `moderation_blocked`). Faults are
-//! described in [`faults`], magic keys in [`magic`], the ledger's counting
-//! rules in [`ledger`], the rate limit in [`ratelimit`]. In short:
+//! per image, `insufficient_quota`, `moderation_blocked`),
+//! [`providers::fal`] (auth `Key`, pydantic 422s, concurrency queue,
+//! `COMPLETED` with errors, ED25519 webhooks), [`providers::replicate`]
+//! (`Prefer: wait`, `Cancel-After`, problem details, the throttled 429 with
+//! `Retry-After`, Standard-Webhooks signatures), [`providers::azure`]
+//! (`api-key`, api-version and deployment errors, no webp, `contentFilter`,
+//! 9 requests per minute per deployment) and [`providers::wavespeed`]
+//! (envelope, sync-mode 504, Bronze limits, `v3` hex signatures). Faults
+//! are described in [`faults`], magic keys and prompts in [`magic`], the
+//! ledger's counting rules in [`ledger`], the rate limits in [`ratelimit`]
+//! and [`config`], webhooks in [`providers::webhook`]. In short:
 //!
 //! - Accepted keys: `sim-key` plus any added with [`SimConfig::api_key`],
-//!   plus the [`magic`] keys. Auth is `Authorization: Bearer <key>`.
+//!   plus the [`magic`] keys, each presented the provider's way (`Bearer`,
+//!   fal's `Key`, Azure's `api-key`).
 //! - Credits: [`SimConfig::credits`] per key per provider (1,000,000 by
-//!   default); nothing is charged for a rejected request.
+//!   default); nothing is charged for a rejected request; each seller's
+//!   refund rule is in [`providers`]' modules.
 //! - Runbase rate limit: 20 requests per 10 s per key, fixed window, creates
-//!   and polls counted together.
+//!   and polls counted together. The newer sellers' limits are in
+//!   [`config`]: [`SimConfig::realistic`] as documented,
+//!   [`SimConfig::fast`] with minute windows scaled to a second.
 //! - A task's latency is decided at its creation from the profile in force;
 //!   its status is computed from timestamps at each poll.
 
@@ -54,6 +73,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod cli;
+mod concurrency;
 pub mod config;
 pub mod faults;
 pub mod images;
@@ -65,14 +85,18 @@ mod state;
 mod tasks;
 
 pub use cli::{SimArgs, serve};
-pub use config::{DEFAULT_API_KEY, DEFAULT_CREDITS, LatencyProfile, RateLimit, SimConfig};
+pub use config::{
+    DEFAULT_API_KEY, DEFAULT_AZURE_DEPLOYMENT, DEFAULT_CREDITS, DEFAULT_FAL_WEBHOOK_SEED,
+    DEFAULT_REPLICATE_WEBHOOK_SECRET, DEFAULT_WAVESPEED_WEBHOOK_SECRET, LatencyProfile, RateLimit,
+    SimConfig,
+};
 pub use faults::FaultConfig;
 pub use ledger::{Ledger, LedgerEntry};
 pub use state::RuntimeConfig;
 
 use state::AppState;
 
-/// The three simulated providers.
+/// The simulated providers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Provider {
     /// runbase.net.
@@ -81,15 +105,51 @@ pub enum Provider {
     Gptimage15,
     /// api.openai.com.
     Openai,
+    /// fal.ai's queue (queue.fal.run).
+    Fal,
+    /// api.replicate.com.
+    Replicate,
+    /// Azure OpenAI ({resource}.openai.azure.com).
+    Azure,
+    /// api.wavespeed.ai.
+    Wavespeed,
 }
 
 impl Provider {
+    /// Every provider, in ledger order.
+    pub const ALL: [Provider; 7] = [
+        Provider::Runbase,
+        Provider::Gptimage15,
+        Provider::Openai,
+        Provider::Fal,
+        Provider::Replicate,
+        Provider::Azure,
+        Provider::Wavespeed,
+    ];
+
     /// The name used in the ledger and in file URLs.
     pub fn name(self) -> &'static str {
         match self {
             Provider::Runbase => "runbase",
             Provider::Gptimage15 => "gptimage15",
             Provider::Openai => "openai",
+            Provider::Fal => "fal",
+            Provider::Replicate => "replicate",
+            Provider::Azure => "azure",
+            Provider::Wavespeed => "wavespeed",
+        }
+    }
+
+    /// The sim's path prefix that stands for the provider's base URL.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Provider::Runbase => providers::RUNBASE_PREFIX,
+            Provider::Gptimage15 => providers::GPTIMAGE15_PREFIX,
+            Provider::Openai => providers::OPENAI_PREFIX,
+            Provider::Fal => providers::FAL_PREFIX,
+            Provider::Replicate => providers::REPLICATE_PREFIX,
+            Provider::Azure => providers::AZURE_PREFIX,
+            Provider::Wavespeed => providers::WAVESPEED_PREFIX,
         }
     }
 }
@@ -177,7 +237,49 @@ impl SimHandle {
         format!("{}{}", self.base_url, providers::OPENAI_PREFIX)
     }
 
-    /// A settled snapshot of the ledger (failed gptimage15 tasks refunded).
+    /// `http://127.0.0.1:PORT/fal` (stands for `https://queue.fal.run`).
+    pub fn fal_url(&self) -> String {
+        self.url_for(Provider::Fal)
+    }
+
+    /// `http://127.0.0.1:PORT/replicate/v1` (stands for `https://api.replicate.com/v1`).
+    pub fn replicate_url(&self) -> String {
+        self.url_for(Provider::Replicate)
+    }
+
+    /// `http://127.0.0.1:PORT/azure` (stands for `https://{resource}.openai.azure.com`).
+    pub fn azure_url(&self) -> String {
+        self.url_for(Provider::Azure)
+    }
+
+    /// `http://127.0.0.1:PORT/wavespeed` (stands for `https://api.wavespeed.ai`).
+    pub fn wavespeed_url(&self) -> String {
+        self.url_for(Provider::Wavespeed)
+    }
+
+    /// The base URL of `provider` on this sim (its path prefix on [`SimHandle::base_url`]).
+    pub fn url_for(&self, provider: Provider) -> String {
+        format!("{}{}", self.base_url, provider.prefix())
+    }
+
+    /// The public half of the ED25519 key pair that signs fal webhooks
+    /// (also in `GET /_sim/config` as `fal_webhook_public_key`, hex, and at
+    /// `/fal-rest/.well-known/jwks.json`).
+    pub fn fal_webhook_public_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.state.sellers.fal_signing.verifying_key()
+    }
+
+    /// Replicate's webhook signing secret (`whsec_...`).
+    pub fn replicate_webhook_secret(&self) -> String {
+        self.state.sellers.replicate_secret.clone()
+    }
+
+    /// WaveSpeed's webhook secret (`whsec_...`).
+    pub fn wavespeed_webhook_secret(&self) -> String {
+        self.state.sellers.wavespeed_secret.clone()
+    }
+
+    /// A settled snapshot of the ledger (every refund due booked first).
     pub fn ledger(&self) -> Ledger {
         self.state.ledger()
     }
@@ -197,7 +299,7 @@ impl SimHandle {
         self.state.runtime()
     }
 
-    /// Forgets every task, the ledger, rate-limit windows and 429 bursts.
+    /// Forgets every task, the ledger, rate-limit windows, queues and 429 bursts.
     pub fn reset(&self) {
         self.state.reset();
     }

@@ -7,6 +7,11 @@
 //! `RATE_LIMITED` with `Retry-After` set to the whole seconds left, at least
 //! one, and, when the window is shorter than a second, `retry-after-ms` too.
 //! Rejected requests do not use the budget.
+//!
+//! The same fixed-window limiter (without a quota) counts Replicate's creates
+//! and other requests, Azure's requests per key and deployment, and
+//! WaveSpeed's images per key; each seller's module shapes its own 429 (see
+//! [`crate::config`] for the numbers).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

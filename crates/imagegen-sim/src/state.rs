@@ -14,12 +14,13 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::Provider;
+use crate::concurrency::Slots;
 use crate::config::{LatencyProfile, QualityLevel, RateLimit, SimConfig};
 use crate::faults::{Dice, Fault, FaultConfig, mix};
 use crate::images::ImageCache;
 use crate::ledger::{Ledger, LedgerStore};
 use crate::ratelimit::{Bursts, RateLimiter};
-use crate::tasks::{Phase, TaskStore};
+use crate::tasks::{Outcome, Task, TaskStore};
 
 /// What can change at run time (`GET`/`PUT /_sim/config`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -46,6 +47,54 @@ pub(crate) struct AppState {
     pub bursts: Bursts,
     pub base_url: String,
     pub http: reqwest::Client,
+    /// The newer sellers' limits and keys.
+    pub sellers: Sellers,
+}
+
+/// Limits, queues and signing keys of fal, Replicate, Azure and WaveSpeed.
+pub(crate) struct Sellers {
+    pub fal_concurrency: u32,
+    pub fal_signing: ed25519_dalek::SigningKey,
+    pub replicate_creates: RateLimiter,
+    pub replicate_others: RateLimiter,
+    pub replicate_max_wait: std::time::Duration,
+    pub replicate_secret: String,
+    pub azure_limiter: RateLimiter,
+    pub azure_deployments: Vec<String>,
+    pub wavespeed_images: RateLimiter,
+    pub wavespeed_concurrency: u32,
+    pub wavespeed_sync_timeout: std::time::Duration,
+    pub wavespeed_secret: String,
+    /// fal and WaveSpeed queues.
+    pub slots: Slots,
+}
+
+impl Sellers {
+    fn new(config: &SimConfig) -> Self {
+        Sellers {
+            fal_concurrency: config.fal_concurrency,
+            fal_signing: ed25519_dalek::SigningKey::from_bytes(&config.fal_webhook_seed),
+            replicate_creates: RateLimiter::new(config.replicate_rate_limit),
+            replicate_others: RateLimiter::new(config.replicate_other_rate_limit),
+            replicate_max_wait: config.replicate_max_wait,
+            replicate_secret: config.replicate_webhook_secret.clone(),
+            azure_limiter: RateLimiter::new(config.azure_rate_limit),
+            azure_deployments: config.azure_deployments.clone(),
+            wavespeed_images: RateLimiter::new(config.wavespeed_rate_limit),
+            wavespeed_concurrency: config.wavespeed_concurrency,
+            wavespeed_sync_timeout: config.wavespeed_sync_timeout,
+            wavespeed_secret: config.wavespeed_webhook_secret.clone(),
+            slots: Slots::default(),
+        }
+    }
+
+    fn reset(&self) {
+        self.replicate_creates.reset();
+        self.replicate_others.reset();
+        self.azure_limiter.reset();
+        self.wavespeed_images.reset();
+        self.slots.reset();
+    }
 }
 
 /// Result of reading the `Authorization` header.
@@ -79,6 +128,7 @@ impl AppState {
             bursts: Bursts::default(),
             base_url,
             http,
+            sellers: Sellers::new(config),
         }
     }
 
@@ -97,9 +147,19 @@ impl AppState {
         self.limiter.limit()
     }
 
-    /// Authenticates a provider request and draws its dice.
+    /// Authenticates a provider request (`Authorization: Bearer`) and draws its dice.
     pub fn begin(self: &Arc<Self>, provider: Provider, headers: &HeaderMap) -> Result<Ctx, Auth> {
-        let key = match bearer(headers) {
+        self.begin_key(provider, bearer(headers))
+    }
+
+    /// Authenticates a request whose key was read from wherever the provider
+    /// puts it, and draws its dice.
+    pub fn begin_key(
+        self: &Arc<Self>,
+        provider: Provider,
+        key: Option<String>,
+    ) -> Result<Ctx, Auth> {
+        let key = match key {
             None => {
                 self.ledger.record_status(provider, "", 401);
                 return Err(Auth::Missing);
@@ -131,22 +191,76 @@ impl AppState {
             Provider::Runbase => format!("run_{h:016x}"),
             Provider::Gptimage15 => format!("n{:02}{:012x}gptimg", n % 100, h & 0xffff_ffff_ffff),
             Provider::Openai => format!("img_{h:016x}"),
+            // A UUID, like fal's request ids.
+            Provider::Fal | Provider::Azure => {
+                let l = mix(h);
+                format!(
+                    "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                    h >> 32,
+                    (h >> 16) & 0xffff,
+                    h & 0xfff,
+                    0x8000 | (l >> 48 & 0x3fff),
+                    l & 0xffff_ffff_ffff
+                )
+            }
+            // 26 characters of [0-9a-z], like Replicate's prediction ids.
+            Provider::Replicate => {
+                const DIGITS: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+                let mut x = u128::from(h) << 64 | u128::from(mix(h));
+                let mut id = String::with_capacity(26);
+                for _ in 0..26 {
+                    id.push(DIGITS[(x % 32) as usize] as char);
+                    x /= 32;
+                }
+                id
+            }
+            // 32 hex digits, like WaveSpeed's task ids.
+            Provider::Wavespeed => format!("{h:016x}{:016x}", mix(h)),
         }
     }
 
-    /// Refunds every gptimage15 task that has failed and was not refunded yet.
+    /// Books the refund task `id` is due now, if any.
+    pub fn settle_task(&self, provider: Provider, id: &str) {
+        let now = Instant::now();
+        if let Some(Some(credits)) = self.tasks.with(provider, id, |t| take_refund(t, now)) {
+            let key = self
+                .tasks
+                .with(provider, id, |t| t.api_key.clone())
+                .unwrap_or_default();
+            self.ledger.refund(provider, &key, credits);
+        }
+    }
+
+    /// The task `id` of `provider` if `key` created it: counts the look and
+    /// books the refund its end is due, if any (each seller's rule, see
+    /// [`refund_due`]).
+    pub fn look(&self, provider: Provider, id: &str, key: &str) -> Option<Task> {
+        let now = Instant::now();
+        let found = self.tasks.with(provider, id, |t| {
+            if t.api_key != key {
+                return None;
+            }
+            t.polls += 1;
+            Some((t.clone(), take_refund(t, now)))
+        });
+        let (task, refund) = found.flatten()?;
+        if let Some(credits) = refund {
+            self.ledger.refund(provider, key, credits);
+        }
+        Some(task)
+    }
+
+    /// Books every refund that finished tasks are due and did not get yet.
     pub fn settle(&self) {
         let now = Instant::now();
         let mut refunds = Vec::new();
         self.tasks.for_each(|t| {
-            if t.provider == Provider::Gptimage15 && !t.refunded && t.phase_at(now) == Phase::Failed
-            {
-                t.refunded = true;
-                refunds.push((t.api_key.clone(), t.cost));
+            if let Some(cost) = take_refund(t, now) {
+                refunds.push((t.provider, t.api_key.clone(), cost));
             }
         });
-        for (key, cost) in refunds {
-            self.ledger.refund(Provider::Gptimage15, &key, cost);
+        for (provider, key, cost) in refunds {
+            self.ledger.refund(provider, &key, cost);
         }
     }
 
@@ -160,7 +274,42 @@ impl AppState {
         self.ledger.reset();
         self.limiter.reset();
         self.bursts.reset();
+        self.sellers.reset();
     }
+}
+
+/// Whether a task's end gives its credits back, by each seller's rule:
+/// gptimage15 `FAILED`; fal a run that failed with a 5xx ("5xx are not
+/// billed") or a request cancelled while still queued (it never ran);
+/// Replicate `failed` and `aborted` (a deadline passed before the start;
+/// `canceled` is charged, as Replicate says); WaveSpeed `failed`. Runbase and
+/// the synchronous APIs never refund (they do not charge a refusal).
+pub(crate) fn refund_due(t: &Task, now: Instant) -> bool {
+    let outcome = t.outcome_at(now);
+    match t.provider {
+        Provider::Gptimage15 | Provider::Wavespeed => outcome == Outcome::Failed,
+        Provider::Fal => {
+            (outcome == Outcome::Failed && t.more.server_error)
+                || matches!(outcome, Outcome::Canceled { started: false, .. })
+        }
+        Provider::Replicate => {
+            outcome == Outcome::Failed
+                || outcome
+                    == Outcome::Canceled {
+                        started: false,
+                        by_deadline: true,
+                    }
+        }
+        Provider::Runbase | Provider::Openai | Provider::Azure => false,
+    }
+}
+
+/// Marks `t` refunded if its end is due a refund; returns the credits.
+pub(crate) fn take_refund(t: &mut Task, now: Instant) -> Option<u64> {
+    (!t.refunded && refund_due(t, now)).then(|| {
+        t.refunded = true;
+        t.cost
+    })
 }
 
 /// The key of a `Bearer` authorization, if any.

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::Provider;
 use crate::config::QualityLevel;
-use crate::images::ImageSize;
+use crate::images::{ImageFormat, ImageSize, ImageSpec};
 
 const SHARDS: usize = 16;
 
@@ -66,6 +66,57 @@ pub(crate) struct Task {
     /// Credits charged (refunded on failure for gptimage15).
     pub cost: u64,
     pub refunded: bool,
+    /// What only the newer sellers use (default for runbase and gptimage15).
+    pub more: TaskMore,
+}
+
+/// Task details of the newer sellers (fal, Replicate, WaveSpeed).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TaskMore {
+    /// Images made (0 is read as 1).
+    pub images: u32,
+    /// Encoding of the images (PNG when `None`).
+    pub format: Option<ImageFormat>,
+    /// Transparent background asked for.
+    pub transparent: bool,
+    /// The failure is a server error (5xx), not a content-policy refusal.
+    pub server_error: bool,
+    /// When a cancel was asked for.
+    pub canceled_at: Option<Instant>,
+    /// A deadline after which the task is stopped (Replicate `Cancel-After`).
+    pub deadline: Option<Instant>,
+    /// Where to send the webhook(s).
+    pub webhook: Option<String>,
+    /// The terminal webhook was handed to the sender.
+    pub notified: bool,
+    /// Answer images as `data:` URIs or base64 rather than URLs.
+    pub inline_images: bool,
+    /// Which endpoint received the create (fal / WaveSpeed model path).
+    pub endpoint: &'static str,
+    /// Order of creation among the key's tasks (queue positions).
+    pub seq: u64,
+    /// Which webhook events to send (Replicate `webhook_events_filter`).
+    pub events: u8,
+}
+
+/// How a task stands at some instant, cancels and deadlines included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Not finished: queued or running.
+    Pending(Phase),
+    /// Done with images.
+    Succeeded,
+    /// Done without images.
+    Failed,
+    /// Stopped by a cancel or a deadline; `started` says whether it had
+    /// begun generating.
+    Canceled { started: bool, by_deadline: bool },
+}
+
+impl Outcome {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Outcome::Pending(_))
+    }
 }
 
 impl Task {
@@ -93,6 +144,77 @@ impl Task {
     /// Wall-clock time the task ends.
     pub fn completed_wall(&self) -> OffsetDateTime {
         self.created_wall + (self.queue + self.generate)
+    }
+
+    /// When generation starts (after the queue).
+    pub fn start_at(&self) -> Instant {
+        self.created + self.queue
+    }
+
+    /// The earliest cancel or deadline that stops the task before its end.
+    pub fn stop(&self) -> Option<(Instant, bool)> {
+        let cancel = self.more.canceled_at.map(|t| (t, false));
+        let deadline = self.more.deadline.map(|t| (t, true));
+        let first = match (cancel, deadline) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }?;
+        (first.0 < self.done_at()).then_some(first)
+    }
+
+    /// When the task ends, stopped or not.
+    pub fn end_at(&self) -> Instant {
+        self.stop().map_or(self.done_at(), |(t, _)| t)
+    }
+
+    /// Wall-clock time of [`Task::end_at`].
+    pub fn end_wall(&self) -> OffsetDateTime {
+        self.created_wall + self.end_at().saturating_duration_since(self.created)
+    }
+
+    /// Where the task stands at `now`.
+    pub fn outcome_at(&self, now: Instant) -> Outcome {
+        if let Some((at, by_deadline)) = self.stop()
+            && now >= at
+        {
+            return Outcome::Canceled {
+                started: at >= self.start_at(),
+                by_deadline,
+            };
+        }
+        match self.phase_at(now) {
+            Phase::Succeeded => Outcome::Succeeded,
+            Phase::Failed => Outcome::Failed,
+            p => Outcome::Pending(p),
+        }
+    }
+
+    /// Number of images the task makes.
+    pub fn images(&self) -> u32 {
+        self.more.images.max(1)
+    }
+
+    /// Encoding of the task's images.
+    pub fn format(&self) -> ImageFormat {
+        self.more.format.unwrap_or(ImageFormat::Png)
+    }
+
+    /// Image `index` of the task as drawn, whether answered inline or served
+    /// at [`ImageSpec::file_path`] (the one place a task's image is described,
+    /// so both give the same bytes).
+    pub fn image_spec(&self, index: usize) -> ImageSpec {
+        ImageSpec::new(self.provider.name(), &self.id, &self.prompt, self.size)
+            .quality(self.quality.label())
+            .index(index, self.images() as usize)
+            .references(self.references)
+            .format(self.format())
+            .transparent(self.more.transparent)
+    }
+
+    /// Generation time actually spent, in milliseconds (0 before the start).
+    pub fn inference_ms(&self) -> u64 {
+        let end = self.end_at();
+        end.saturating_duration_since(self.start_at()).as_millis() as u64
     }
 }
 

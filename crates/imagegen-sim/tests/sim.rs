@@ -6,11 +6,15 @@ mod sim {
     pub mod common;
 
     mod admin;
+    mod azure;
     mod cli;
+    mod fal;
     mod faults;
     mod gptimage15;
     mod images;
     mod load;
     mod openai;
+    mod replicate;
     mod runbase;
+    mod wavespeed;
 }

@@ -3,7 +3,12 @@
 //! - `GET /_sim/ledger`: the [`crate::Ledger`] as JSON (failed gptimage15
 //!   tasks are refunded first, so the figures are settled).
 //! - `GET /_sim/config`: `{faults, latency, seed, api_keys, magic_keys,
-//!   credits, runbase_rate_limit: {requests, window_ms}, runbase_usage_quota}`.
+//!   magic_prompts, credits, runbase_rate_limit: {requests, window_ms},
+//!   runbase_usage_quota, fal: {concurrency, webhook_public_key (hex)},
+//!   replicate: {rate_limit, other_rate_limit, max_wait_ms, webhook_secret},
+//!   azure: {rate_limit, deployments, min_api_version}, wavespeed:
+//!   {rate_limit, concurrency, sync_timeout_ms, webhook_secret}}` (rate
+//!   limits as `{requests, window_ms}`).
 //! - `PUT /_sim/config`: `{"faults"?: FaultConfig, "latency"?: LatencyProfile}`;
 //!   each field given replaces the one in force (a `faults` object replaces
 //!   all fault settings; missing probabilities are 0). Answers like GET.
@@ -34,6 +39,7 @@ struct ConfigUpdate {
 
 fn config_json(state: &AppState) -> Value {
     let rt = state.runtime();
+    let sellers = &state.sellers;
     let mut keys: Vec<&String> = state.api_keys.iter().collect();
     keys.sort();
     json!({
@@ -45,6 +51,28 @@ fn config_json(state: &AppState) -> Value {
         "credits": state.credits,
         "runbase_rate_limit": state.rate_limit(),
         "runbase_usage_quota": state.usage_quota,
+        "magic_prompts": [crate::magic::CONTENT_POLICY_PROMPT, crate::magic::SERVER_ERROR_PROMPT],
+        "fal": {
+            "concurrency": sellers.fal_concurrency,
+            "webhook_public_key": hex::encode(sellers.fal_signing.verifying_key().as_bytes()),
+        },
+        "replicate": {
+            "rate_limit": sellers.replicate_creates.limit(),
+            "other_rate_limit": sellers.replicate_others.limit(),
+            "max_wait_ms": sellers.replicate_max_wait.as_millis() as u64,
+            "webhook_secret": sellers.replicate_secret,
+        },
+        "azure": {
+            "rate_limit": sellers.azure_limiter.limit(),
+            "deployments": sellers.azure_deployments,
+            "min_api_version": super::azure::MIN_API_VERSION,
+        },
+        "wavespeed": {
+            "rate_limit": sellers.wavespeed_images.limit(),
+            "concurrency": sellers.wavespeed_concurrency,
+            "sync_timeout_ms": sellers.wavespeed_sync_timeout.as_millis() as u64,
+            "webhook_secret": sellers.wavespeed_secret,
+        },
     })
 }
 

@@ -1,9 +1,14 @@
-//! Image downloads for the resellers: `GET /files/{provider}/{task}/{index}.png`.
+//! Image downloads for the sellers that answer URLs (runbase, gptimage15,
+//! fal, Replicate, WaveSpeed): `GET /files/{provider}/{task}/{index}.{ext}`.
 //!
 //! Like a CDN, no key is needed. The URL names the task: its image (prompt,
-//! size, quality, references) is drawn from the task as stored, so a file is
-//! there once its task has succeeded and until the task is forgotten
-//! (`task_ttl` after it ends, or `POST /_sim/reset`).
+//! size, quality, references, format, transparency) is drawn from the task
+//! as stored (`Task::image_spec`), so a file is there once its task has
+//! succeeded (not for a failed or cancelled one) and until the task is
+//! forgotten (`task_ttl` after it ends, or `POST /_sim/reset`). The
+//! extension is the task's format (`png`, or `jpeg` / `webp` where the
+//! seller offers them); another extension, or an index past the task's
+//! image count, is a 404.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,10 +18,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::config::QualityLevel;
-use crate::images::{ImageSpec, parse_file_name};
+use crate::images::parse_file_name;
 use crate::state::AppState;
-use crate::tasks::Phase;
+use crate::tasks::Outcome;
 
 fn not_found() -> Response {
     (
@@ -26,32 +30,21 @@ fn not_found() -> Response {
         .into_response()
 }
 
-fn quality_label(q: QualityLevel) -> &'static str {
-    match q {
-        QualityLevel::Low => "low",
-        QualityLevel::Medium => "medium",
-        QualityLevel::High => "high",
-    }
-}
-
 /// `GET /files/...`.
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
     Path((provider, task_id, name)): Path<(String, String, String)>,
 ) -> Response {
-    let Some(index) = parse_file_name(&name) else {
+    let Some((index, format)) = parse_file_name(&name) else {
         return not_found();
     };
     let now = Instant::now();
-    // Every task of the resellers makes one image.
     let spec = state.tasks.with_id(&task_id, |t| {
-        (t.provider.name() == provider && index == 0 && t.phase_at(now) == Phase::Succeeded).then(
-            || {
-                ImageSpec::new(provider.as_str(), &t.id, &t.prompt, t.size)
-                    .quality(quality_label(t.quality))
-                    .references(t.references)
-            },
-        )
+        (t.provider.name() == provider
+            && index < t.images() as usize
+            && format == t.format()
+            && t.outcome_at(now) == Outcome::Succeeded)
+            .then(|| t.image_spec(index))
     });
     let Some(spec) = spec.flatten() else {
         return not_found();
@@ -59,7 +52,7 @@ pub(crate) async fn get(
     let img = state.images.get(spec).await;
     (
         [
-            (header::CONTENT_TYPE, "image/png"),
+            (header::CONTENT_TYPE, format.content_type()),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
         img.bytes.clone(),

@@ -35,12 +35,12 @@ use time::OffsetDateTime;
 use crate::Provider;
 use crate::config::QualityLevel;
 use crate::faults::{Fault, drop_connection};
-use crate::images::{ImageSize, file_path};
+use crate::images::{ImageFormat, ImageSize, file_path};
 use crate::ledger::Charge;
 use crate::state::{
     Answering, AppState, Auth, Ctx, Reply, body_hash, plain_datetime, public_base, rfc3339_secs,
 };
-use crate::tasks::{Phase, Task};
+use crate::tasks::{Phase, Task, TaskMore};
 
 /// Credits per task.
 pub const TASK_COST: u64 = 10;
@@ -234,9 +234,7 @@ pub(crate) async fn create(
         created_wall: OffsetDateTime::now_utc(),
         queue,
         generate,
-        failure: ctx
-            .dice
-            .roll(Fault::GenerationFailure)
+        failure: (ctx.dice.roll(Fault::GenerationFailure) || crate::magic::blocked(&valid.prompt))
             .then(|| FAILURE_MESSAGE.to_string()),
         request: valid.request,
         prompt: valid.prompt,
@@ -247,6 +245,7 @@ pub(crate) async fn create(
         polls: 0,
         cost: TASK_COST,
         refunded: false,
+        more: TaskMore::default(),
     };
     let id = task.id.clone();
     if let Some(url) = valid.callback {
@@ -361,7 +360,7 @@ async fn status(
         let url = format!(
             "{}{}",
             public_base(&state, &headers),
-            file_path("gptimage15", &task.id, 0)
+            file_path("gptimage15", &task.id, 0, ImageFormat::Png)
         );
         data["response"] = maybe_string(json!([url]));
     }

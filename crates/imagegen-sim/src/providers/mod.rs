@@ -7,18 +7,23 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::json;
 
 use crate::state::AppState;
 
 pub mod admin;
+pub mod azure;
 pub mod callback;
+pub mod fal;
 pub mod files;
 pub mod gptimage15;
 pub mod openai;
 pub mod openai_params;
+pub mod replicate;
 pub mod runbase;
+pub mod wavespeed;
+pub mod webhook;
 
 /// Path prefix standing for `https://runbase.net/api/v1`.
 pub const RUNBASE_PREFIX: &str = "/runbase/api/v1";
@@ -26,6 +31,16 @@ pub const RUNBASE_PREFIX: &str = "/runbase/api/v1";
 pub const GPTIMAGE15_PREFIX: &str = "/gptimage15/api";
 /// Path prefix standing for `https://api.openai.com/v1`.
 pub const OPENAI_PREFIX: &str = "/openai/v1";
+/// Path prefix standing for `https://queue.fal.run`.
+pub const FAL_PREFIX: &str = "/fal";
+/// Path prefix standing for `https://rest.fal.ai` (the webhook JWKS).
+pub const FAL_REST_PREFIX: &str = "/fal-rest";
+/// Path prefix standing for `https://api.replicate.com/v1`.
+pub const REPLICATE_PREFIX: &str = "/replicate/v1";
+/// Path prefix standing for `https://{resource}.openai.azure.com`.
+pub const AZURE_PREFIX: &str = "/azure";
+/// Path prefix standing for `https://api.wavespeed.ai`.
+pub const WAVESPEED_PREFIX: &str = "/wavespeed";
 
 /// Largest request body (edits with 16 images).
 const BODY_LIMIT: usize = 128 * 1024 * 1024;
@@ -58,6 +73,89 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             &format!("{OPENAI_PREFIX}/images/edits"),
             post(openai::edits),
         )
+        .route(
+            &format!("{FAL_PREFIX}/{}", fal::MODEL),
+            post(fal::submit_text),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/edit", fal::MODEL),
+            post(fal::submit_edit),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/requests/{{id}}", fal::MODEL),
+            get(fal::result),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/requests/{{id}}/status", fal::MODEL),
+            get(fal::status),
+        )
+        .route(
+            &format!("{FAL_PREFIX}/{}/requests/{{id}}/cancel", fal::MODEL),
+            put(fal::cancel),
+        )
+        .route(
+            &format!("{FAL_REST_PREFIX}/.well-known/jwks.json"),
+            get(fal::jwks),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/models/{}/predictions", replicate::MODEL),
+            post(replicate::create_for_model),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/predictions"),
+            post(replicate::create),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/predictions/{{id}}"),
+            get(replicate::get),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/predictions/{{id}}/cancel"),
+            post(replicate::cancel),
+        )
+        .route(
+            &format!("{REPLICATE_PREFIX}/webhooks/default/secret"),
+            get(replicate::secret),
+        )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/deployments/{{deployment}}/images/generations"),
+            post(azure::generations),
+        )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/deployments/{{deployment}}/images/edits"),
+            post(azure::edits),
+        )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/v1/images/generations"),
+            post(azure::v1_generations),
+        )
+        .route(
+            &format!("{AZURE_PREFIX}/openai/v1/images/edits"),
+            post(azure::v1_edits),
+        )
+        .route(
+            &format!(
+                "{WAVESPEED_PREFIX}/api/v3/{}/text-to-image",
+                wavespeed::MODEL
+            ),
+            post(wavespeed::text_to_image),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/{}/edit", wavespeed::MODEL),
+            post(wavespeed::edit),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/predictions/{{id}}/result"),
+            get(wavespeed::result),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/predictions/{{id}}"),
+            get(wavespeed::result),
+        )
+        .route(
+            &format!("{WAVESPEED_PREFIX}/api/v3/webhook/secret"),
+            get(wavespeed::secret),
+        )
         .route("/files/{provider}/{task}/{name}", get(files::get))
         .route("/_sim/ledger", get(admin::ledger))
         .route(
@@ -79,6 +177,10 @@ async fn index(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
         "runbase": format!("{base}{RUNBASE_PREFIX}"),
         "gptimage15": format!("{base}{GPTIMAGE15_PREFIX}"),
         "openai": format!("{base}{OPENAI_PREFIX}"),
+        "fal": format!("{base}{FAL_PREFIX}"),
+        "replicate": format!("{base}{REPLICATE_PREFIX}"),
+        "azure": format!("{base}{AZURE_PREFIX}"),
+        "wavespeed": format!("{base}{WAVESPEED_PREFIX}"),
         "ledger": format!("{base}/_sim/ledger"),
         "config": format!("{base}/_sim/config"),
     }))
@@ -117,6 +219,18 @@ fn no_route(method: &Method, uri: &Uri, status: StatusCode) -> Response {
         return openai_params::invalid(format!("Invalid URL ({method} {v1})"), None, None)
             .with_status(StatusCode::NOT_FOUND)
             .into_response(false);
+    }
+    if under(path, FAL_PREFIX) || under(path, FAL_REST_PREFIX) {
+        return fal::no_route(status).into_response(false);
+    }
+    if under(path, REPLICATE_PREFIX) {
+        return replicate::no_route(status).into_response(false);
+    }
+    if under(path, AZURE_PREFIX) {
+        return azure::no_route(status).into_response(false);
+    }
+    if under(path, WAVESPEED_PREFIX) {
+        return wavespeed::no_route(status).into_response(false);
     }
     (
         status,

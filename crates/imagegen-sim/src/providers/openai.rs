@@ -137,20 +137,26 @@ pub(crate) async fn generations(
     generate(ctx, params, body_hash(&v), 0).await
 }
 
-fn image_kind_ok(bytes: &[u8]) -> bool {
+pub(crate) fn image_kind_ok(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x89PNG\r\n\x1a\n")
         || bytes.starts_with(&[0xFF, 0xD8, 0xFF])
         || (bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP")
 }
 
-/// `POST /images/edits`.
-pub(crate) async fn edits(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let ctx = match gate(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let content_type = headers
+/// The parts of an edit's multipart form.
+pub(crate) struct EditForm {
+    /// Text fields as strings; `image`, `image[]` and `mask` as `null`.
+    pub fields: Map<String, Value>,
+    pub images: Vec<Bytes>,
+    pub mask: Option<Bytes>,
+    /// Hash of every part, for duplicate detection.
+    pub hash: u64,
+}
+
+/// Reads an edit's multipart form (400 `invalid_request_error` when it is not one).
+pub(crate) async fn read_edit_form(ctx: &Ctx, request: Request) -> Result<EditForm, Response> {
+    let content_type = request
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
@@ -158,13 +164,13 @@ pub(crate) async fn edits(State(state): State<Arc<AppState>>, request: Request) 
     let mut multipart = match Multipart::from_request(request, &()).await {
         Ok(m) => m,
         Err(_) => {
-            return ctx.send(invalid(
+            return Err(ctx.send(invalid(
                 format!(
                     "Invalid Content-Type header ({content_type}), expected multipart/form-data."
                 ),
                 None,
                 None,
-            ));
+            )));
         }
     };
     let mut fields = Map::new();
@@ -176,22 +182,22 @@ pub(crate) async fn edits(State(state): State<Arc<AppState>>, request: Request) 
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return ctx.send(invalid(
+                return Err(ctx.send(invalid(
                     format!("Could not parse multipart form: {e}"),
                     None,
                     None,
-                ));
+                )));
             }
         };
         let name = field.name().unwrap_or("").to_string();
         let data = match field.bytes().await {
             Ok(d) => d,
             Err(e) => {
-                return ctx.send(invalid(
+                return Err(ctx.send(invalid(
                     format!("Could not parse multipart form: {e}"),
                     None,
                     None,
-                ));
+                )));
             }
         };
         parts.push((name.clone(), data.clone()));
@@ -210,19 +216,32 @@ pub(crate) async fn edits(State(state): State<Arc<AppState>>, request: Request) 
             }
         }
     }
-    let params = match parse(&fields, true, Endpoint::Edits) {
-        Ok(p) => p,
-        Err(r) => return ctx.send(r),
+    parts.sort();
+    let hash = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        parts.hash(&mut h);
+        h.finish()
     };
+    Ok(EditForm {
+        fields,
+        images,
+        mask,
+        hash,
+    })
+}
+
+/// Checks an edit's input images and mask (count, kinds).
+pub(crate) fn check_edit_images(images: &[Bytes], mask: Option<&Bytes>) -> Result<(), Reply> {
     if images.is_empty() {
-        return ctx.send(invalid(
+        return Err(invalid(
             "Missing required parameter: 'image'.",
             Some("image"),
             Some("missing_required_parameter"),
         ));
     }
     if images.len() > MAX_EDIT_IMAGES {
-        return ctx.send(invalid(
+        return Err(invalid(
             format!(
                 "Invalid 'image': array too long. Expected an array with maximum length {MAX_EDIT_IMAGES}, but got an array with length {} instead.",
                 images.len()
@@ -232,7 +251,7 @@ pub(crate) async fn edits(State(state): State<Arc<AppState>>, request: Request) 
         ));
     }
     if let Some(i) = images.iter().position(|b| !image_kind_ok(b)) {
-        return ctx.send(invalid(
+        return Err(invalid(
             format!(
                 "Invalid image file or mode for image {}, please check your image file.",
                 i + 1
@@ -241,30 +260,44 @@ pub(crate) async fn edits(State(state): State<Arc<AppState>>, request: Request) 
             Some("invalid_image_file"),
         ));
     }
-    if let Some(m) = &mask
+    if let Some(m) = mask
         && !m.starts_with(b"\x89PNG\r\n\x1a\n")
     {
-        return ctx.send(invalid(
+        return Err(invalid(
             "Invalid mask image: expected a PNG file with an alpha channel.",
             Some("mask"),
             Some("invalid_image_file"),
         ));
     }
-    parts.sort();
-    let hash = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        parts.hash(&mut h);
-        h.finish()
+    Ok(())
+}
+
+/// `POST /images/edits`.
+pub(crate) async fn edits(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let ctx = match gate(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
-    generate(ctx, params, hash, images.len() as u64).await
+    let form = match read_edit_form(&ctx, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let params = match parse(&form.fields, true, Endpoint::Edits) {
+        Ok(p) => p,
+        Err(r) => return ctx.send(r),
+    };
+    if let Err(r) = check_edit_images(&form.images, form.mask.as_ref()) {
+        return ctx.send(r);
+    }
+    generate(ctx, params, form.hash, form.images.len() as u64).await
 }
 
 /// Charges, waits the generation time, and answers the images.
 async fn generate(ctx: Ctx, params: Params, hash: u64, input_images: u64) -> Response {
     let state = ctx.state.clone();
     let cost = u64::from(params.n);
-    let blocked = ctx.dice.roll(Fault::GenerationFailure);
+    let blocked = ctx.dice.roll(Fault::GenerationFailure) || crate::magic::blocked(&params.prompt);
     let charge = !blocked;
     if state.ledger.credits_left(Provider::Openai, &ctx.key) < cost {
         return ctx.send(api_error(

@@ -31,12 +31,12 @@ use time::OffsetDateTime;
 use crate::Provider;
 use crate::config::QualityLevel;
 use crate::faults::{Fault, drop_connection};
-use crate::images::{ImageSize, file_path};
+use crate::images::{ImageFormat, ImageSize, file_path};
 use crate::ledger::Charge;
 use crate::magic;
 use crate::ratelimit::{Verdict, retry_after_secs};
 use crate::state::{Answering, AppState, Auth, Ctx, Reply, body_hash, public_base, rfc3339_millis};
-use crate::tasks::{Phase, Task};
+use crate::tasks::{Phase, Task, TaskMore};
 
 /// The one model Runbase serves here.
 pub const MODEL: &str = "openai/gpt-image-1.5";
@@ -264,9 +264,7 @@ pub(crate) async fn create(
         created_wall: OffsetDateTime::now_utc(),
         queue,
         generate,
-        failure: ctx
-            .dice
-            .roll(Fault::GenerationFailure)
+        failure: (ctx.dice.roll(Fault::GenerationFailure) || magic::blocked(&prompt))
             .then(|| FAILURE_MESSAGE.to_string()),
         request: input,
         prompt,
@@ -277,6 +275,7 @@ pub(crate) async fn create(
         polls: 0,
         cost: RUN_COST,
         refunded: false,
+        more: TaskMore::default(),
     };
     let body = run_object(&task, "queued", None, &public_base(&state, &headers));
     state.tasks.insert(task);
@@ -334,7 +333,7 @@ pub(crate) async fn status(
 fn run_object(task: &Task, status: &str, phase: Option<Phase>, base: &str) -> Value {
     let done = phase.is_some_and(Phase::is_terminal) && status != "warming_up";
     let output = if done && task.failure.is_none() {
-        json!({ "urls": [format!("{base}{}", file_path("runbase", &task.id, 0))] })
+        json!({ "urls": [format!("{base}{}", file_path("runbase", &task.id, 0, ImageFormat::Png))] })
     } else {
         Value::Null
     };

@@ -56,6 +56,72 @@ fn options_make_a_config() {
 }
 
 #[test]
+fn the_newer_sellers_limits_have_options() {
+    use std::time::Duration;
+    let parse = |args: &[&str]| {
+        let mut all = vec!["imagegen-sim"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap().sim.to_config()
+    };
+    let realistic = parse(&["--profile", "realistic"]).unwrap();
+    assert_eq!(
+        realistic.replicate_rate_limit.window,
+        Duration::from_secs(60)
+    );
+    assert_eq!(realistic.wavespeed_sync_timeout, Duration::from_secs(60));
+    let fast = parse(&[]).unwrap();
+    assert_eq!(fast.azure_rate_limit.window, Duration::from_secs(1));
+    let c = parse(&[
+        "--fal-concurrency",
+        "5",
+        "--fal-webhook-seed",
+        &"07".repeat(32),
+        "--replicate-rate-limit",
+        "7",
+        "--replicate-rate-window-ms",
+        "2000",
+        "--replicate-max-wait-ms",
+        "300",
+        "--replicate-webhook-secret",
+        "whsec_c2VjcmV0",
+        "--azure-rate-limit",
+        "4",
+        "--azure-deployment",
+        "images",
+        "--wavespeed-rate-limit",
+        "0",
+        "--wavespeed-concurrency",
+        "3",
+        "--wavespeed-sync-timeout-ms",
+        "250",
+        "--wavespeed-webhook-secret",
+        "whsec_abc",
+    ])
+    .unwrap();
+    assert_eq!(c.fal_concurrency, 5);
+    assert_eq!(c.fal_webhook_seed, [7; 32]);
+    assert_eq!(
+        (
+            c.replicate_rate_limit.requests,
+            c.replicate_rate_limit.window
+        ),
+        (7, Duration::from_secs(2))
+    );
+    assert_eq!(c.replicate_max_wait, Duration::from_millis(300));
+    assert_eq!(c.replicate_webhook_secret, "whsec_c2VjcmV0");
+    assert_eq!(
+        (c.azure_rate_limit.requests, c.azure_rate_limit.window),
+        (4, Duration::from_secs(1))
+    );
+    assert_eq!(c.azure_deployments, ["gpt-image-1.5", "images"]);
+    assert_eq!(c.wavespeed_rate_limit.requests, 0);
+    assert_eq!(c.wavespeed_concurrency, 3);
+    assert_eq!(c.wavespeed_sync_timeout, Duration::from_millis(250));
+    assert_eq!(c.wavespeed_webhook_secret, "whsec_abc");
+    assert!(parse(&["--fal-webhook-seed", "abc"]).is_err());
+}
+
+#[test]
 fn malformed_status_json_is_set_at_start_and_documented() {
     let parse = |faults: &str| {
         Cli::try_parse_from(["imagegen-sim", "--faults", faults])
@@ -91,7 +157,7 @@ async fn the_binary_serves_until_killed() {
         .expect("spawn imagegen-sim");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..10 {
         banner.push(lines.next().unwrap().unwrap());
     }
     let runbase = banner[1].split_whitespace().last().unwrap().to_string();

@@ -180,3 +180,119 @@ pub fn tiny_png() -> Vec<u8> {
     w.finish().unwrap();
     out
 }
+
+/// Sends `method url` with extra headers and an optional JSON body.
+pub async fn send(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Answer {
+    let mut req = client().request(method, url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    Answer::from(req.send().await.expect("send")).await
+}
+
+/// One webhook delivery as received.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Delivered {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+}
+
+/// A webhook receiver on loopback that keeps headers and raw bodies.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Delivered>>>,
+    fail_first: std::sync::Arc<std::sync::Mutex<u32>>,
+}
+
+async fn hook_handler(
+    axum::extract::State(h): axum::extract::State<Hooks>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    {
+        let mut fail = h.fail_first.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    }
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    h.got.lock().unwrap().push(Delivered {
+        headers,
+        body: body.to_vec(),
+    });
+    axum::http::StatusCode::OK
+}
+
+/// Starts a receiver; the first `fail_first` deliveries get a 500.
+pub async fn hooks(fail_first: u32) -> (String, Hooks) {
+    let h = Hooks {
+        fail_first: std::sync::Arc::new(std::sync::Mutex::new(fail_first)),
+        ..Default::default()
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook_handler))
+        .with_state(h.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, h)
+}
+
+impl Hooks {
+    /// Waits (up to 10 s) until `n` deliveries arrived; returns them all.
+    pub async fn wait(&self, n: usize) -> Vec<Delivered> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "webhooks not delivered: {got:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// What arrived so far.
+    pub fn received(&self) -> Vec<Delivered> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Decodes a PNG, JPEG or WebP and returns its size.
+pub fn image_size(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory(bytes).expect("a decodable image");
+    (img.width(), img.height())
+}
+
+/// Downloads an image URL (loopback only); returns its content type and bytes.
+pub async fn download(url: &str) -> (String, Vec<u8>) {
+    assert!(url.starts_with("http://127.0.0.1:"), "loopback only: {url}");
+    let resp = client().get(url).send().await.expect("download");
+    assert_eq!(resp.status(), StatusCode::OK, "{url}");
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    (ct, resp.bytes().await.unwrap().to_vec())
+}

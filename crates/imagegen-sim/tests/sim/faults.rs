@@ -503,3 +503,51 @@ async fn faults_are_repeatable_by_seed() {
     assert!(a.contains(&500) && a.contains(&200), "{a:?}");
     assert_ne!(a, pattern(8).await);
 }
+
+#[tokio::test]
+async fn the_content_policy_magic_prompt_fails_without_dice() {
+    let sim = fast().await;
+    let prompt = "a lamp, sim:content-policy";
+    let run = post(
+        &format!("{}/runs", sim.runbase_url()),
+        Some(KEY),
+        &json!({"model": "openai/gpt-image-1.5", "input": {"prompt": prompt}}).to_string(),
+    )
+    .await;
+    let (seen, _) = poll_runbase(&sim, run.body["id"].as_str().unwrap(), KEY).await;
+    assert_eq!(seen.last().unwrap(), "failed");
+    let task = post(
+        &format!("{}/generate", sim.gptimage15_url()),
+        Some(KEY),
+        &json!({ "prompt": prompt }).to_string(),
+    )
+    .await;
+    let (seen, _) = poll_gpt(
+        &sim,
+        task.body["data"]["task_id"].as_str().unwrap(),
+        "status",
+    )
+    .await;
+    assert_eq!(seen.last().unwrap(), &json!("FAILED"));
+    let a = post(
+        &format!("{}/images/generations", sim.openai_url()),
+        Some(KEY),
+        &json!({ "prompt": prompt }).to_string(),
+    )
+    .await;
+    assert_eq!(a.body["error"]["code"], "moderation_blocked");
+    // The sellers' server-error prompt changes nothing here.
+    let b = post(
+        &format!("{}/images/generations", sim.openai_url()),
+        Some(KEY),
+        r#"{"prompt": "sim:server-error"}"#,
+    )
+    .await;
+    assert_eq!(b.status, StatusCode::OK);
+    let ledger = sim.ledger();
+    assert_eq!(
+        ledger.entry("gptimage15", KEY).unwrap().credits_refunded,
+        10
+    );
+    assert_eq!(ledger.entry("openai", KEY).unwrap().creates_charged, 1);
+}
