@@ -215,7 +215,9 @@ fn main() {
         (true, false) => (21, 50),
     };
     let rows = setup.interleaved(rounds, per_round);
-    println!("openai synchronous call, client thread CPU ({rounds} rounds of {per_round} calls per path, interleaved):");
+    println!(
+        "openai synchronous call, client thread CPU ({rounds} rounds of {per_round} calls per path, interleaved):"
+    );
     println!("{:<10} {:>14} {:>14}", "path", "µs CPU / call", "vs floor");
     for (path, micros, ratio) in rows {
         println!("{path:<10} {micros:>14.1} {ratio:>13.3}x");

@@ -199,7 +199,10 @@ pub fn settings() -> TypeSpaceSettings {
     let mut settings = TypeSpaceSettings::default();
     settings
         .with_struct_builder(true)
-        .with_derive("PartialEq".to_string());
+        .with_derive("PartialEq".to_string())
+        // A schema may name a core type for a property with `x-rust-type`
+        // (`imagegen_core::codec::Base64Data`, read without a copy).
+        .with_crate("imagegen-core", typify::CrateVers::Any, None);
     settings
 }
 

@@ -207,6 +207,67 @@ where
         .map_err(|e| Error::invalid_request(format!("the request cannot be sent: {e}")))
 }
 
+/// Bytes that travel as base64 text in JSON (an image in an answer). They
+/// are decoded while the answer is parsed, straight from the answer's text,
+/// so a response of several megabytes is never copied as a `String` first.
+/// A schema names this type for a property with
+/// `"x-rust-type": {"crate": "imagegen-core", "version": "0.1.0", "path": "imagegen_core::codec::Base64Data"}`.
+///
+/// ```
+/// use imagegen_core::codec::Base64Data;
+/// let data: Base64Data = serde_json::from_str(r#""aGk=""#).unwrap();
+/// assert_eq!(data.as_bytes(), b"hi");
+/// assert_eq!(serde_json::to_string(&data).unwrap(), r#""aGk=""#);
+/// assert!(serde_json::from_str::<Base64Data>(r#""%%%""#).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Base64Data(bytes::Bytes);
+
+impl Base64Data {
+    /// The decoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    /// The decoded bytes, owned.
+    pub fn into_bytes(self) -> bytes::Bytes {
+        self.0
+    }
+}
+
+impl fmt::Debug for Base64Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Base64Data({} bytes)", self.0.len())
+    }
+}
+
+impl serde::Serialize for Base64Data {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Base64Data {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Base64Data;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("base64 text")
+            }
+            // Borrowed text (the usual case) arrives here too: no copy.
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Base64Data, E> {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.trim().as_bytes())
+                    .map(|bytes| Base64Data(bytes.into()))
+                    .map_err(|e| E::custom(format!("not valid base64: {e}")))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
 /// A provider's base URL, parsed once, that endpoint paths are appended to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl(Url);

@@ -45,9 +45,9 @@ impl OpenAiErrorBody {
 /// One generated image. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OpenAiImage {
-    /// The image, base64-encoded (always, for GPT Image models).
+    /// The image, base64-encoded (always, for GPT Image models). Decision: read straight into bytes as it is parsed (the core's `Base64Data`), so a response of several megabytes is never copied as text first; text that is not base64 makes the whole answer unreadable.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub b64_json: ::std::option::Option<::std::string::String>,
+    pub b64_json: ::std::option::Option<::imagegen_core::codec::Base64Data>,
     /// The prompt the model actually used, if it rewrote it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub revised_prompt: ::std::option::Option<::std::string::String>,
@@ -537,7 +537,7 @@ impl OpenAiImagesInputTokensDetails {
         Default::default()
     }
 }
-/// Response of `POST /images/generations` and `POST /images/edits`. GPT Image models always return base64 (`b64_json`), never URLs. Open: the echoed settings are plain strings (values not listed here are accepted) and unknown fields are ignored. The first example is OpenAI's API reference's; the second is illustrative.
+/// Response of `POST /images/generations` and `POST /images/edits`. GPT Image models always return base64 (`b64_json`), never URLs. Open: the echoed settings are plain strings (values not listed here are accepted) and unknown fields are ignored. The first example is OpenAI's API reference's, its `...` placeholder replaced by a 1x1 PNG; the second is illustrative.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OpenAiImagesResponse {
     /// The background used: `transparent` or `opaque`.
@@ -961,7 +961,7 @@ pub mod builder {
     #[derive(Clone, Debug)]
     pub struct OpenAiImage {
         b64_json: ::std::result::Result<
-            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::imagegen_core::codec::Base64Data>,
             ::std::string::String,
         >,
         revised_prompt: ::std::result::Result<
@@ -985,7 +985,7 @@ pub mod builder {
     impl OpenAiImage {
         pub fn b64_json<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T: ::std::convert::TryInto<::std::option::Option<::imagegen_core::codec::Base64Data>>,
             T::Error: ::std::fmt::Display,
         {
             self.b64_json = value

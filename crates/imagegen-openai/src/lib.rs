@@ -200,16 +200,15 @@ pub fn read_images(answer: &HttpResponse) -> Result<TaskStatus, Error> {
     let mut outputs = Vec::with_capacity(response.data.len());
     for image in response.data {
         outputs.push(match (image.b64_json, image.url) {
-            (Some(b64), _) => match ImageOutput::from_base64(&b64, media_type)? {
+            (Some(data), _) => {
+                let data = data.into_bytes();
+                let sniffed = imagegen_core::download::sniff_image(&data);
                 ImageOutput::Inline {
-                    data, media_type, ..
-                } => ImageOutput::Inline {
+                    media_type: sniffed.unwrap_or(media_type).to_owned(),
                     data,
-                    media_type,
                     revised_prompt: image.revised_prompt,
-                },
-                url => url,
-            },
+                }
+            }
             (None, Some(url)) => ImageOutput::from_url(url)?,
             (None, None) => {
                 return Err(answer.status_error("an image has neither b64_json nor url"));

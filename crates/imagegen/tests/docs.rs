@@ -15,7 +15,11 @@ fn the_readme_provider_table_matches_the_registry() {
         .take_while(|line| line.starts_with('|'))
         .collect();
     let providers = imagegen::providers();
-    assert_eq!(rows.len(), providers.len(), "one row per provider: {rows:#?}");
+    assert_eq!(
+        rows.len(),
+        providers.len(),
+        "one row per provider: {rows:#?}"
+    );
     for (row, provider) in rows.iter().zip(&providers) {
         let spec = provider.spec;
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
@@ -25,6 +29,9 @@ fn the_readme_provider_table_matches_the_registry() {
             spec.name
         );
         assert_eq!(cells[2], spec.about, "{row}");
-        assert!(cells[3].contains(&format!("`{}`", spec.api_key_var)), "{row}");
+        assert!(
+            cells[3].contains(&format!("`{}`", spec.api_key_var)),
+            "{row}"
+        );
     }
 }

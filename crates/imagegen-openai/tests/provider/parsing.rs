@@ -85,11 +85,12 @@ fn urls_from_gateways_are_kept() {
 fn empty_or_broken_answers_are_decode_errors_that_may_have_been_charged() {
     for (body, retryable) in [
         (&br#"{"created":1,"data":[]}"#[..], false),
-        (b"{\"created\":1,\"data\":[{\"b64_json\":\"%%%\"}]}", false),
         (b"{\"created\":1,\"data\":[{}]}", false),
-        // An answer that could not be read at all may read next time; the
-        // create that got it is still never resent (it may have been
-        // billed) unless the caller opted in.
+        // An answer that could not be read at all (base64 is decoded as the
+        // answer is parsed) may read next time; the create that got it is
+        // still never resent (it may have been billed) unless the caller
+        // opted in.
+        (b"{\"created\":1,\"data\":[{\"b64_json\":\"%%%\"}]}", true),
         (b"<html>", true),
     ] {
         let text = String::from_utf8_lossy(body);
