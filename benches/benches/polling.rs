@@ -201,27 +201,15 @@ impl Setup {
 
     /// Median over rounds of (path time / floor time), paths in turn.
     fn interleaved(&self, rounds: usize, per_round: u32) -> Vec<(&'static str, f64, f64)> {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); PATHS.len()];
-        for _ in 0..rounds {
-            for (i, path) in PATHS.iter().enumerate() {
-                let start = Instant::now();
-                self.rt.block_on(async {
-                    for _ in 0..per_round {
-                        self.poll(path).await;
-                    }
-                });
-                times[i].push(start.elapsed().as_secs_f64() * 1e6 / f64::from(per_round));
-            }
-        }
-        let floor = &times[PATHS.len() - 1];
-        PATHS
-            .iter()
-            .enumerate()
-            .map(|(i, path)| {
-                let ratios: Vec<f64> = times[i].iter().zip(floor).map(|(t, f)| t / f).collect();
-                (*path, median(times[i].clone()), median(ratios))
-            })
-            .collect()
+        imagegen_benches::interleave::medians(&PATHS, rounds, |path| {
+            let start = Instant::now();
+            self.rt.block_on(async {
+                for _ in 0..per_round {
+                    self.poll(path).await;
+                }
+            });
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(per_round)
+        })
     }
 }
 
@@ -231,11 +219,6 @@ impl Drop for Setup {
             self.sim_runtime.block_on(sim.shutdown());
         }
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn criterion_config() -> Criterion {

@@ -142,28 +142,15 @@ impl Setup {
     /// Median over rounds of the thread CPU time per call, and of its
     /// per-round ratio to the floor's.
     fn interleaved(&self, rounds: usize, per_round: u32) -> Vec<(&'static str, f64, f64)> {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); PATHS.len()];
-        for _ in 0..rounds {
-            for (i, path) in PATHS.iter().enumerate() {
-                let start = thread_cpu();
-                self.rt.block_on(async {
-                    for _ in 0..per_round {
-                        self.call(path).await;
-                    }
-                });
-                let spent = thread_cpu() - start;
-                times[i].push(spent.as_secs_f64() * 1e6 / f64::from(per_round));
-            }
-        }
-        let floor = &times[PATHS.len() - 1];
-        PATHS
-            .iter()
-            .enumerate()
-            .map(|(i, path)| {
-                let ratios: Vec<f64> = times[i].iter().zip(floor).map(|(t, f)| t / f).collect();
-                (*path, median(times[i].clone()), median(ratios))
-            })
-            .collect()
+        imagegen_benches::interleave::medians(&PATHS, rounds, |path| {
+            let start = thread_cpu();
+            self.rt.block_on(async {
+                for _ in 0..per_round {
+                    self.call(path).await;
+                }
+            });
+            (thread_cpu() - start).as_secs_f64() * 1e6 / f64::from(per_round)
+        })
     }
 }
 
@@ -185,11 +172,6 @@ fn thread_cpu() -> Duration {
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

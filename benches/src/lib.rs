@@ -124,6 +124,41 @@ pub mod fixtures {
     }
 }
 
+/// Timing paths in turn, round after round, so that the load of a shared
+/// machine falls on all of them alike.
+pub mod interleave {
+    /// For each of `paths` (the last is the floor): the median over
+    /// `rounds` of what `measure(path)` returns for one round (a time per
+    /// call), and the median of its per-round ratio to the floor's.
+    pub fn medians(
+        paths: &[&'static str],
+        rounds: usize,
+        mut measure: impl FnMut(&str) -> f64,
+    ) -> Vec<(&'static str, f64, f64)> {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+        for _ in 0..rounds {
+            for (i, path) in paths.iter().enumerate() {
+                times[i].push(measure(path));
+            }
+        }
+        let floor = times[paths.len() - 1].clone();
+        paths
+            .iter()
+            .zip(times)
+            .map(|(path, times)| {
+                let ratios: Vec<f64> = times.iter().zip(&floor).map(|(t, f)| t / f).collect();
+                (*path, median(times), median(ratios))
+            })
+            .collect()
+    }
+
+    /// The median of `values` (the upper one of an even count).
+    pub fn median(mut values: Vec<f64>) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+}
+
 /// A codec's own work, as the client runs it, without I/O.
 pub mod codec {
     use imagegen::codec::{BaseUrl, Codec, Settings, Target};
