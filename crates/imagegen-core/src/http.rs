@@ -27,6 +27,10 @@ pub struct HttpRequest {
     pub headers: HeaderMap,
     /// The body.
     pub body: Body,
+    /// How long this exchange may take, when the codec knows better than
+    /// the provider's request timeout (a create held open until the task
+    /// is done). `None`: the capabilities' `request_timeout`.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A request body.
@@ -138,6 +142,7 @@ impl HttpRequest {
             url,
             headers: HeaderMap::new(),
             body: Body::Empty,
+            timeout: None,
         }
     }
     /// A `GET`.
@@ -161,6 +166,12 @@ impl HttpRequest {
         })?;
         self.headers.insert(HeaderName::from_static(name), value);
         Ok(self)
+    }
+
+    /// Lets this exchange take `timeout` (see [`HttpRequest::timeout`]).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Appends `key=value` to the query string.

@@ -127,6 +127,7 @@ impl<C: Codec> HttpProvider<C> {
             }
         })?;
         let auth = Some((&self.auth.0, &self.auth.1));
+        let timeout = request.timeout.unwrap_or(timeout);
         let answer = self
             .transport
             .send(C::SPEC.name, request, auth, timeout)
@@ -307,7 +308,7 @@ impl<C: Codec> ImageProvider for HttpProvider<C> {
             .with_provider(name));
         }
         let target = self.target().with(options.hold, options.deadline);
-        let timeout = self.capabilities.request_timeout + options.hold.unwrap_or_default();
+        let timeout = self.capabilities.request_timeout;
         let http = self.codec.create(&checked, &target);
         self.exchange(None, http, timeout, |answer| self.codec.read_create(answer))
             .await
