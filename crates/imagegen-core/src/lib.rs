@@ -60,6 +60,7 @@ pub mod scrub;
 pub mod secret;
 mod serde_helpers;
 mod sidecar;
+pub mod signature;
 pub mod testing;
 pub mod transport;
 pub mod waiter;
