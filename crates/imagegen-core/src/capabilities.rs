@@ -82,6 +82,33 @@ pub struct Capabilities {
     /// whose call includes the whole generation.
     #[serde(with = "crate::serde_duration_ms")]
     pub request_timeout: Duration,
+    /// The file formats the provider can return (asked for through
+    /// `provider_options`; PNG when nothing is asked).
+    pub output_formats: Vec<OutputFormat>,
+    /// Whether the provider takes a `moderation` strictness setting.
+    pub moderation: bool,
+}
+
+/// An image file format a provider can return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpeg,
+    /// WebP.
+    Webp,
+}
+
+impl std::fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OutputFormat::Png => "png",
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Webp => "webp",
+        })
+    }
 }
 
 /// What to do with a setting the provider does not offer.
@@ -328,6 +355,8 @@ impl Default for Capabilities {
             poll_interval: Duration::from_secs(2),
             rate_limit: None,
             request_timeout: Duration::from_secs(30),
+            output_formats: vec![OutputFormat::Png],
+            moderation: false,
         }
     }
 }

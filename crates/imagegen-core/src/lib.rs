@@ -69,7 +69,9 @@ pub mod webhook;
 pub(crate) use serde_helpers::{serde_b64, serde_duration_ms};
 
 pub use budgets::{AccountBudget, AccountLimits, Budgets};
-pub use capabilities::{Capabilities, Mode, RateLimit, ReferenceInput, Strictness, Warning};
+pub use capabilities::{
+    Capabilities, Mode, OutputFormat, RateLimit, ReferenceInput, Strictness, Warning,
+};
 pub use client::{CallbackEvent, Client, ClientBuilder, WebhookOutcome};
 pub use codec::{Auth, BaseUrl, Codec, ProviderSpec, Setting, Settings, Target};
 pub use config::{ProviderConfig, ResolvedConfig};

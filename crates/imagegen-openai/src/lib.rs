@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use generated::{OpenAiErrorBody, OpenAiImageCount, OpenAiImageEditFields};
 use generated::{OpenAiImageGenerationRequest, OpenAiImagesResponse, OpenAiImagesUsage};
+use imagegen_core::ReferenceInput;
 use imagegen_core::codec::{Auth, Codec, ProviderSpec, Setting, Settings, Target, Url};
 use imagegen_core::codec::{build, wire};
 use imagegen_core::{Capabilities, Error, ErrorKind, HttpRequest, HttpResponse, ImageOutput};
-use imagegen_core::{ImageRequest, Mode, Part, Quality, ReferenceImage, ReferenceInput};
+use imagegen_core::{ImageRequest, Mode, OutputFormat, Part, Quality, ReferenceImage};
 use imagegen_core::{TaskState, TaskStatus, TokenUsage};
 
 /// OpenAI's Images API through the core's HTTP client: `OpenAi::from_env()`.
@@ -156,6 +157,8 @@ impl Codec for OpenAiCodec {
             max_images_per_request: 10,
             poll_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(600),
+            output_formats: vec![OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp],
+            moderation: true,
             ..Capabilities::default()
         }
     }

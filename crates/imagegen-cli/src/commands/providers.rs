@@ -81,6 +81,14 @@ pub fn run(args: ProvidersArgs) -> CliResult<Exit> {
         ),
         ("webhooks", Box::new(|r: &Row| yes(r.capabilities.webhooks))),
         (
+            "formats",
+            Box::new(|r: &Row| list(&r.capabilities.output_formats)),
+        ),
+        (
+            "moderation",
+            Box::new(|r: &Row| yes(r.capabilities.moderation)),
+        ),
+        (
             "mode",
             Box::new(|r: &Row| match r.capabilities.mode {
                 Mode::Sync => "sync".into(),
