@@ -128,6 +128,7 @@ impl Downloader {
             kind: CallKind::Download,
             provider: "download",
             deadline,
+            observer: None,
         }
     }
 
