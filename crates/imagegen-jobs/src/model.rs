@@ -224,6 +224,9 @@ pub struct OutputRow {
     pub height: Option<i64>,
     /// Where it was downloaded from (`None` for inline images).
     pub url: Option<String>,
+    /// The machine whose disk holds `path` (workers of a shared store save
+    /// under their own folders).
+    pub host: Option<String>,
 }
 
 /// Counts and credits of a store.

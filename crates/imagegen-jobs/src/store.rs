@@ -160,4 +160,19 @@ pub trait JobStore: Send + Sync {
 
     /// Counts by state, credits and images.
     async fn summary(&self) -> StoreResult<Summary>;
+
+    /// Gives back the jobs this handle claimed and did not finish (a worker
+    /// stopping on Ctrl-C), so another worker can take them at once. A
+    /// store with a single worker has nothing to give back.
+    async fn release(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Waits at most `timeout` for jobs to be added by another process (a
+    /// worker that follows a queue). A store only one process writes
+    /// returns at once.
+    async fn wait_for_work(&self, timeout: std::time::Duration) -> StoreResult<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }

@@ -230,7 +230,7 @@ impl SqliteStore {
 const JOB_COLUMNS: &str = "id, line, copy, name, prompt, providers, request, strictness, state, provider, \
     endpoint, task_id, handle, error_kind, error, credits, est_credits, attempts";
 
-const OUTPUT_COLUMNS: &str = "idx, path, sha256, bytes, width, height, url";
+const OUTPUT_COLUMNS: &str = "idx, path, sha256, bytes, width, height, url, host";
 
 /// A job row read with [`JOB_COLUMNS`], with its stored state name (checked
 /// by [`known_state`]) and no outputs yet.
@@ -277,6 +277,7 @@ fn output_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<OutputRow> {
         width: r.get(at + 4)?,
         height: r.get(at + 5)?,
         url: r.get(at + 6)?,
+        host: r.get(at + 7)?,
     })
 }
 
@@ -508,9 +509,9 @@ impl JobStore for SqliteStore {
     async fn record_output(&self, id: i64, out: &OutputRow) -> StoreResult<()> {
         self.write(true, |tx| {
             tx.execute(
-                "INSERT OR REPLACE INTO outputs(job_id, idx, path, sha256, bytes, width, height, url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![id, out.idx, out.path, out.sha256, out.bytes, out.width, out.height, out.url],
+                "INSERT OR REPLACE INTO outputs(job_id, idx, path, sha256, bytes, width, height, url, host)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![id, out.idx, out.path, out.sha256, out.bytes, out.width, out.height, out.url, out.host],
             )
             .map(drop)
         })

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS outputs (
     width  INTEGER,
     height INTEGER,
     url    TEXT,
+    host   TEXT,
     PRIMARY KEY (job_id, idx)
 );
 ";
@@ -68,7 +69,7 @@ CREATE TABLE IF NOT EXISTS outputs (
 ///
 /// * 1 → 2: jobs gain `strictness` (from the batch's `strictness` meta
 ///   value) and `endpoint` (unknown: left empty, so a resume uses the
-///   endpoint it is given); the `endpoints` table is created; a journal
+///   endpoint it is given), outputs gain `host`; the `endpoints` table is created; a journal
 ///   with jobs records their number as `jobs_recorded` and its ingest as
 ///   complete (version 1 wrote them in one transaction), one without stays
 ///   incomplete and is refused.
@@ -117,6 +118,7 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch(
             "ALTER TABLE jobs ADD COLUMN strictness TEXT NOT NULL DEFAULT 'strict';
              ALTER TABLE jobs ADD COLUMN endpoint TEXT;
+             ALTER TABLE outputs ADD COLUMN host TEXT;
              CREATE TABLE IF NOT EXISTS endpoints (
                  provider TEXT PRIMARY KEY,
                  endpoint TEXT NOT NULL

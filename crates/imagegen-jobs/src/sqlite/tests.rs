@@ -55,6 +55,7 @@ async fn jobs_round_trip_and_each_is_claimed_once() {
                 width: Some(1024),
                 height: Some(1024),
                 url: None,
+                host: Some("box-1".into()),
             },
         )
         .await
@@ -69,6 +70,7 @@ async fn jobs_round_trip_and_each_is_claimed_once() {
     assert_eq!(jobs[0].endpoint, Some(endpoint));
     assert_eq!(jobs[0].task_id.as_deref(), Some("task-1"));
     assert_eq!(jobs[0].outputs[0].path, "out/a.png");
+    assert_eq!(jobs[0].outputs[0].host.as_deref(), Some("box-1"));
     assert_eq!(jobs[0].providers, ["runbase", "openai"]);
     assert_eq!(jobs[1].state, JobState::Pending);
 
