@@ -242,12 +242,25 @@ pub struct Summary {
     pub credits_estimated: f64,
     /// Images saved.
     pub images: u64,
+    /// The kinds of the last errors of the jobs in each state, counted
+    /// (`failed` → `insufficient_credits` → 12): why jobs ended where they
+    /// did, without reading every job.
+    pub errors: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl Summary {
     /// Jobs in `state`.
     pub fn count(&self, state: JobState) -> u64 {
         self.by_state.get(state.as_str()).copied().unwrap_or(0)
+    }
+
+    /// The error kinds of the jobs in `state`, counted.
+    pub fn errors_in(&self, state: JobState) -> impl Iterator<Item = (&str, u64)> {
+        self.errors
+            .get(state.as_str())
+            .into_iter()
+            .flatten()
+            .map(|(kind, n)| (kind.as_str(), *n))
     }
 }
 

@@ -426,9 +426,9 @@ impl JobStore for SqliteStore {
                 "SELECT {JOB_COLUMNS} FROM jobs
                  WHERE id > ?1 AND (
                      state IN ('pending', 'retryable', 'skipped', 'submitted', 'timed_out')
-                     OR (task_id IS NOT NULL AND state NOT IN ('done', 'invalid'))
+                     OR (task_id IS NOT NULL AND state NOT IN ('done', 'invalid', 'failed'))
                      OR (?2 AND task_id IS NULL AND state IN ('ambiguous', 'submitting'))
-                     OR (?3 AND task_id IS NULL AND state = 'failed'))
+                     OR (?3 AND state = 'failed'))
                  ORDER BY id LIMIT ?4"
             ))?;
             let rows = stmt.query_map(
@@ -561,6 +561,21 @@ impl JobStore for SqliteStore {
                 |r| r.get(0),
             )?;
             s.images = c.query_row("SELECT COUNT(*) FROM outputs", [], |r| r.get(0))?;
+            let mut stmt = c.prepare(
+                "SELECT state, error_kind, COUNT(*) FROM jobs
+                 WHERE error_kind IS NOT NULL AND state NOT IN ('done', 'pending')
+                 GROUP BY state, error_kind",
+            )?;
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u64>(2)?,
+                ))
+            })? {
+                let (state, kind, n) = row?;
+                s.errors.entry(state).or_default().insert(kind, n);
+            }
             Ok(s)
         })
     }

@@ -195,7 +195,7 @@ async fn a_create_interrupted_mid_send_becomes_ambiguous_at_the_next_open() {
 }
 
 #[tokio::test]
-async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_failed_creates_only_on_request()
+async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_failed_jobs_only_on_request()
  {
     let dir = tempfile::tempdir().unwrap();
     let store = batch(dir.path(), &["a", "b", "c", "d"]).await;
@@ -219,12 +219,18 @@ async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_faile
         .record_state(3, JobState::Ambiguous, None)
         .await
         .unwrap();
+    let summary = store.summary().await.unwrap();
+    assert_eq!(
+        summary.errors_in(JobState::Failed).collect::<Vec<_>>(),
+        [("invalid_request", 2)]
+    );
     drop(store);
     let ids = |jobs: Vec<JobRow>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
     let store = SqliteStore::open(dir.path()).unwrap();
+    // The failed generation is polled again only on request, like the failed create.
     assert_eq!(
         ids(store.claim(10, &Claim::default()).await.unwrap()),
-        [2, 3, 4]
+        [3, 4]
     );
     drop(store);
     let store = SqliteStore::open(dir.path()).unwrap();
