@@ -103,6 +103,9 @@ async fn a_second_opener_is_refused_naming_the_holder_and_a_dead_holder_never_bl
     );
     let err = SqliteStore::create(dir.path()).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::InUse);
+    // A reader still sees it.
+    let reader = SqliteStore::open_to_read(dir.path()).unwrap();
+    assert_eq!(reader.jobs().await.unwrap().len(), 1);
     drop(store);
     // The lock file stays behind, naming a process that no longer holds it.
     assert!(dir.path().join(LOCK_NAME).exists());
