@@ -315,13 +315,12 @@ impl SimHandle {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(mut server) = self.server.take() {
-            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut server)
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(std::time::Duration::from_secs(2), &mut server)
                 .await
                 .is_err()
-            {
-                server.abort();
-            }
+        {
+            server.abort();
         }
     }
 }
