@@ -433,11 +433,12 @@ impl TaskStore {
         if n % 1024 == 1023 {
             self.sweep(((n / 1024) as usize) % SHARDS);
         }
-        let mut shard = self.shard(&task.id);
+        // Written before anyone can see (and change) the task, so its
+        // later lines follow this one; and outside the shard's lock.
         if let Some(j) = self.journal.get() {
             j.append(&Line::Task(Box::new(task.record())));
         }
-        shard.insert(task.id.clone(), task);
+        self.shard(&task.id).insert(task.id.clone(), task);
     }
 
     /// Puts back a task read from the journal (nothing is written). A task
