@@ -90,9 +90,9 @@ impl fmt::Display for JobState {
 }
 
 /// Where a provider's API was reached: a base URL, or the in-process
-/// simulator (whose state lives in the batch folder).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// simulator (whose state lives in the batch folder). Serialized as it is
+/// stored: the URL, or `sim`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// A base URL (the provider's default, a variable's, or `--base-url`).
     Url(String),
@@ -126,6 +126,12 @@ impl Endpoint {
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .unwrap_or_else(|| "unknown host".to_owned()),
         }
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_stored())
     }
 }
 
