@@ -1,9 +1,15 @@
-//! The command line.
+//! The command line: every command, option and environment variable.
+
+mod values;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use imagegen_core::{Aspect, Fidelity, ImageSize, Quality};
+
+pub use values::core_value;
+pub use values::{DEFAULT_MAX_COUNT, check_count, parse_credits, parse_rate, parse_timeout};
 
 use crate::exit::EXIT_CODES_HELP;
 use crate::providers;
@@ -29,16 +35,31 @@ fn env_help() -> String {
             ));
         }
     }
-    out.push_str(&format!(
-        "  {:<24}default --provider (else {})\n",
-        "IMAGEGEN_PROVIDER",
-        default_provider()
-    ));
-    out.push_str(&format!(
-        "  {:<24}log filter, e.g. imagegen_core=debug",
-        "IMAGEGEN_LOG"
-    ));
-    out
+    for (var, about) in [
+        (
+            "IMAGEGEN_PROVIDER",
+            format!("default --provider (else {})", default_provider()),
+        ),
+        (
+            "IMAGEGEN_LOG",
+            "log filter for stderr, e.g. imagegen_core=debug (-v sets info, -vv debug)".to_owned(),
+        ),
+        (
+            "IMAGEGEN_RATE_LIMIT",
+            "client rate budget, e.g. 20/200ms (testing against simulators)".to_owned(),
+        ),
+        (
+            "IMAGEGEN_POLL_INTERVAL",
+            "poll interval, e.g. 50ms (testing against simulators)".to_owned(),
+        ),
+        (
+            "NO_COLOR",
+            "set to turn colour off (colour is only ever used on a terminal)".to_owned(),
+        ),
+    ] {
+        out.push_str(&format!("  {var:<24}{about}\n"));
+    }
+    out.trim_end().to_owned()
 }
 
 /// The first provider of the registry: the default `--provider`.
@@ -46,10 +67,13 @@ fn default_provider() -> &'static str {
     providers::all().first().map_or("none", |p| p.spec.name)
 }
 
-/// `Provider: a, b or c.`
+/// `Providers in fallback order, comma-separated: a, b or c`.
 fn provider_help() -> String {
     let names: Vec<&str> = providers::all().iter().map(|p| p.spec.name).collect();
-    format!("Provider: one of {}", names.join(", "))
+    format!(
+        "Providers in fallback order, comma-separated; from {}",
+        names.join(", ")
+    )
 }
 
 /// An example command for the second registered provider (the first is
@@ -71,8 +95,12 @@ fn example_provider() -> &'static str {
 )]
 pub struct Cli {
     /// Print only errors and results.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Log what the client does on stderr (-v: requests and retries, -vv: debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     #[command(subcommand)]
     pub command: Command,
@@ -85,18 +113,20 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Generate images for every line of a file, with a crash-safe journal.
     Batch(BatchArgs),
-    /// Continue a batch after a crash or kill, without paying twice.
+    /// Continue a batch after a crash, kill or outage, without paying twice.
     Resume(ResumeArgs),
-    /// Show a batch's journal: counts by state, failures, ambiguous jobs, credits.
+    /// Show a batch's journal: counts by state, failures, outputs, credits.
     Jobs(JobsArgs),
     /// Print the status of one task.
     Status(TaskArgs),
-    /// Wait for one task to finish and download its images.
+    /// Wait for tasks to finish and download their images.
     Wait(WaitArgs),
     /// List the providers and what each offers.
     Providers(ProvidersArgs),
-    /// Run the local simulator of the three APIs (no key, no cost).
+    /// Run the local simulator of every provider's API (no key, no cost).
     Sim(imagegen_sim::SimArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(CompletionsArgs),
 }
 
 /// Latency profile of the in-process simulator.
@@ -135,51 +165,36 @@ pub struct ConnArgs {
     pub base_url: Option<String>,
 
     /// Client rate budget override, e.g. `20/200ms` (for testing against simulators).
-    #[arg(
-        long,
-        env = "IMAGEGEN_RATE_LIMIT",
-        value_name = "N/DURATION",
-        hide = true
-    )]
-    pub rate_limit: Option<String>,
+    #[arg(long, env = "IMAGEGEN_RATE_LIMIT", value_name = "N/DURATION", value_parser = parse_rate, hide = true)]
+    pub rate_limit: Option<(u32, Duration)>,
 
     /// Poll interval override, e.g. `50ms` (for testing against simulators).
-    #[arg(
-        long,
-        env = "IMAGEGEN_POLL_INTERVAL",
-        value_name = "DURATION",
-        hide = true
-    )]
-    pub poll_interval: Option<String>,
+    #[arg(long, env = "IMAGEGEN_POLL_INTERVAL", value_name = "DURATION", value_parser = parse_timeout, hide = true)]
+    pub poll_interval: Option<Duration>,
 }
 
-/// Settings of the request itself.
+/// Settings of the request itself: the same rules as a batch line's.
 #[derive(Debug, Clone, Args)]
 pub struct RequestArgs {
     /// Shape: 1:1 (square), 2:3 (portrait) or 3:2 (landscape).
-    #[arg(
-        long,
-        value_name = "RATIO",
-        conflicts_with = "size",
-        help_heading = "Request"
-    )]
-    pub aspect: Option<String>,
+    #[arg(long, value_name = "RATIO", value_parser = core_value::<Aspect>, conflicts_with = "size", help_heading = "Request")]
+    pub aspect: Option<Aspect>,
 
     /// Pixel size: 1024x1024, 1024x1536 or 1536x1024.
-    #[arg(long, value_name = "WxH", help_heading = "Request")]
-    pub size: Option<String>,
+    #[arg(long, value_name = "WxH", value_parser = core_value::<ImageSize>, help_heading = "Request")]
+    pub size: Option<ImageSize>,
 
     /// Quality: low, medium, high or auto (what each provider offers: `imagegen providers`).
-    #[arg(long, help_heading = "Request")]
-    pub quality: Option<String>,
+    #[arg(long, value_parser = core_value::<Quality>, help_heading = "Request")]
+    pub quality: Option<Quality>,
 
     /// A reference image, URL or local file (repeatable).
     #[arg(long = "ref", value_name = "URL_OR_FILE", help_heading = "Request")]
     pub refs: Vec<String>,
 
     /// How closely to follow the reference images: low or high.
-    #[arg(long, help_heading = "Request")]
-    pub fidelity: Option<String>,
+    #[arg(long, value_parser = core_value::<Fidelity>, help_heading = "Request")]
+    pub fidelity: Option<Fidelity>,
 
     /// A webhook the provider calls when the task ends (providers with webhooks).
     #[arg(long, value_name = "URL", help_heading = "Request")]
@@ -188,12 +203,33 @@ pub struct RequestArgs {
     /// Adjust or drop settings the provider does not offer, with a warning, instead of failing.
     #[arg(long, help_heading = "Request")]
     pub best_effort: bool,
+
+    /// The most images -n (or a batch line's `n`) may ask for.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_COUNT, help_heading = "Request")]
+    pub max_count: u32,
 }
 
-/// Options shared by the commands that save images.
-#[derive(Debug, Clone, Args)]
-pub struct OutputArgs {
-    /// Folder for the images (and a batch's journal).
+/// `imagegen generate`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = format!("Examples:\n  imagegen generate \"A ceramic lamp\" --sim\n  imagegen generate \"A ceramic lamp\" --provider {} --aspect 2:3 --quality high -n 2\n  echo \"A ceramic lamp\" | imagegen generate - --sim", example_provider())
+)]
+pub struct GenerateArgs {
+    /// What to draw; `-` reads it from standard input.
+    pub prompt: String,
+
+    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), value_delimiter = ',', help = provider_help())]
+    pub provider: Vec<String>,
+
+    /// How many images.
+    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1)]
+    pub n: u32,
+
+    /// Print the images' URLs instead of downloading them (images that come inline are saved anyway).
+    #[arg(long)]
+    pub no_download: bool,
+
+    /// Folder for the images.
     #[arg(long, short, value_name = "DIR", default_value = "images")]
     pub out: PathBuf,
 
@@ -201,78 +237,68 @@ pub struct OutputArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Give up waiting after this long, e.g. 90s or 10m (the task keeps running).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    /// Give up after this long, e.g. 90s or 10m: the whole command, create to download (the task keeps running).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
     pub timeout: Duration,
-}
-
-/// `imagegen generate`.
-#[derive(Debug, Args)]
-#[command(
-    after_help = format!("Examples:\n  imagegen generate \"A ceramic lamp\" --sim\n  imagegen generate \"A ceramic lamp\" --provider {} --aspect 2:3 --quality high -n 2", example_provider())
-)]
-pub struct GenerateArgs {
-    /// What to draw.
-    pub prompt: String,
-
-    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = provider_help())]
-    pub provider: String,
-
-    /// How many images.
-    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1)]
-    pub n: u32,
-
-    /// Wait for the images but print their URLs instead of saving them.
-    #[arg(long)]
-    pub no_download: bool,
 
     #[command(flatten)]
     pub request: RequestArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
     pub conn: ConnArgs,
+}
+
+/// What `batch` and `resume` share: how to run the jobs.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Jobs in flight at once.
+    #[arg(long, short = 'j', default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub concurrency: u32,
+
+    /// Stop submitting new jobs once reported plus estimated credits would pass N.
+    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    pub max_credits: Option<f64>,
+
+    /// Resend creates that may have reached the server (they may be paid twice).
+    #[arg(long)]
+    pub retry_ambiguous: bool,
+
+    /// Print one JSON record per image on stdout, and nothing else.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop the whole run after this long (jobs left are resumable); no limit by default.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+
+    /// Give up waiting on one task after this long (it stays resumable).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
+    pub task_timeout: Duration,
 }
 
 /// `imagegen batch`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = format!("Each line of FILE is a prompt, or a JSON object with `prompt` and any of:\n  provider, aspect, size, quality, refs, fidelity, n, name, callback_url.\nBlank lines and lines starting with # are skipped.\n\nExamples:\n  imagegen batch prompts.txt --out dataset --concurrency 16\n  imagegen batch prompts.jsonl --provider {},{} --max-credits 5000", example_provider(), default_provider())
+    after_help = format!("Each line of FILE is a prompt, or a JSON object with `prompt` and any of:\n  provider, aspect, size, quality, refs, fidelity, n, name, callback_url\n(the same rules as the options). Blank lines and lines starting with # are skipped.\n\nExamples:\n  imagegen batch prompts.txt --out dataset --concurrency 16\n  imagegen batch prompts.jsonl --provider {},{} --max-credits 5000\n  generate-prompts | imagegen batch - --out dataset", example_provider(), default_provider())
 )]
 pub struct BatchArgs {
-    /// The batch file (JSONL or one prompt a line).
+    /// The batch file (JSONL or one prompt a line); `-` reads standard input.
     pub file: PathBuf,
 
-    /// Providers in fallback order, comma-separated.
-    #[arg(
-        long,
-        short,
-        env = "IMAGEGEN_PROVIDER",
-        default_value = default_provider(),
-        value_delimiter = ','
-    )]
+    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), value_delimiter = ',', help = provider_help())]
     pub provider: Vec<String>,
 
     /// Default number of images per line.
     #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1)]
     pub n: u32,
 
-    /// Jobs in flight at once.
-    #[arg(long, short = 'j', default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub concurrency: u32,
+    /// Folder for the images and the batch journal (must not hold another batch).
+    #[arg(long, short, value_name = "DIR", default_value = "images")]
+    pub out: PathBuf,
 
-    /// Stop submitting new jobs once reported plus estimated credits would pass N.
-    #[arg(long, value_name = "N")]
-    pub max_credits: Option<f64>,
-
-    /// Resend creates that failed in a way that may have reached the server.
-    #[arg(long)]
-    pub retry_ambiguous: bool,
-
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub request: RequestArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -280,32 +306,23 @@ pub struct BatchArgs {
 /// `imagegen resume`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Jobs with a task id are polled, never submitted again. Jobs whose create may\nhave reached the server without us learning its task id are ambiguous: they\nare listed, and resubmitted only with --retry-ambiguous (which may pay twice).\nJobs never started are submitted; finished jobs and saved images are left alone."
+    after_help = "Jobs with a task id are polled, never submitted again, at the endpoint that\nissued them. Jobs whose create may have reached the server without its task id\nreaching us are ambiguous: listed, and resubmitted only with --retry-ambiguous\n(which may pay twice). Jobs that failed without any charge (host unreachable,\nrate limited, deadline before sending) are retryable and submitted again.\nCreates the provider refused stay failed unless --retry-failed. Finished jobs\nand saved images are left alone."
 )]
 pub struct ResumeArgs {
     /// The output folder of the batch (holds imagegen-journal.sqlite).
     pub dir: PathBuf,
 
-    /// Resubmit ambiguous jobs (their first create may have been paid for).
+    /// Submit again the jobs whose create the provider refused (out of credits, bad request).
     #[arg(long)]
-    pub retry_ambiguous: bool,
+    pub retry_failed: bool,
 
-    /// Jobs in flight at once.
-    #[arg(long, short = 'j', default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub concurrency: u32,
-
-    /// Stop submitting new jobs once reported plus estimated credits would pass N.
-    #[arg(long, value_name = "N")]
-    pub max_credits: Option<f64>,
-
-    /// Print one JSON record per image on stdout, and nothing else.
+    /// The provider's endpoint moved: poll and submit at the endpoint given now
+    /// (--base-url, --sim or the environment), not the one the batch recorded.
     #[arg(long)]
-    pub json: bool,
+    pub endpoint_moved: bool,
 
-    /// Give up waiting on a task after this long.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
-    pub timeout: Duration,
-
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -316,7 +333,7 @@ pub struct JobsArgs {
     /// The output folder of the batch.
     pub dir: PathBuf,
 
-    /// Print the journal as JSON.
+    /// Print the journal as JSON (every job with its output paths).
     #[arg(long)]
     pub json: bool,
 
@@ -331,7 +348,7 @@ pub struct TaskArgs {
     /// The task id the provider gave.
     pub task_id: String,
 
-    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = provider_help())]
+    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = "The provider that issued the task")]
     pub provider: String,
 
     /// Print the status as JSON.
@@ -344,19 +361,33 @@ pub struct TaskArgs {
 
 /// `imagegen wait`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "When --out is a batch folder whose journal knows a task, its images are named\nafter the job's prompt and recorded in the journal."
+)]
 pub struct WaitArgs {
-    /// The task id the provider gave.
-    pub task_id: String,
+    /// The task ids the provider gave.
+    #[arg(required = true, num_args = 1..)]
+    pub task_ids: Vec<String>,
 
-    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = provider_help())]
+    #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = "The provider that issued the tasks")]
     pub provider: String,
 
-    /// Wait, but do not download the images.
+    /// Print the images' URLs instead of downloading them (images that come inline are saved anyway).
     #[arg(long)]
     pub no_download: bool,
 
-    #[command(flatten)]
-    pub output: OutputArgs,
+    /// Folder for the images.
+    #[arg(long, short, value_name = "DIR", default_value = "images")]
+    pub out: PathBuf,
+
+    /// Print one JSON record per image on stdout, and nothing else.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Give up after this long, e.g. 90s or 10m (the tasks keep running).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
+    pub timeout: Duration,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -369,76 +400,14 @@ pub struct ProvidersArgs {
     pub json: bool,
 }
 
-/// The longest duration any option takes: a year (and a day). Longer
-/// values are refused, so no deadline can overflow a clock.
-pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
-
-/// Parses a humane duration: `90s`, `10m`, `1h30m`, `500ms`, or bare seconds,
-/// at most [`MAX_DURATION`].
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let duration = parse_any_duration(s)?;
-    if duration > MAX_DURATION {
-        return Err(format!(
-            "duration `{}` is too long; the most allowed is 366 days (8784h)",
-            s.trim()
-        ));
-    }
-    Ok(duration)
-}
-
-fn parse_any_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration `{s}`; write e.g. 90s, 10m, 1h30m or 500ms");
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
-    // Anything too large for a `Duration` is over the limit: report it as such.
-    let seconds = |secs: f64| match Duration::try_from_secs_f64(secs) {
-        Ok(d) => Ok(d),
-        Err(_) if secs.is_finite() && secs > 0.0 => Ok(Duration::MAX),
-        Err(_) => Err(bad()),
-    };
-    if let Ok(secs) = s.parse::<f64>() {
-        return seconds(secs);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let secs = match unit.trim() {
-            "ms" => value / 1000.0,
-            "s" | "sec" | "secs" => value,
-            "m" | "min" | "mins" => value * 60.0,
-            "h" | "hr" | "hrs" => value * 3600.0,
-            _ => return Err(bad()),
-        };
-        total = total.saturating_add(seconds(secs)?);
-    }
-    Ok(total)
-}
-
-/// Parses a rate budget `N/DURATION` (`20/10s`, `20/200ms`).
-pub fn parse_rate(s: &str) -> Result<(u32, Duration), String> {
-    let bad = || format!("invalid rate limit `{s}`; write REQUESTS/DURATION, e.g. 20/10s");
-    let (n, per) = s.split_once('/').ok_or_else(bad)?;
-    let n: u32 = n.trim().parse().map_err(|_| bad())?;
-    let per = parse_duration(per).map_err(|e| format!("invalid rate limit `{s}`: {e}"))?;
-    if n == 0 || per.is_zero() {
-        return Err(bad());
-    }
-    Ok((n, per))
+/// `imagegen completions`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  imagegen completions bash > ~/.local/share/bash-completion/completions/imagegen\n  imagegen completions zsh > \"${fpath[1]}/_imagegen\"\n  imagegen completions fish > ~/.config/fish/completions/imagegen.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 #[cfg(test)]
@@ -449,43 +418,5 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn humane_durations() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("10 parsecs").is_err());
-        for huge in [
-            "3000000000000000h",
-            "1e300",
-            "8785h",
-            "99999999999999999999999h",
-        ] {
-            let err = parse_duration(huge).unwrap_err();
-            assert!(err.contains("too long"), "{huge}: {err}");
-        }
-        for bad in ["NaN", "inf", "-1", "-5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert!(
-            parse_rate("1/1e300")
-                .unwrap_err()
-                .contains("invalid rate limit")
-        );
-    }
-
-    #[test]
-    fn rates() {
-        assert_eq!(
-            parse_rate("20/200ms").unwrap(),
-            (20, Duration::from_millis(200))
-        );
-        assert!(parse_rate("20").is_err());
-        assert!(parse_rate("0/1s").is_err());
     }
 }
