@@ -191,6 +191,29 @@ fn the_cli_reads_providers_from_the_registry() {
 }
 
 #[test]
+fn the_cli_is_a_shell_over_the_one_client() {
+    let root = workspace_root();
+    let deps = dependencies(&root.join("crates/imagegen-cli/Cargo.toml"));
+    for http in ["reqwest", "hyper", "ureq", "tower"] {
+        assert!(
+            !deps.iter().any(|d| d == http),
+            "imagegen-cli depends on {http}: the core is the only client"
+        );
+    }
+    for file in sources(&root.join("crates/imagegen-cli/src")) {
+        for (n, line) in shipped_lines(&file) {
+            for forbidden in ["reqwest", "hyper::", "RetryPolicy"] {
+                assert!(
+                    !line.contains(forbidden),
+                    "{}:{n} uses `{forbidden}`: sending, retrying and polling belong to the core",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn the_layers_import_downwards() {
     let core = workspace_root().join("crates/imagegen-core/src");
     for (module, forbidden) in [
