@@ -8,13 +8,233 @@
     rustdoc::broken_intra_doc_links
 )]
 
-/// TEMPLATE from `cargo xtask new-provider`: replace with fal's error body, as documented. Accept every documented shape.
+/// Background of the generated image: `auto` (default), `transparent` or `opaque`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum FalBackground {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "transparent")]
+    Transparent,
+    #[serde(rename = "opaque")]
+    Opaque,
+}
+impl ::std::fmt::Display for FalBackground {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::Transparent => f.write_str("transparent"),
+            Self::Opaque => f.write_str("opaque"),
+        }
+    }
+}
+impl ::std::str::FromStr for FalBackground {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "transparent" => Ok(Self::Transparent),
+            "opaque" => Ok(Self::Opaque),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FalBackground {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FalBackground {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Answer of `PUT https://queue.fal.run/fal-ai/gpt-image-1.5/requests/{request_id}/cancel` (the submit answer's `cancel_url`): "If the request is in the queue, fal removes it. If the request is in progress, fal sends a cancellation signal to the runner." Documented values: `OK`, `CANCELLATION_REQUESTED`, `ALREADY_COMPLETED`, `NOT_FOUND`; their HTTP codes are not documented. Decision: a 2xx answer means the cancel was accepted, whatever its body. Unknown fields are ignored. The examples are the documented values.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct FalCancelResponse {
+    /// `OK`, `CANCELLATION_REQUESTED`, `ALREADY_COMPLETED` or `NOT_FOUND` (open string).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status: ::std::option::Option<::std::string::String>,
+}
+impl FalCancelResponse {
+    pub fn builder() -> builder::FalCancelResponse {
+        Default::default()
+    }
+}
+/// Image size of an edit: `auto` (default), `1024x1024`, `1536x1024` (landscape) or `1024x1536` (portrait).
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum FalEditImageSize {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "1024x1024")]
+    X1024x1024,
+    #[serde(rename = "1536x1024")]
+    X1536x1024,
+    #[serde(rename = "1024x1536")]
+    X1024x1536,
+}
+impl ::std::fmt::Display for FalEditImageSize {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::X1024x1024 => f.write_str("1024x1024"),
+            Self::X1536x1024 => f.write_str("1536x1024"),
+            Self::X1024x1536 => f.write_str("1024x1536"),
+        }
+    }
+}
+impl ::std::str::FromStr for FalEditImageSize {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "1024x1024" => Ok(Self::X1024x1024),
+            "1536x1024" => Ok(Self::X1536x1024),
+            "1024x1536" => Ok(Self::X1024x1536),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FalEditImageSize {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FalEditImageSize {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Body of `POST https://queue.fal.run/fal-ai/gpt-image-1.5/edit` (JSON): the bare model input of an edit, submitted to fal's queue. Field names and values from the edit model page and fal-js's generated `GptImage15EditInput`. Strict: only the documented fields and values. Per fal's subpath rule the request is then polled without `/edit` (at the URLs FalSubmitResponse hands out). The examples are illustrative.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FalEditRequest {
+    /// Background for the generated image (default `auto`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub background: ::std::option::Option<FalBackground>,
+    /// The size of the generated image: `auto` (default), `1024x1024`, `1536x1024` or `1024x1536`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub image_size: ::std::option::Option<FalEditImageSize>,
+    /// The URLs of the images to use as a reference for the generation (required).
+    pub image_urls: ::std::vec::Vec<::std::string::String>,
+    /// Input fidelity for the generated image: `low` or `high` (default).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub input_fidelity: ::std::option::Option<FalInputFidelity>,
+    /// The URL of the mask image that indicates what part of the image to edit.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub mask_image_url: ::std::option::Option<::std::string::String>,
+    /// The number of images to generate (default 1).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub num_images: ::std::option::Option<FalImageCount>,
+    /// The format of the generated image (default `png`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_format: ::std::option::Option<FalOutputFormat>,
+    /// The prompt for image generation. Decision: at most 32000 characters, the model's own limit (fal documents none).
+    pub prompt: FalEditRequestPrompt,
+    /// The quality of the generated image (default `high`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub quality: ::std::option::Option<FalQuality>,
+    /// If true, the media is returned as a data URI and the output data is not available in the request history (default false).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub sync_mode: ::std::option::Option<bool>,
+}
+impl FalEditRequest {
+    pub fn builder() -> builder::FalEditRequest {
+        Default::default()
+    }
+}
+/// The prompt for image generation. Decision: at most 32000 characters, the model's own limit (fal documents none).
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct FalEditRequestPrompt(::std::string::String);
+impl ::std::ops::Deref for FalEditRequestPrompt {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<FalEditRequestPrompt> for ::std::string::String {
+    fn from(value: FalEditRequestPrompt) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for FalEditRequestPrompt {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32000usize {
+            return Err("longer than 32000 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for FalEditRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FalEditRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FalEditRequestPrompt {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+/// Body of a fal error, in either documented shape (the errors page): model and input errors `{"detail": [{"loc", "msg", "type", "url"?, "ctx"?, "input"?}]}` ("Some APIs are still being migrated to this error structure"; a content-policy refusal is a 422 with `type: content_policy_violation`, read in third-party material quoting fal's error reference) and infrastructure errors `{"detail": "Request timed out", "error_type": "request_timeout"}`, whose type also comes in header `X-Fal-Error-Type`. fal-js accepts `detail` as a string or a list and falls back to `message`. Decision: every shape is accepted, no member is required; a body that is not JSON at all is handled by the provider code. The first two examples are the errors page's; the others are the shapes fal answers for a bad key, an exhausted balance and a content-policy refusal, with illustrative values.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct FalErrorBody {
-    /// Machine-readable code.
+    /// What went wrong: a message, or a list of errors (each with a machine-readable `type`).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// Human-readable message.
+    pub detail: ::std::option::Option<FalErrorDetail>,
+    /// The infrastructure error's type: `request_timeout` (504), `startup_timeout` (504), `runner_scheduling_failure` (503), `runner_connection_timeout` (503), `runner_disconnected` (503), `runner_connection_refused`, ...
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error_type: ::std::option::Option<::std::string::String>,
+    /// A message (fal-js reads it when there is no `detail`).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
 }
@@ -23,22 +243,116 @@ impl FalErrorBody {
         Default::default()
     }
 }
-/// TEMPLATE from `cargo xtask new-provider`: replace with the body of fal's create/generate request, as documented. Requests are strict: only documented fields and values.
+/// `detail`: a message string or a list of error items.
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum FalErrorDetail {
+    String(::std::string::String),
+    Array(::std::vec::Vec<FalErrorItem>),
+}
+/// Reads a string or an array and picks the variant by JSON type, without buffering (see `xtask/src/untagged.rs`).
+impl<'de> ::serde::Deserialize<'de> for FalErrorDetail {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        struct FalErrorDetailVisitor;
+        impl<'de> ::serde::de::Visitor<'de> for FalErrorDetailVisitor {
+            type Value = FalErrorDetail;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str("a string or an array")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                v: &str,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v.to_owned()))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                v: ::std::string::String,
+            ) -> ::std::result::Result<Self::Value, E> {
+                ::std::result::Result::Ok(Self::Value::String(v))
+            }
+            fn visit_seq<A: ::serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> ::std::result::Result<Self::Value, A::Error> {
+                <::std::vec::Vec<FalErrorItem> as ::serde::Deserialize>::deserialize(
+                    ::serde::de::value::SeqAccessDeserializer::new(seq),
+                )
+                .map(Self::Value::Array)
+            }
+        }
+        deserializer.deserialize_any(FalErrorDetailVisitor)
+    }
+}
+impl ::std::convert::From<::std::vec::Vec<FalErrorItem>> for FalErrorDetail {
+    fn from(value: ::std::vec::Vec<FalErrorItem>) -> Self {
+        Self::Array(value)
+    }
+}
+/// One model or input error. Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct FalErrorItem {
+    /// More about the error (e.g. `{"extra_info": {"categories": ["sexual"]}}`); any JSON.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub ctx: ::std::option::Option<::serde_json::Value>,
+    /// The input that caused it; any JSON.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub input: ::std::option::Option<::serde_json::Value>,
+    /// Where: a path such as `["body", "image_urls", 0]`.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub loc: ::std::vec::Vec<::serde_json::Value>,
+    /// What went wrong, for a person.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub msg: ::std::option::Option<::std::string::String>,
+    /// Machine-readable type, e.g. `image_too_large`, `content_policy_violation`.
+    #[serde(
+        rename = "type",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub type_: ::std::option::Option<::std::string::String>,
+    /// A link to the error's documentation.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub url: ::std::option::Option<::std::string::String>,
+}
+impl FalErrorItem {
+    pub fn builder() -> builder::FalErrorItem {
+        Default::default()
+    }
+}
+/// Body of `POST https://queue.fal.run/fal-ai/gpt-image-1.5` (JSON): the bare model input of text-to-image, submitted to fal's queue (see FalSubmitResponse). Field names and values from the model page and fal-js's generated `GptImage15Input`. Strict: only the documented fields and values; fal's schema has no `moderation`, `output_compression`, `user`, `n` or `size`. Options such as the webhook go in the query string (`fal_webhook`), not here. The examples are illustrative.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FalGenerateRequest {
-    /// What to draw.
+    /// Background for the generated image (default `auto`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub background: ::std::option::Option<FalBackground>,
+    /// The size of the generated image: `1024x1024` (default), `1536x1024` or `1024x1536`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub image_size: ::std::option::Option<FalImageSize>,
+    /// The number of images to generate (default 1).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub num_images: ::std::option::Option<FalImageCount>,
+    /// The format of the generated image (default `png`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_format: ::std::option::Option<FalOutputFormat>,
+    /// The prompt for image generation. Decision: at most 32000 characters, the model's own limit (fal documents none).
     pub prompt: FalGenerateRequestPrompt,
-    /// Rendering quality.
+    /// The quality of the generated image (default `high`).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub quality: ::std::option::Option<FalQuality>,
+    /// If true, the media is returned as a data URI and the output data is not available in the request history (default false).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub sync_mode: ::std::option::Option<bool>,
 }
 impl FalGenerateRequest {
     pub fn builder() -> builder::FalGenerateRequest {
         Default::default()
     }
 }
-/// What to draw.
+/// The prompt for image generation. Decision: at most 32000 characters, the model's own limit (fal documents none).
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 #[serde(transparent)]
 pub struct FalGenerateRequestPrompt(::std::string::String);
@@ -56,8 +370,11 @@ impl ::std::convert::From<FalGenerateRequestPrompt> for ::std::string::String {
 impl ::std::str::FromStr for FalGenerateRequestPrompt {
     type Err = self::error::ConversionError;
     fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-        if value.chars().count() > 4000usize {
-            return Err("longer than 4000 characters".into());
+        if value.chars().count() > 32000usize {
+            return Err("longer than 32000 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
         }
         Ok(Self(value.to_string()))
     }
@@ -88,7 +405,249 @@ impl<'de> ::serde::Deserialize<'de> for FalGenerateRequestPrompt {
             })
     }
 }
-/// Documented quality values.
+/// One generated file. Only `url` is required (fal-js types). Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct FalImage {
+    /// The file's media type, e.g. `image/png`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub content_type: ::std::option::Option<::std::string::String>,
+    /// The file's name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub file_name: ::std::option::Option<::std::string::String>,
+    /// The file's size in bytes.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub file_size: ::std::option::Option<i64>,
+    /// Height in pixels.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub height: ::std::option::Option<i64>,
+    /// A fal CDN URL (`https://v3.fal.media/files/...`), or with `sync_mode` a `data:` URI of the file.
+    pub url: ::std::string::String,
+    /// Width in pixels.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub width: ::std::option::Option<i64>,
+}
+impl FalImage {
+    pub fn builder() -> builder::FalImage {
+        Default::default()
+    }
+}
+/// Number of images, 1 to 4 (listed as an `enum` so that the generated type checks the range). The text-to-image page documents 1-4; the edit endpoint's types give no range and a third-party page says 1-4 (Decision: 1-4 for both).
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct FalImageCount(::std::num::NonZeroU64);
+impl ::std::ops::Deref for FalImageCount {
+    type Target = ::std::num::NonZeroU64;
+    fn deref(&self) -> &::std::num::NonZeroU64 {
+        &self.0
+    }
+}
+impl ::std::convert::From<FalImageCount> for ::std::num::NonZeroU64 {
+    fn from(value: FalImageCount) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<::std::num::NonZeroU64> for FalImageCount {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::num::NonZeroU64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![
+            ::std::num::NonZeroU64::new(1).unwrap(),
+            ::std::num::NonZeroU64::new(2).unwrap(),
+            ::std::num::NonZeroU64::new(3).unwrap(),
+            ::std::num::NonZeroU64::new(4).unwrap(),
+        ]
+        .contains(&value)
+        {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FalImageCount {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<::std::num::NonZeroU64>::deserialize(deserializer)?)
+            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+    }
+}
+/// Image size of text-to-image: `1024x1024` (default), `1536x1024` (landscape) or `1024x1536` (portrait).
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum FalImageSize {
+    #[serde(rename = "1024x1024")]
+    X1024x1024,
+    #[serde(rename = "1536x1024")]
+    X1536x1024,
+    #[serde(rename = "1024x1536")]
+    X1024x1536,
+}
+impl ::std::fmt::Display for FalImageSize {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::X1024x1024 => f.write_str("1024x1024"),
+            Self::X1536x1024 => f.write_str("1536x1024"),
+            Self::X1024x1536 => f.write_str("1024x1536"),
+        }
+    }
+}
+impl ::std::str::FromStr for FalImageSize {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "1024x1024" => Ok(Self::X1024x1024),
+            "1536x1024" => Ok(Self::X1536x1024),
+            "1024x1536" => Ok(Self::X1024x1536),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FalImageSize {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FalImageSize {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// How closely the edit follows the input images: `low` or `high` (default).
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum FalInputFidelity {
+    #[serde(rename = "low")]
+    Low,
+    #[serde(rename = "high")]
+    High,
+}
+impl ::std::fmt::Display for FalInputFidelity {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Low => f.write_str("low"),
+            Self::High => f.write_str("high"),
+        }
+    }
+}
+impl ::std::str::FromStr for FalInputFidelity {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "low" => Ok(Self::Low),
+            "high" => Ok(Self::High),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FalInputFidelity {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FalInputFidelity {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Metrics of a completed request. Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct FalMetrics {
+    /// Seconds the model ran.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub inference_time: ::std::option::Option<f64>,
+}
+impl FalMetrics {
+    pub fn builder() -> builder::FalMetrics {
+        Default::default()
+    }
+}
+/// File format of the generated images: `jpeg`, `png` (fal's default) or `webp`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum FalOutputFormat {
+    #[serde(rename = "jpeg")]
+    Jpeg,
+    #[serde(rename = "png")]
+    Png,
+    #[serde(rename = "webp")]
+    Webp,
+}
+impl ::std::fmt::Display for FalOutputFormat {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Jpeg => f.write_str("jpeg"),
+            Self::Png => f.write_str("png"),
+            Self::Webp => f.write_str("webp"),
+        }
+    }
+}
+impl ::std::str::FromStr for FalOutputFormat {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "jpeg" => Ok(Self::Jpeg),
+            "png" => Ok(Self::Png),
+            "webp" => Ok(Self::Webp),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FalOutputFormat {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FalOutputFormat {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Quality of the generated image: `low`, `medium` or `high` (fal's default).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -102,6 +661,8 @@ impl<'de> ::serde::Deserialize<'de> for FalGenerateRequestPrompt {
     PartialOrd,
 )]
 pub enum FalQuality {
+    #[serde(rename = "low")]
+    Low,
     #[serde(rename = "medium")]
     Medium,
     #[serde(rename = "high")]
@@ -110,6 +671,7 @@ pub enum FalQuality {
 impl ::std::fmt::Display for FalQuality {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
+            Self::Low => f.write_str("low"),
             Self::Medium => f.write_str("medium"),
             Self::High => f.write_str("high"),
         }
@@ -119,6 +681,7 @@ impl ::std::str::FromStr for FalQuality {
     type Err = self::error::ConversionError;
     fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
+            "low" => Ok(Self::Low),
             "medium" => Ok(Self::Medium),
             "high" => Ok(Self::High),
             _ => Err("invalid value".into()),
@@ -139,30 +702,345 @@ impl ::std::convert::TryFrom<::std::string::String> for FalQuality {
         value.parse()
     }
 }
-/// TEMPLATE from `cargo xtask new-provider`: replace with fal's create/status response, as documented. Responses are open: no `additionalProperties: false`, status as an open string.
+/// Answer of `GET https://queue.fal.run/fal-ai/gpt-image-1.5/requests/{request_id}/status` (the submit answer's `status_url`): HTTP 202 while the request is `IN_QUEUE` or `IN_PROGRESS`, 200 once `COMPLETED` (the queue page). `COMPLETED` does not mean success: the outcome (images or the model's error) is the result (`response_url`); fal's Python client reads an optional `error` and `error_type` on a `COMPLETED` status, which no page shows. Decision: `status` is an open string; `FAILED` and `CANCELED`, which only a third-party schema lists, are read like `COMPLETED` (finished: the result says how), anything else as an unknown status. Decision: `logs` (asked with `?logs=1`, never here) is not modelled and skipped like any unknown field. The examples follow fal-js's `QueueStatus` types with illustrative values; the last shows the Python client's `error` fields.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct FalTask {
-    /// Why the task failed.
+pub struct FalQueueStatus {
+    /// Where the request is cancelled.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cancel_url: ::std::option::Option<::std::string::String>,
+    /// `COMPLETED` only, when the run failed (fal's Python client; no page shows it).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
-    /// Task ID.
-    pub id: ::std::string::String,
-    /// Task status (open string, mapped by the provider code).
+    /// `COMPLETED` only, with `error`: its machine-readable type (fal's Python client).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error_type: ::std::option::Option<::std::string::String>,
+    /// `COMPLETED` only: `{"inference_time": seconds}` (may be absent for legacy apps, fal-js).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub metrics: ::std::option::Option<FalMetrics>,
+    /// `IN_QUEUE` only: requests ahead of this one.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub queue_position: ::std::option::Option<i64>,
+    /// The request's id.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    /// Where the result is read.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub response_url: ::std::option::Option<::std::string::String>,
+    /// `IN_QUEUE`, `IN_PROGRESS` or `COMPLETED`.
     pub status: ::std::string::String,
-    /// Result image URLs, once done.
-    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-    pub urls: ::std::vec::Vec<::std::string::String>,
+    /// Where the status is read.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status_url: ::std::option::Option<::std::string::String>,
 }
-impl FalTask {
-    pub fn builder() -> builder::FalTask {
+impl FalQueueStatus {
+    pub fn builder() -> builder::FalQueueStatus {
+        Default::default()
+    }
+}
+/// Answer of `GET https://queue.fal.run/fal-ai/gpt-image-1.5/requests/{request_id}` (the submit answer's `response_url`) for a successful request: the model's output `{"images": [...]}` (fal-js `GptImage15Output`, the model page's example), with header `x-fal-request-id`. "If the model returned an error, this operation returns the same error" (the queue page): see FalErrorBody. fal keeps a result for an hour after the request completes, six minutes if it is 10 KB or larger: it is fetched as soon as the status says `COMPLETED`. Unknown fields are ignored. The first example is the model page's (its URL illustrative); the second shows `sync_mode`'s data URI.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct FalResult {
+    /// The generated images.
+    pub images: ::std::vec::Vec<FalImage>,
+}
+impl FalResult {
+    pub fn builder() -> builder::FalResult {
+        Default::default()
+    }
+}
+/// Answer of a submit to the queue (`POST https://queue.fal.run/fal-ai/gpt-image-1.5[/edit]`). The pages disagree on the fields: the queue page's example has `request_id`, `response_url`, `status_url` and `cancel_url`; the inference-API page says the answer has the status `IN_QUEUE` and a `request_id`; fal-js types it as `{status: "IN_QUEUE", request_id, response_url, status_url, cancel_url, queue_position}`; the webhooks page shows `{request_id, gateway_request_id}` for a submit with `fal_webhook`. Decision: every shape is accepted, only `request_id` is required. The three URLs are used as they are, never rebuilt ("Do not build these URLs yourself", the inference-API page): status, result and cancel URLs name only the owner and the app (`fal-ai/gpt-image-1.5`), not the subpath (`/edit`). Decision: without them, they are rebuilt that way. Unknown fields are ignored. The first three examples are the pages' shapes with illustrative values; the last is what the simulator answers.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct FalSubmitResponse {
+    /// Where the request is cancelled (`PUT`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cancel_url: ::std::option::Option<::std::string::String>,
+    /// With `fal_webhook`: the id of the last attempt (`request_id` is the queue id).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub gateway_request_id: ::std::option::Option<::std::string::String>,
+    /// Requests ahead of this one in the queue.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub queue_position: ::std::option::Option<i64>,
+    /// The queue's id of the request.
+    pub request_id: ::std::string::String,
+    /// Where the result is read (`GET`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub response_url: ::std::option::Option<::std::string::String>,
+    /// `IN_QUEUE` (the inference-API page, fal-js). Open string (Decision: read like a status).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status: ::std::option::Option<::std::string::String>,
+    /// Where the status is read (`GET`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status_url: ::std::option::Option<::std::string::String>,
+}
+impl FalSubmitResponse {
+    pub fn builder() -> builder::FalSubmitResponse {
+        Default::default()
+    }
+}
+/// Body fal POSTs to the `fal_webhook` URL when a request is done (the webhooks page). The call is signed (the page says so; the scheme was read in third-party code citing it): headers `X-Fal-Webhook-Request-Id`, `X-Fal-Webhook-User-Id`, `X-Fal-Webhook-Timestamp` (unix seconds) and `X-Fal-Webhook-Signature` (hex ED25519 over `request_id \n user_id \n timestamp \n hex(sha256(raw body))`, public keys from `https://rest.fal.ai/.well-known/jwks.json`). Decision: only the `request_id` of a call whose signature verifies against the configured keys is taken; the payload is never trusted (the client fetches the result with the key). Unknown fields are ignored. The examples are the page's shapes with illustrative values.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct FalWebhook {
+    /// With `ERROR`, e.g. `Invalid status code: 422`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    /// The id of the last attempt.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub gateway_request_id: ::std::option::Option<::std::string::String>,
+    /// The model's output (`{"images": [...]}`), or its error body; null when it could not be serialised. Any JSON (Decision: never read).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub payload: ::std::option::Option<::serde_json::Value>,
+    /// Why `payload` is null.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub payload_error: ::std::option::Option<::std::string::String>,
+    /// The queue id of the request.
+    pub request_id: ::std::string::String,
+    /// `OK` or `ERROR`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status: ::std::option::Option<::std::string::String>,
+}
+impl FalWebhook {
+    pub fn builder() -> builder::FalWebhook {
         Default::default()
     }
 }
 /// Types for composing complex structures.
 pub mod builder {
     #[derive(Clone, Debug)]
+    pub struct FalCancelResponse {
+        status: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for FalCancelResponse {
+        fn default() -> Self {
+            Self {
+                status: Ok(Default::default()),
+            }
+        }
+    }
+    impl FalCancelResponse {
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalCancelResponse> for super::FalCancelResponse {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: FalCancelResponse,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                status: value.status?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalCancelResponse> for FalCancelResponse {
+        fn from(value: super::FalCancelResponse) -> Self {
+            Self {
+                status: Ok(value.status),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct FalEditRequest {
+        background: ::std::result::Result<
+            ::std::option::Option<super::FalBackground>,
+            ::std::string::String,
+        >,
+        image_size: ::std::result::Result<
+            ::std::option::Option<super::FalEditImageSize>,
+            ::std::string::String,
+        >,
+        image_urls:
+            ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        input_fidelity: ::std::result::Result<
+            ::std::option::Option<super::FalInputFidelity>,
+            ::std::string::String,
+        >,
+        mask_image_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        num_images: ::std::result::Result<
+            ::std::option::Option<super::FalImageCount>,
+            ::std::string::String,
+        >,
+        output_format: ::std::result::Result<
+            ::std::option::Option<super::FalOutputFormat>,
+            ::std::string::String,
+        >,
+        prompt: ::std::result::Result<super::FalEditRequestPrompt, ::std::string::String>,
+        quality:
+            ::std::result::Result<::std::option::Option<super::FalQuality>, ::std::string::String>,
+        sync_mode: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+    }
+    impl ::std::default::Default for FalEditRequest {
+        fn default() -> Self {
+            Self {
+                background: Ok(Default::default()),
+                image_size: Ok(Default::default()),
+                image_urls: Err("no value supplied for image_urls".to_string()),
+                input_fidelity: Ok(Default::default()),
+                mask_image_url: Ok(Default::default()),
+                num_images: Ok(Default::default()),
+                output_format: Ok(Default::default()),
+                prompt: Err("no value supplied for prompt".to_string()),
+                quality: Ok(Default::default()),
+                sync_mode: Ok(Default::default()),
+            }
+        }
+    }
+    impl FalEditRequest {
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalBackground>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn image_size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalEditImageSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.image_size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for image_size: {e}"));
+            self
+        }
+        pub fn image_urls<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.image_urls = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for image_urls: {e}"));
+            self
+        }
+        pub fn input_fidelity<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalInputFidelity>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_fidelity = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input_fidelity: {e}"));
+            self
+        }
+        pub fn mask_image_url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.mask_image_url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for mask_image_url: {e}"));
+            self
+        }
+        pub fn num_images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalImageCount>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.num_images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for num_images: {e}"));
+            self
+        }
+        pub fn output_format<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalOutputFormat>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_format = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+            self
+        }
+        pub fn prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::FalEditRequestPrompt>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for prompt: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalQuality>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+        pub fn sync_mode<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.sync_mode = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for sync_mode: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalEditRequest> for super::FalEditRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: FalEditRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                background: value.background?,
+                image_size: value.image_size?,
+                image_urls: value.image_urls?,
+                input_fidelity: value.input_fidelity?,
+                mask_image_url: value.mask_image_url?,
+                num_images: value.num_images?,
+                output_format: value.output_format?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+                sync_mode: value.sync_mode?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalEditRequest> for FalEditRequest {
+        fn from(value: super::FalEditRequest) -> Self {
+            Self {
+                background: Ok(value.background),
+                image_size: Ok(value.image_size),
+                image_urls: Ok(value.image_urls),
+                input_fidelity: Ok(value.input_fidelity),
+                mask_image_url: Ok(value.mask_image_url),
+                num_images: Ok(value.num_images),
+                output_format: Ok(value.output_format),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+                sync_mode: Ok(value.sync_mode),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
     pub struct FalErrorBody {
-        code: ::std::result::Result<
+        detail: ::std::result::Result<
+            ::std::option::Option<super::FalErrorDetail>,
+            ::std::string::String,
+        >,
+        error_type: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
@@ -174,20 +1052,31 @@ pub mod builder {
     impl ::std::default::Default for FalErrorBody {
         fn default() -> Self {
             Self {
-                code: Ok(Default::default()),
+                detail: Ok(Default::default()),
+                error_type: Ok(Default::default()),
                 message: Ok(Default::default()),
             }
         }
     }
     impl FalErrorBody {
-        pub fn code<T>(mut self, value: T) -> Self
+        pub fn detail<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalErrorDetail>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.detail = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for detail: {e}"));
+            self
+        }
+        pub fn error_type<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
-            self.code = value
+            self.error_type = value
                 .try_into()
-                .map_err(|e| format!("error converting supplied value for code: {e}"));
+                .map_err(|e| format!("error converting supplied value for error_type: {e}"));
             self
         }
         pub fn message<T>(mut self, value: T) -> Self
@@ -207,7 +1096,8 @@ pub mod builder {
             value: FalErrorBody,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
-                code: value.code?,
+                detail: value.detail?,
+                error_type: value.error_type?,
                 message: value.message?,
             })
         }
@@ -215,26 +1105,214 @@ pub mod builder {
     impl ::std::convert::From<super::FalErrorBody> for FalErrorBody {
         fn from(value: super::FalErrorBody) -> Self {
             Self {
-                code: Ok(value.code),
+                detail: Ok(value.detail),
+                error_type: Ok(value.error_type),
                 message: Ok(value.message),
             }
         }
     }
     #[derive(Clone, Debug)]
+    pub struct FalErrorItem {
+        ctx: ::std::result::Result<
+            ::std::option::Option<::serde_json::Value>,
+            ::std::string::String,
+        >,
+        input: ::std::result::Result<
+            ::std::option::Option<::serde_json::Value>,
+            ::std::string::String,
+        >,
+        loc: ::std::result::Result<::std::vec::Vec<::serde_json::Value>, ::std::string::String>,
+        msg: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        type_: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for FalErrorItem {
+        fn default() -> Self {
+            Self {
+                ctx: Ok(Default::default()),
+                input: Ok(Default::default()),
+                loc: Ok(Default::default()),
+                msg: Ok(Default::default()),
+                type_: Ok(Default::default()),
+                url: Ok(Default::default()),
+            }
+        }
+    }
+    impl FalErrorItem {
+        pub fn ctx<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.ctx = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for ctx: {e}"));
+            self
+        }
+        pub fn input<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input: {e}"));
+            self
+        }
+        pub fn loc<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.loc = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for loc: {e}"));
+            self
+        }
+        pub fn msg<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.msg = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for msg: {e}"));
+            self
+        }
+        pub fn type_<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.type_ = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for type_: {e}"));
+            self
+        }
+        pub fn url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for url: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalErrorItem> for super::FalErrorItem {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: FalErrorItem,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                ctx: value.ctx?,
+                input: value.input?,
+                loc: value.loc?,
+                msg: value.msg?,
+                type_: value.type_?,
+                url: value.url?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalErrorItem> for FalErrorItem {
+        fn from(value: super::FalErrorItem) -> Self {
+            Self {
+                ctx: Ok(value.ctx),
+                input: Ok(value.input),
+                loc: Ok(value.loc),
+                msg: Ok(value.msg),
+                type_: Ok(value.type_),
+                url: Ok(value.url),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
     pub struct FalGenerateRequest {
+        background: ::std::result::Result<
+            ::std::option::Option<super::FalBackground>,
+            ::std::string::String,
+        >,
+        image_size: ::std::result::Result<
+            ::std::option::Option<super::FalImageSize>,
+            ::std::string::String,
+        >,
+        num_images: ::std::result::Result<
+            ::std::option::Option<super::FalImageCount>,
+            ::std::string::String,
+        >,
+        output_format: ::std::result::Result<
+            ::std::option::Option<super::FalOutputFormat>,
+            ::std::string::String,
+        >,
         prompt: ::std::result::Result<super::FalGenerateRequestPrompt, ::std::string::String>,
         quality:
             ::std::result::Result<::std::option::Option<super::FalQuality>, ::std::string::String>,
+        sync_mode: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
     }
     impl ::std::default::Default for FalGenerateRequest {
         fn default() -> Self {
             Self {
+                background: Ok(Default::default()),
+                image_size: Ok(Default::default()),
+                num_images: Ok(Default::default()),
+                output_format: Ok(Default::default()),
                 prompt: Err("no value supplied for prompt".to_string()),
                 quality: Ok(Default::default()),
+                sync_mode: Ok(Default::default()),
             }
         }
     }
     impl FalGenerateRequest {
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalBackground>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn image_size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalImageSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.image_size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for image_size: {e}"));
+            self
+        }
+        pub fn num_images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalImageCount>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.num_images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for num_images: {e}"));
+            self
+        }
+        pub fn output_format<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalOutputFormat>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_format = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+            self
+        }
         pub fn prompt<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<super::FalGenerateRequestPrompt>,
@@ -255,6 +1333,16 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for quality: {e}"));
             self
         }
+        pub fn sync_mode<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.sync_mode = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for sync_mode: {e}"));
+            self
+        }
     }
     impl ::std::convert::TryFrom<FalGenerateRequest> for super::FalGenerateRequest {
         type Error = super::error::ConversionError;
@@ -262,40 +1350,240 @@ pub mod builder {
             value: FalGenerateRequest,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
+                background: value.background?,
+                image_size: value.image_size?,
+                num_images: value.num_images?,
+                output_format: value.output_format?,
                 prompt: value.prompt?,
                 quality: value.quality?,
+                sync_mode: value.sync_mode?,
             })
         }
     }
     impl ::std::convert::From<super::FalGenerateRequest> for FalGenerateRequest {
         fn from(value: super::FalGenerateRequest) -> Self {
             Self {
+                background: Ok(value.background),
+                image_size: Ok(value.image_size),
+                num_images: Ok(value.num_images),
+                output_format: Ok(value.output_format),
                 prompt: Ok(value.prompt),
                 quality: Ok(value.quality),
+                sync_mode: Ok(value.sync_mode),
             }
         }
     }
     #[derive(Clone, Debug)]
-    pub struct FalTask {
+    pub struct FalImage {
+        content_type: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        file_name: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        file_size: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        height: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        width: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+    }
+    impl ::std::default::Default for FalImage {
+        fn default() -> Self {
+            Self {
+                content_type: Ok(Default::default()),
+                file_name: Ok(Default::default()),
+                file_size: Ok(Default::default()),
+                height: Ok(Default::default()),
+                url: Err("no value supplied for url".to_string()),
+                width: Ok(Default::default()),
+            }
+        }
+    }
+    impl FalImage {
+        pub fn content_type<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.content_type = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for content_type: {e}"));
+            self
+        }
+        pub fn file_name<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.file_name = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for file_name: {e}"));
+            self
+        }
+        pub fn file_size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.file_size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for file_size: {e}"));
+            self
+        }
+        pub fn height<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.height = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for height: {e}"));
+            self
+        }
+        pub fn url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for url: {e}"));
+            self
+        }
+        pub fn width<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.width = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for width: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalImage> for super::FalImage {
+        type Error = super::error::ConversionError;
+        fn try_from(value: FalImage) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                content_type: value.content_type?,
+                file_name: value.file_name?,
+                file_size: value.file_size?,
+                height: value.height?,
+                url: value.url?,
+                width: value.width?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalImage> for FalImage {
+        fn from(value: super::FalImage) -> Self {
+            Self {
+                content_type: Ok(value.content_type),
+                file_name: Ok(value.file_name),
+                file_size: Ok(value.file_size),
+                height: Ok(value.height),
+                url: Ok(value.url),
+                width: Ok(value.width),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct FalMetrics {
+        inference_time: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
+    }
+    impl ::std::default::Default for FalMetrics {
+        fn default() -> Self {
+            Self {
+                inference_time: Ok(Default::default()),
+            }
+        }
+    }
+    impl FalMetrics {
+        pub fn inference_time<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<f64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.inference_time = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for inference_time: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalMetrics> for super::FalMetrics {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: FalMetrics,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                inference_time: value.inference_time?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalMetrics> for FalMetrics {
+        fn from(value: super::FalMetrics) -> Self {
+            Self {
+                inference_time: Ok(value.inference_time),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct FalQueueStatus {
+        cancel_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
         error: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
-        id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        error_type: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        metrics:
+            ::std::result::Result<::std::option::Option<super::FalMetrics>, ::std::string::String>,
+        queue_position: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        request_id: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        response_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
         status: ::std::result::Result<::std::string::String, ::std::string::String>,
-        urls: ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        status_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
     }
-    impl ::std::default::Default for FalTask {
+    impl ::std::default::Default for FalQueueStatus {
         fn default() -> Self {
             Self {
+                cancel_url: Ok(Default::default()),
                 error: Ok(Default::default()),
-                id: Err("no value supplied for id".to_string()),
+                error_type: Ok(Default::default()),
+                metrics: Ok(Default::default()),
+                queue_position: Ok(Default::default()),
+                request_id: Ok(Default::default()),
+                response_url: Ok(Default::default()),
                 status: Err("no value supplied for status".to_string()),
-                urls: Ok(Default::default()),
+                status_url: Ok(Default::default()),
             }
         }
     }
-    impl FalTask {
+    impl FalQueueStatus {
+        pub fn cancel_url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.cancel_url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for cancel_url: {e}"));
+            self
+        }
         pub fn error<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -306,14 +1594,54 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for error: {e}"));
             self
         }
-        pub fn id<T>(mut self, value: T) -> Self
+        pub fn error_type<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::string::String>,
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
-            self.id = value
+            self.error_type = value
                 .try_into()
-                .map_err(|e| format!("error converting supplied value for id: {e}"));
+                .map_err(|e| format!("error converting supplied value for error_type: {e}"));
+            self
+        }
+        pub fn metrics<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::FalMetrics>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.metrics = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for metrics: {e}"));
+            self
+        }
+        pub fn queue_position<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.queue_position = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for queue_position: {e}"));
+            self
+        }
+        pub fn request_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.request_id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for request_id: {e}"));
+            self
+        }
+        pub fn response_url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.response_url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for response_url: {e}"));
             self
         }
         pub fn status<T>(mut self, value: T) -> Self
@@ -326,35 +1654,351 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for status: {e}"));
             self
         }
-        pub fn urls<T>(mut self, value: T) -> Self
+        pub fn status_url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
-            self.urls = value
+            self.status_url = value
                 .try_into()
-                .map_err(|e| format!("error converting supplied value for urls: {e}"));
+                .map_err(|e| format!("error converting supplied value for status_url: {e}"));
             self
         }
     }
-    impl ::std::convert::TryFrom<FalTask> for super::FalTask {
+    impl ::std::convert::TryFrom<FalQueueStatus> for super::FalQueueStatus {
         type Error = super::error::ConversionError;
-        fn try_from(value: FalTask) -> ::std::result::Result<Self, super::error::ConversionError> {
+        fn try_from(
+            value: FalQueueStatus,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
+                cancel_url: value.cancel_url?,
                 error: value.error?,
-                id: value.id?,
+                error_type: value.error_type?,
+                metrics: value.metrics?,
+                queue_position: value.queue_position?,
+                request_id: value.request_id?,
+                response_url: value.response_url?,
                 status: value.status?,
-                urls: value.urls?,
+                status_url: value.status_url?,
             })
         }
     }
-    impl ::std::convert::From<super::FalTask> for FalTask {
-        fn from(value: super::FalTask) -> Self {
+    impl ::std::convert::From<super::FalQueueStatus> for FalQueueStatus {
+        fn from(value: super::FalQueueStatus) -> Self {
+            Self {
+                cancel_url: Ok(value.cancel_url),
+                error: Ok(value.error),
+                error_type: Ok(value.error_type),
+                metrics: Ok(value.metrics),
+                queue_position: Ok(value.queue_position),
+                request_id: Ok(value.request_id),
+                response_url: Ok(value.response_url),
+                status: Ok(value.status),
+                status_url: Ok(value.status_url),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct FalResult {
+        images: ::std::result::Result<::std::vec::Vec<super::FalImage>, ::std::string::String>,
+    }
+    impl ::std::default::Default for FalResult {
+        fn default() -> Self {
+            Self {
+                images: Err("no value supplied for images".to_string()),
+            }
+        }
+    }
+    impl FalResult {
+        pub fn images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<super::FalImage>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for images: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalResult> for super::FalResult {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: FalResult,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                images: value.images?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalResult> for FalResult {
+        fn from(value: super::FalResult) -> Self {
+            Self {
+                images: Ok(value.images),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct FalSubmitResponse {
+        cancel_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        gateway_request_id: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        queue_position: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        request_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        response_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        status: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        status_url: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for FalSubmitResponse {
+        fn default() -> Self {
+            Self {
+                cancel_url: Ok(Default::default()),
+                gateway_request_id: Ok(Default::default()),
+                queue_position: Ok(Default::default()),
+                request_id: Err("no value supplied for request_id".to_string()),
+                response_url: Ok(Default::default()),
+                status: Ok(Default::default()),
+                status_url: Ok(Default::default()),
+            }
+        }
+    }
+    impl FalSubmitResponse {
+        pub fn cancel_url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.cancel_url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for cancel_url: {e}"));
+            self
+        }
+        pub fn gateway_request_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.gateway_request_id = value.try_into().map_err(|e| {
+                format!("error converting supplied value for gateway_request_id: {e}")
+            });
+            self
+        }
+        pub fn queue_position<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.queue_position = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for queue_position: {e}"));
+            self
+        }
+        pub fn request_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.request_id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for request_id: {e}"));
+            self
+        }
+        pub fn response_url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.response_url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for response_url: {e}"));
+            self
+        }
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+        pub fn status_url<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status_url = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status_url: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalSubmitResponse> for super::FalSubmitResponse {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: FalSubmitResponse,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                cancel_url: value.cancel_url?,
+                gateway_request_id: value.gateway_request_id?,
+                queue_position: value.queue_position?,
+                request_id: value.request_id?,
+                response_url: value.response_url?,
+                status: value.status?,
+                status_url: value.status_url?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalSubmitResponse> for FalSubmitResponse {
+        fn from(value: super::FalSubmitResponse) -> Self {
+            Self {
+                cancel_url: Ok(value.cancel_url),
+                gateway_request_id: Ok(value.gateway_request_id),
+                queue_position: Ok(value.queue_position),
+                request_id: Ok(value.request_id),
+                response_url: Ok(value.response_url),
+                status: Ok(value.status),
+                status_url: Ok(value.status_url),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct FalWebhook {
+        error: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        gateway_request_id: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        payload: ::std::result::Result<
+            ::std::option::Option<::serde_json::Value>,
+            ::std::string::String,
+        >,
+        payload_error: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        request_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        status: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for FalWebhook {
+        fn default() -> Self {
+            Self {
+                error: Ok(Default::default()),
+                gateway_request_id: Ok(Default::default()),
+                payload: Ok(Default::default()),
+                payload_error: Ok(Default::default()),
+                request_id: Err("no value supplied for request_id".to_string()),
+                status: Ok(Default::default()),
+            }
+        }
+    }
+    impl FalWebhook {
+        pub fn error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for error: {e}"));
+            self
+        }
+        pub fn gateway_request_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.gateway_request_id = value.try_into().map_err(|e| {
+                format!("error converting supplied value for gateway_request_id: {e}")
+            });
+            self
+        }
+        pub fn payload<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.payload = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for payload: {e}"));
+            self
+        }
+        pub fn payload_error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.payload_error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for payload_error: {e}"));
+            self
+        }
+        pub fn request_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.request_id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for request_id: {e}"));
+            self
+        }
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<FalWebhook> for super::FalWebhook {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: FalWebhook,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                error: value.error?,
+                gateway_request_id: value.gateway_request_id?,
+                payload: value.payload?,
+                payload_error: value.payload_error?,
+                request_id: value.request_id?,
+                status: value.status?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::FalWebhook> for FalWebhook {
+        fn from(value: super::FalWebhook) -> Self {
             Self {
                 error: Ok(value.error),
-                id: Ok(value.id),
+                gateway_request_id: Ok(value.gateway_request_id),
+                payload: Ok(value.payload),
+                payload_error: Ok(value.payload_error),
+                request_id: Ok(value.request_id),
                 status: Ok(value.status),
-                urls: Ok(value.urls),
             }
         }
     }
