@@ -8,67 +8,54 @@
     rustdoc::broken_intra_doc_links
 )]
 
-/// TEMPLATE from `cargo xtask new-provider`: replace with replicate's error body, as documented. Accept every documented shape.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct ReplicateErrorBody {
-    /// Machine-readable code.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// Human-readable message.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message: ::std::option::Option<::std::string::String>,
+/// Aspect ratio: `1:1`, `3:2` or `2:3`. Replicate does not document the pixel sizes; Decision: those of GPT Image 1.5 (1024x1024, 1536x1024, 1024x1536).
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum ReplicateAspectRatio {
+    #[serde(rename = "1:1")]
+    X11,
+    #[serde(rename = "3:2")]
+    X32,
+    #[serde(rename = "2:3")]
+    X23,
 }
-impl ReplicateErrorBody {
-    pub fn builder() -> builder::ReplicateErrorBody {
-        Default::default()
+impl ::std::fmt::Display for ReplicateAspectRatio {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::X11 => f.write_str("1:1"),
+            Self::X32 => f.write_str("3:2"),
+            Self::X23 => f.write_str("2:3"),
+        }
     }
 }
-/// TEMPLATE from `cargo xtask new-provider`: replace with the body of replicate's create/generate request, as documented. Requests are strict: only documented fields and values.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ReplicateGenerateRequest {
-    /// What to draw.
-    pub prompt: ReplicateGenerateRequestPrompt,
-    /// Rendering quality.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quality: ::std::option::Option<ReplicateQuality>,
-}
-impl ReplicateGenerateRequest {
-    pub fn builder() -> builder::ReplicateGenerateRequest {
-        Default::default()
-    }
-}
-/// What to draw.
-#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-#[serde(transparent)]
-pub struct ReplicateGenerateRequestPrompt(::std::string::String);
-impl ::std::ops::Deref for ReplicateGenerateRequestPrompt {
-    type Target = ::std::string::String;
-    fn deref(&self) -> &::std::string::String {
-        &self.0
-    }
-}
-impl ::std::convert::From<ReplicateGenerateRequestPrompt> for ::std::string::String {
-    fn from(value: ReplicateGenerateRequestPrompt) -> Self {
-        value.0
-    }
-}
-impl ::std::str::FromStr for ReplicateGenerateRequestPrompt {
+impl ::std::str::FromStr for ReplicateAspectRatio {
     type Err = self::error::ConversionError;
     fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-        if value.chars().count() > 4000usize {
-            return Err("longer than 4000 characters".into());
+        match value {
+            "1:1" => Ok(Self::X11),
+            "3:2" => Ok(Self::X32),
+            "2:3" => Ok(Self::X23),
+            _ => Err("invalid value".into()),
         }
-        Ok(Self(value.to_string()))
     }
 }
-impl ::std::convert::TryFrom<&str> for ReplicateGenerateRequestPrompt {
+impl ::std::convert::TryFrom<&str> for ReplicateAspectRatio {
     type Error = self::error::ConversionError;
     fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for ReplicateGenerateRequestPrompt {
+impl ::std::convert::TryFrom<::std::string::String> for ReplicateAspectRatio {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -76,7 +63,275 @@ impl ::std::convert::TryFrom<::std::string::String> for ReplicateGenerateRequest
         value.parse()
     }
 }
-impl<'de> ::serde::Deserialize<'de> for ReplicateGenerateRequestPrompt {
+/// Background: `auto`, `transparent` or `opaque`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum ReplicateBackground {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "transparent")]
+    Transparent,
+    #[serde(rename = "opaque")]
+    Opaque,
+}
+impl ::std::fmt::Display for ReplicateBackground {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::Transparent => f.write_str("transparent"),
+            Self::Opaque => f.write_str("opaque"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReplicateBackground {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "transparent" => Ok(Self::Transparent),
+            "opaque" => Ok(Self::Opaque),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReplicateBackground {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReplicateBackground {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Body of a Replicate API error. The docs show only `detail` (the 429: `{"detail":"Request was throttled. Your rate limit resets in ~30s."}`); replicate-python parses RFC 7807 problem details `type`, `title`, `status`, `detail`, `instance`. Decision: every member is optional and unknown ones (such as a validation answer's `invalid_fields`) are ignored; a body that is not JSON is handled by the provider code. A model failure is not an API error: see ReplicatePrediction's `failed`. The first example is the rate-limits page's; the others are problem details with Replicate's wording, illustrative.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct ReplicateErrorBody {
+    /// What went wrong, for a person.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub detail: ::std::option::Option<::std::string::String>,
+    /// A URI identifying this occurrence (RFC 7807).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub instance: ::std::option::Option<::std::string::String>,
+    /// The HTTP status (RFC 7807).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status: ::std::option::Option<i64>,
+    /// A short summary of the problem type (RFC 7807).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub title: ::std::option::Option<::std::string::String>,
+    /// A URI identifying the problem type (RFC 7807).
+    #[serde(
+        rename = "type",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub type_: ::std::option::Option<::std::string::String>,
+}
+impl ReplicateErrorBody {
+    pub fn builder() -> builder::ReplicateErrorBody {
+        Default::default()
+    }
+}
+/// Number of images, 1 to 10 (listed as an `enum` so that the generated type checks the range).
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct ReplicateImageCount(::std::num::NonZeroU64);
+impl ::std::ops::Deref for ReplicateImageCount {
+    type Target = ::std::num::NonZeroU64;
+    fn deref(&self) -> &::std::num::NonZeroU64 {
+        &self.0
+    }
+}
+impl ::std::convert::From<ReplicateImageCount> for ::std::num::NonZeroU64 {
+    fn from(value: ReplicateImageCount) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<::std::num::NonZeroU64> for ReplicateImageCount {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::num::NonZeroU64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![
+            ::std::num::NonZeroU64::new(1).unwrap(),
+            ::std::num::NonZeroU64::new(2).unwrap(),
+            ::std::num::NonZeroU64::new(3).unwrap(),
+            ::std::num::NonZeroU64::new(4).unwrap(),
+            ::std::num::NonZeroU64::new(5).unwrap(),
+            ::std::num::NonZeroU64::new(6).unwrap(),
+            ::std::num::NonZeroU64::new(7).unwrap(),
+            ::std::num::NonZeroU64::new(8).unwrap(),
+            ::std::num::NonZeroU64::new(9).unwrap(),
+            ::std::num::NonZeroU64::new(10).unwrap(),
+        ]
+        .contains(&value)
+        {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReplicateImageCount {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<::std::num::NonZeroU64>::deserialize(deserializer)?)
+            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+    }
+}
+/// Input schema of `openai/gpt-image-1.5`: field names and defaults from the schema tables of third-party mirrors, consistent with the inputs on Replicate's own example prediction page and with the official `openai/gpt-image-1` API page. Not offered: `size` (only `aspect_ratio`), `mask`, `n` (it is `number_of_images`). Strict: only these fields and values.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicateInput {
+    /// The aspect ratio of the generated image: `1:1` (default), `3:2` or `2:3`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub aspect_ratio: ::std::option::Option<ReplicateAspectRatio>,
+    /// Background: `auto` (default), `transparent` or `opaque`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub background: ::std::option::Option<ReplicateBackground>,
+    /// How closely to match the style and features (especially faces) of the input images: `low` (default) or `high`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub input_fidelity: ::std::option::Option<ReplicateInputFidelity>,
+    /// Reference images to edit or to base the generation on: HTTP URLs or data URLs (data URLs for files of at most 256 KB). There is no separate edit endpoint.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub input_images: ::std::vec::Vec<::std::string::String>,
+    /// Content moderation level: `auto` (default) or `low`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub moderation: ::std::option::Option<ReplicateModeration>,
+    /// Number of images to generate, 1 to 10 (default 1).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub number_of_images: ::std::option::Option<ReplicateImageCount>,
+    /// Your OpenAI API key (optional for 1.5: a proxy is used if not provided). A secret: never sent by imagegen unless given in `provider_options`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub openai_api_key: ::std::option::Option<::std::string::String>,
+    /// Compression level (0-100%) of `jpeg` and `webp` output, default 90.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_compression: ::std::option::Option<ReplicateOutputCompression>,
+    /// Output format: `png`, `jpeg` or `webp` (default).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_format: ::std::option::Option<ReplicateOutputFormat>,
+    /// A text description of the desired image. Decision: at most 32000 characters, the model's own limit (Replicate documents none).
+    pub prompt: ReplicateInputPrompt,
+    /// The quality of the generated image: `low`, `medium`, `high` or `auto` (default).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub quality: ::std::option::Option<ReplicateQuality>,
+    /// An optional id of the end user.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::string::String>,
+}
+impl ReplicateInput {
+    pub fn builder() -> builder::ReplicateInput {
+        Default::default()
+    }
+}
+/// Input fidelity: `low` or `high`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum ReplicateInputFidelity {
+    #[serde(rename = "low")]
+    Low,
+    #[serde(rename = "high")]
+    High,
+}
+impl ::std::fmt::Display for ReplicateInputFidelity {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Low => f.write_str("low"),
+            Self::High => f.write_str("high"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReplicateInputFidelity {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "low" => Ok(Self::Low),
+            "high" => Ok(Self::High),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReplicateInputFidelity {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReplicateInputFidelity {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// A text description of the desired image. Decision: at most 32000 characters, the model's own limit (Replicate documents none).
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ReplicateInputPrompt(::std::string::String);
+impl ::std::ops::Deref for ReplicateInputPrompt {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ReplicateInputPrompt> for ::std::string::String {
+    fn from(value: ReplicateInputPrompt) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ReplicateInputPrompt {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32000usize {
+            return Err("longer than 32000 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReplicateInputPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReplicateInputPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReplicateInputPrompt {
     fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
     where
         D: ::serde::Deserializer<'de>,
@@ -88,7 +343,248 @@ impl<'de> ::serde::Deserialize<'de> for ReplicateGenerateRequestPrompt {
             })
     }
 }
-/// Documented quality values.
+/// Moderation level: `auto` or `low`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum ReplicateModeration {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "low")]
+    Low,
+}
+impl ::std::fmt::Display for ReplicateModeration {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::Low => f.write_str("low"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReplicateModeration {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "low" => Ok(Self::Low),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReplicateModeration {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReplicateModeration {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Compression level in percent, 0 to 100 (listed as an `enum` so that the generated type checks the range).
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct ReplicateOutputCompression(i64);
+impl ::std::ops::Deref for ReplicateOutputCompression {
+    type Target = i64;
+    fn deref(&self) -> &i64 {
+        &self.0
+    }
+}
+impl ::std::convert::From<ReplicateOutputCompression> for i64 {
+    fn from(value: ReplicateOutputCompression) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<i64> for ReplicateOutputCompression {
+    type Error = self::error::ConversionError;
+    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![
+            0_i64, 1_i64, 2_i64, 3_i64, 4_i64, 5_i64, 6_i64, 7_i64, 8_i64, 9_i64, 10_i64, 11_i64,
+            12_i64, 13_i64, 14_i64, 15_i64, 16_i64, 17_i64, 18_i64, 19_i64, 20_i64, 21_i64, 22_i64,
+            23_i64, 24_i64, 25_i64, 26_i64, 27_i64, 28_i64, 29_i64, 30_i64, 31_i64, 32_i64, 33_i64,
+            34_i64, 35_i64, 36_i64, 37_i64, 38_i64, 39_i64, 40_i64, 41_i64, 42_i64, 43_i64, 44_i64,
+            45_i64, 46_i64, 47_i64, 48_i64, 49_i64, 50_i64, 51_i64, 52_i64, 53_i64, 54_i64, 55_i64,
+            56_i64, 57_i64, 58_i64, 59_i64, 60_i64, 61_i64, 62_i64, 63_i64, 64_i64, 65_i64, 66_i64,
+            67_i64, 68_i64, 69_i64, 70_i64, 71_i64, 72_i64, 73_i64, 74_i64, 75_i64, 76_i64, 77_i64,
+            78_i64, 79_i64, 80_i64, 81_i64, 82_i64, 83_i64, 84_i64, 85_i64, 86_i64, 87_i64, 88_i64,
+            89_i64, 90_i64, 91_i64, 92_i64, 93_i64, 94_i64, 95_i64, 96_i64, 97_i64, 98_i64, 99_i64,
+            100_i64,
+        ]
+        .contains(&value)
+        {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReplicateOutputCompression {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<i64>::deserialize(deserializer)?)
+            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+    }
+}
+/// Output format: `png`, `jpeg` or `webp`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum ReplicateOutputFormat {
+    #[serde(rename = "png")]
+    Png,
+    #[serde(rename = "jpeg")]
+    Jpeg,
+    #[serde(rename = "webp")]
+    Webp,
+}
+impl ::std::fmt::Display for ReplicateOutputFormat {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Png => f.write_str("png"),
+            Self::Jpeg => f.write_str("jpeg"),
+            Self::Webp => f.write_str("webp"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReplicateOutputFormat {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "png" => Ok(Self::Png),
+            "jpeg" => Ok(Self::Jpeg),
+            "webp" => Ok(Self::Webp),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReplicateOutputFormat {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReplicateOutputFormat {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// A prediction, as the create answers it (HTTP 201; 200 accepted too: the status code is not documented), as `GET https://api.replicate.com/v1/predictions/{id}` (`urls.get`) and `POST .../cancel` answer it, and as webhooks POST it. Statuses (the lifecycle page): `starting`, `processing`, then `succeeded`, `failed` (a model failure: still HTTP 200, with `error`), `canceled` ("canceled by the user or exceeded its deadline after starting") and `aborted` ("exceeded its deadline before it could start running"); the generated SDK types list only the first five. Decision: `status` is an open string; every terminal status ends a wait, `aborted` included; any other value is an unknown status. After a `Prefer: wait` that ran out, the prediction comes back `starting` (the reference) or `processing` (the Python client): either is polled. For file outputs `output` may be filled while still `processing`; Decision: only `succeeded` is read as done. Decision: the echoed `input` and the `logs` are not modelled (nothing reads them; they are skipped like any unknown field). Unknown fields are ignored. The examples are illustrative, shaped as Replicate's reference and example prediction page show.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ReplicatePrediction {
+    /// When the model completed the prediction and all outputs were uploaded.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub completed_at: ::std::option::Option<::std::string::String>,
+    /// When it was created (ISO 8601; Decision: kept as a plain string).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub created_at: ::std::option::Option<::std::string::String>,
+    /// Whether the output has been deleted (API predictions' inputs, outputs and files are removed after an hour by default).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub data_removed: ::std::option::Option<bool>,
+    /// The deployment, if created through one.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub deployment: ::std::option::Option<::std::string::String>,
+    /// Why it failed: a string (the reference). Decision: any JSON is accepted and its text taken.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::serde_json::Value>,
+    /// The prediction's id.
+    pub id: ::std::string::String,
+    /// Metrics such as `predict_time` and `total_time` (seconds), any JSON.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub metrics: ::std::option::Option<::serde_json::Value>,
+    /// The model, `owner/name`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    /// The output once done, `null` before: for this model an array of image URLs (the output schema of the sibling `openai/gpt-image-1` API page; for 1.5 the official schema was not read, the mirrors show an array too). Decision: only `succeeded` outputs are read; `processing` may already list files.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// When it started running.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub started_at: ::std::option::Option<::std::string::String>,
+    /// `starting`, `processing`, `succeeded`, `failed`, `canceled` or `aborted`.
+    pub status: ::std::string::String,
+    /// URLs of the prediction.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub urls: ::std::option::Option<ReplicatePredictionUrls>,
+    /// The version id, or `hidden`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub version: ::std::option::Option<::std::string::String>,
+}
+impl ReplicatePrediction {
+    pub fn builder() -> builder::ReplicatePrediction {
+        Default::default()
+    }
+}
+/// Body of `POST https://api.replicate.com/v1/models/openai/gpt-image-1.5/predictions` (JSON), which creates a prediction of the official model (Replicate's HTTP reference). Headers that go with it: `Prefer: wait=N` holds the request up to N seconds (1-60; plain `wait` is 60) until the prediction is done, else it answers the prediction still `starting` or `processing`, to be fetched again at `urls.get` (or the `Location` header); `Cancel-After: <duration>` (e.g. `1m`) cancels it after that long. Strict: only the documented members and input values. Decision: the official-model path is used (the changelog of 2025-08-05 says it "will still be supported" beside `POST /v1/predictions` with a `version`). The examples are illustrative, with the inputs of Replicate's example prediction page.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicatePredictionRequest {
+    /// The model's input.
+    pub input: ReplicateInput,
+    /// Deprecated: ask for a stream URL (the model does not stream).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub stream: ::std::option::Option<bool>,
+    /// An HTTPS URL Replicate POSTs the prediction to (the same object as `GET`), signed Standard-Webhooks style.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub webhook: ::std::option::Option<::std::string::String>,
+    /// Which events trigger the webhook: `start`, `output`, `logs`, `completed` (terminal). Default: "whenever there are new outputs or the prediction has finished"; `output` and `logs` at most once per 500 ms.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub webhook_events_filter: ::std::vec::Vec<ReplicateWebhookEvent>,
+}
+impl ReplicatePredictionRequest {
+    pub fn builder() -> builder::ReplicatePredictionRequest {
+        Default::default()
+    }
+}
+/// `get` (fetch the prediction), `cancel` (cancel it), `web` (its page, since 2025-05), `stream` (only for models that stream). Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct ReplicatePredictionUrls {
+    /// `POST` here to cancel it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cancel: ::std::option::Option<::std::string::String>,
+    /// `GET` it here.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub get: ::std::option::Option<::std::string::String>,
+    /// Its event stream, for models that stream.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub stream: ::std::option::Option<::std::string::String>,
+    /// Its page on replicate.com.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub web: ::std::option::Option<::std::string::String>,
+}
+impl ReplicatePredictionUrls {
+    pub fn builder() -> builder::ReplicatePredictionUrls {
+        Default::default()
+    }
+}
+/// Quality: `low`, `medium`, `high` or `auto`.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -102,16 +598,22 @@ impl<'de> ::serde::Deserialize<'de> for ReplicateGenerateRequestPrompt {
     PartialOrd,
 )]
 pub enum ReplicateQuality {
+    #[serde(rename = "low")]
+    Low,
     #[serde(rename = "medium")]
     Medium,
     #[serde(rename = "high")]
     High,
+    #[serde(rename = "auto")]
+    Auto,
 }
 impl ::std::fmt::Display for ReplicateQuality {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
+            Self::Low => f.write_str("low"),
             Self::Medium => f.write_str("medium"),
             Self::High => f.write_str("high"),
+            Self::Auto => f.write_str("auto"),
         }
     }
 }
@@ -119,8 +621,10 @@ impl ::std::str::FromStr for ReplicateQuality {
     type Err = self::error::ConversionError;
     fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
+            "low" => Ok(Self::Low),
             "medium" => Ok(Self::Medium),
             "high" => Ok(Self::High),
+            "auto" => Ok(Self::Auto),
             _ => Err("invalid value".into()),
         }
     }
@@ -139,22 +643,73 @@ impl ::std::convert::TryFrom<::std::string::String> for ReplicateQuality {
         value.parse()
     }
 }
-/// TEMPLATE from `cargo xtask new-provider`: replace with replicate's create/status response, as documented. Responses are open: no `additionalProperties: false`, status as an open string.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ReplicateTask {
-    /// Why the task failed.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub error: ::std::option::Option<::std::string::String>,
-    /// Task ID.
-    pub id: ::std::string::String,
-    /// Task status (open string, mapped by the provider code).
-    pub status: ::std::string::String,
-    /// Result image URLs, once done.
-    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-    pub urls: ::std::vec::Vec<::std::string::String>,
+/// A webhook event: `start`, `output`, `logs` or `completed`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum ReplicateWebhookEvent {
+    #[serde(rename = "start")]
+    Start,
+    #[serde(rename = "output")]
+    Output,
+    #[serde(rename = "logs")]
+    Logs,
+    #[serde(rename = "completed")]
+    Completed,
 }
-impl ReplicateTask {
-    pub fn builder() -> builder::ReplicateTask {
+impl ::std::fmt::Display for ReplicateWebhookEvent {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Start => f.write_str("start"),
+            Self::Output => f.write_str("output"),
+            Self::Logs => f.write_str("logs"),
+            Self::Completed => f.write_str("completed"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReplicateWebhookEvent {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "start" => Ok(Self::Start),
+            "output" => Ok(Self::Output),
+            "logs" => Ok(Self::Logs),
+            "completed" => Ok(Self::Completed),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReplicateWebhookEvent {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReplicateWebhookEvent {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Answer of `GET https://api.replicate.com/v1/webhooks/default/secret`: the signing secret of the account's webhooks, `whsec_` followed by the base64 of the HMAC key. Decision: imagegen never fetches it; the user configures it (`REPLICATE_WEBHOOK_SECRET`). Unknown fields are ignored. The example is illustrative.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ReplicateWebhookSecret {
+    /// The secret, `whsec_<base64>`.
+    pub key: ::std::string::String,
+}
+impl ReplicateWebhookSecret {
+    pub fn builder() -> builder::ReplicateWebhookSecret {
         Default::default()
     }
 }
@@ -162,11 +717,20 @@ impl ReplicateTask {
 pub mod builder {
     #[derive(Clone, Debug)]
     pub struct ReplicateErrorBody {
-        code: ::std::result::Result<
+        detail: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
-        message: ::std::result::Result<
+        instance: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        status: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        title: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        type_: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
@@ -174,30 +738,63 @@ pub mod builder {
     impl ::std::default::Default for ReplicateErrorBody {
         fn default() -> Self {
             Self {
-                code: Ok(Default::default()),
-                message: Ok(Default::default()),
+                detail: Ok(Default::default()),
+                instance: Ok(Default::default()),
+                status: Ok(Default::default()),
+                title: Ok(Default::default()),
+                type_: Ok(Default::default()),
             }
         }
     }
     impl ReplicateErrorBody {
-        pub fn code<T>(mut self, value: T) -> Self
+        pub fn detail<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
-            self.code = value
+            self.detail = value
                 .try_into()
-                .map_err(|e| format!("error converting supplied value for code: {e}"));
+                .map_err(|e| format!("error converting supplied value for detail: {e}"));
             self
         }
-        pub fn message<T>(mut self, value: T) -> Self
+        pub fn instance<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
-            self.message = value
+            self.instance = value
                 .try_into()
-                .map_err(|e| format!("error converting supplied value for message: {e}"));
+                .map_err(|e| format!("error converting supplied value for instance: {e}"));
+            self
+        }
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+        pub fn title<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.title = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for title: {e}"));
+            self
+        }
+        pub fn type_<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.type_ = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for type_: {e}"));
             self
         }
     }
@@ -207,39 +804,183 @@ pub mod builder {
             value: ReplicateErrorBody,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
-                code: value.code?,
-                message: value.message?,
+                detail: value.detail?,
+                instance: value.instance?,
+                status: value.status?,
+                title: value.title?,
+                type_: value.type_?,
             })
         }
     }
     impl ::std::convert::From<super::ReplicateErrorBody> for ReplicateErrorBody {
         fn from(value: super::ReplicateErrorBody) -> Self {
             Self {
-                code: Ok(value.code),
-                message: Ok(value.message),
+                detail: Ok(value.detail),
+                instance: Ok(value.instance),
+                status: Ok(value.status),
+                title: Ok(value.title),
+                type_: Ok(value.type_),
             }
         }
     }
     #[derive(Clone, Debug)]
-    pub struct ReplicateGenerateRequest {
-        prompt: ::std::result::Result<super::ReplicateGenerateRequestPrompt, ::std::string::String>,
+    pub struct ReplicateInput {
+        aspect_ratio: ::std::result::Result<
+            ::std::option::Option<super::ReplicateAspectRatio>,
+            ::std::string::String,
+        >,
+        background: ::std::result::Result<
+            ::std::option::Option<super::ReplicateBackground>,
+            ::std::string::String,
+        >,
+        input_fidelity: ::std::result::Result<
+            ::std::option::Option<super::ReplicateInputFidelity>,
+            ::std::string::String,
+        >,
+        input_images:
+            ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        moderation: ::std::result::Result<
+            ::std::option::Option<super::ReplicateModeration>,
+            ::std::string::String,
+        >,
+        number_of_images: ::std::result::Result<
+            ::std::option::Option<super::ReplicateImageCount>,
+            ::std::string::String,
+        >,
+        openai_api_key: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        output_compression: ::std::result::Result<
+            ::std::option::Option<super::ReplicateOutputCompression>,
+            ::std::string::String,
+        >,
+        output_format: ::std::result::Result<
+            ::std::option::Option<super::ReplicateOutputFormat>,
+            ::std::string::String,
+        >,
+        prompt: ::std::result::Result<super::ReplicateInputPrompt, ::std::string::String>,
         quality: ::std::result::Result<
             ::std::option::Option<super::ReplicateQuality>,
             ::std::string::String,
         >,
+        user_id: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
     }
-    impl ::std::default::Default for ReplicateGenerateRequest {
+    impl ::std::default::Default for ReplicateInput {
         fn default() -> Self {
             Self {
+                aspect_ratio: Ok(Default::default()),
+                background: Ok(Default::default()),
+                input_fidelity: Ok(Default::default()),
+                input_images: Ok(Default::default()),
+                moderation: Ok(Default::default()),
+                number_of_images: Ok(Default::default()),
+                openai_api_key: Ok(Default::default()),
+                output_compression: Ok(Default::default()),
+                output_format: Ok(Default::default()),
                 prompt: Err("no value supplied for prompt".to_string()),
                 quality: Ok(Default::default()),
+                user_id: Ok(Default::default()),
             }
         }
     }
-    impl ReplicateGenerateRequest {
+    impl ReplicateInput {
+        pub fn aspect_ratio<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicateAspectRatio>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.aspect_ratio = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for aspect_ratio: {e}"));
+            self
+        }
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicateBackground>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn input_fidelity<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicateInputFidelity>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_fidelity = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input_fidelity: {e}"));
+            self
+        }
+        pub fn input_images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input_images: {e}"));
+            self
+        }
+        pub fn moderation<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicateModeration>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.moderation = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for moderation: {e}"));
+            self
+        }
+        pub fn number_of_images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicateImageCount>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.number_of_images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for number_of_images: {e}"));
+            self
+        }
+        pub fn openai_api_key<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.openai_api_key = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for openai_api_key: {e}"));
+            self
+        }
+        pub fn output_compression<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicateOutputCompression>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_compression = value.try_into().map_err(|e| {
+                format!("error converting supplied value for output_compression: {e}")
+            });
+            self
+        }
+        pub fn output_format<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicateOutputFormat>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_format = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+            self
+        }
         pub fn prompt<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<super::ReplicateGenerateRequestPrompt>,
+            T: ::std::convert::TryInto<super::ReplicateInputPrompt>,
             T::Error: ::std::fmt::Display,
         {
             self.prompt = value
@@ -257,50 +998,165 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for quality: {e}"));
             self
         }
+        pub fn user_id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.user_id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for user_id: {e}"));
+            self
+        }
     }
-    impl ::std::convert::TryFrom<ReplicateGenerateRequest> for super::ReplicateGenerateRequest {
+    impl ::std::convert::TryFrom<ReplicateInput> for super::ReplicateInput {
         type Error = super::error::ConversionError;
         fn try_from(
-            value: ReplicateGenerateRequest,
+            value: ReplicateInput,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
+                aspect_ratio: value.aspect_ratio?,
+                background: value.background?,
+                input_fidelity: value.input_fidelity?,
+                input_images: value.input_images?,
+                moderation: value.moderation?,
+                number_of_images: value.number_of_images?,
+                openai_api_key: value.openai_api_key?,
+                output_compression: value.output_compression?,
+                output_format: value.output_format?,
                 prompt: value.prompt?,
                 quality: value.quality?,
+                user_id: value.user_id?,
             })
         }
     }
-    impl ::std::convert::From<super::ReplicateGenerateRequest> for ReplicateGenerateRequest {
-        fn from(value: super::ReplicateGenerateRequest) -> Self {
+    impl ::std::convert::From<super::ReplicateInput> for ReplicateInput {
+        fn from(value: super::ReplicateInput) -> Self {
             Self {
+                aspect_ratio: Ok(value.aspect_ratio),
+                background: Ok(value.background),
+                input_fidelity: Ok(value.input_fidelity),
+                input_images: Ok(value.input_images),
+                moderation: Ok(value.moderation),
+                number_of_images: Ok(value.number_of_images),
+                openai_api_key: Ok(value.openai_api_key),
+                output_compression: Ok(value.output_compression),
+                output_format: Ok(value.output_format),
                 prompt: Ok(value.prompt),
                 quality: Ok(value.quality),
+                user_id: Ok(value.user_id),
             }
         }
     }
     #[derive(Clone, Debug)]
-    pub struct ReplicateTask {
-        error: ::std::result::Result<
+    pub struct ReplicatePrediction {
+        completed_at: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
+        created_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        data_removed: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        deployment: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        error: ::std::result::Result<
+            ::std::option::Option<::serde_json::Value>,
+            ::std::string::String,
+        >,
         id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        metrics: ::std::result::Result<
+            ::std::option::Option<::serde_json::Value>,
+            ::std::string::String,
+        >,
+        model: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        output: ::std::result::Result<
+            ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            ::std::string::String,
+        >,
+        started_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
         status: ::std::result::Result<::std::string::String, ::std::string::String>,
-        urls: ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        urls: ::std::result::Result<
+            ::std::option::Option<super::ReplicatePredictionUrls>,
+            ::std::string::String,
+        >,
+        version: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
     }
-    impl ::std::default::Default for ReplicateTask {
+    impl ::std::default::Default for ReplicatePrediction {
         fn default() -> Self {
             Self {
+                completed_at: Ok(Default::default()),
+                created_at: Ok(Default::default()),
+                data_removed: Ok(Default::default()),
+                deployment: Ok(Default::default()),
                 error: Ok(Default::default()),
                 id: Err("no value supplied for id".to_string()),
+                metrics: Ok(Default::default()),
+                model: Ok(Default::default()),
+                output: Ok(Default::default()),
+                started_at: Ok(Default::default()),
                 status: Err("no value supplied for status".to_string()),
                 urls: Ok(Default::default()),
+                version: Ok(Default::default()),
             }
         }
     }
-    impl ReplicateTask {
-        pub fn error<T>(mut self, value: T) -> Self
+    impl ReplicatePrediction {
+        pub fn completed_at<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.completed_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for completed_at: {e}"));
+            self
+        }
+        pub fn created_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.created_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+            self
+        }
+        pub fn data_removed<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.data_removed = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for data_removed: {e}"));
+            self
+        }
+        pub fn deployment<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.deployment = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for deployment: {e}"));
+            self
+        }
+        pub fn error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
             T::Error: ::std::fmt::Display,
         {
             self.error = value
@@ -318,6 +1174,48 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for id: {e}"));
             self
         }
+        pub fn metrics<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.metrics = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for metrics: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn output<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                >,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output: {e}"));
+            self
+        }
+        pub fn started_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.started_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for started_at: {e}"));
+            self
+        }
         pub fn status<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::string::String>,
@@ -330,7 +1228,7 @@ pub mod builder {
         }
         pub fn urls<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T: ::std::convert::TryInto<::std::option::Option<super::ReplicatePredictionUrls>>,
             T::Error: ::std::fmt::Display,
         {
             self.urls = value
@@ -338,28 +1236,274 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for urls: {e}"));
             self
         }
+        pub fn version<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.version = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for version: {e}"));
+            self
+        }
     }
-    impl ::std::convert::TryFrom<ReplicateTask> for super::ReplicateTask {
+    impl ::std::convert::TryFrom<ReplicatePrediction> for super::ReplicatePrediction {
         type Error = super::error::ConversionError;
         fn try_from(
-            value: ReplicateTask,
+            value: ReplicatePrediction,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
+                completed_at: value.completed_at?,
+                created_at: value.created_at?,
+                data_removed: value.data_removed?,
+                deployment: value.deployment?,
                 error: value.error?,
                 id: value.id?,
+                metrics: value.metrics?,
+                model: value.model?,
+                output: value.output?,
+                started_at: value.started_at?,
                 status: value.status?,
                 urls: value.urls?,
+                version: value.version?,
             })
         }
     }
-    impl ::std::convert::From<super::ReplicateTask> for ReplicateTask {
-        fn from(value: super::ReplicateTask) -> Self {
+    impl ::std::convert::From<super::ReplicatePrediction> for ReplicatePrediction {
+        fn from(value: super::ReplicatePrediction) -> Self {
             Self {
+                completed_at: Ok(value.completed_at),
+                created_at: Ok(value.created_at),
+                data_removed: Ok(value.data_removed),
+                deployment: Ok(value.deployment),
                 error: Ok(value.error),
                 id: Ok(value.id),
+                metrics: Ok(value.metrics),
+                model: Ok(value.model),
+                output: Ok(value.output),
+                started_at: Ok(value.started_at),
                 status: Ok(value.status),
                 urls: Ok(value.urls),
+                version: Ok(value.version),
             }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct ReplicatePredictionRequest {
+        input: ::std::result::Result<super::ReplicateInput, ::std::string::String>,
+        stream: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        webhook: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        webhook_events_filter: ::std::result::Result<
+            ::std::vec::Vec<super::ReplicateWebhookEvent>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for ReplicatePredictionRequest {
+        fn default() -> Self {
+            Self {
+                input: Err("no value supplied for input".to_string()),
+                stream: Ok(Default::default()),
+                webhook: Ok(Default::default()),
+                webhook_events_filter: Ok(Default::default()),
+            }
+        }
+    }
+    impl ReplicatePredictionRequest {
+        pub fn input<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::ReplicateInput>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input: {e}"));
+            self
+        }
+        pub fn stream<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.stream = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for stream: {e}"));
+            self
+        }
+        pub fn webhook<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.webhook = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for webhook: {e}"));
+            self
+        }
+        pub fn webhook_events_filter<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<super::ReplicateWebhookEvent>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.webhook_events_filter = value.try_into().map_err(|e| {
+                format!("error converting supplied value for webhook_events_filter: {e}")
+            });
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<ReplicatePredictionRequest> for super::ReplicatePredictionRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: ReplicatePredictionRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                input: value.input?,
+                stream: value.stream?,
+                webhook: value.webhook?,
+                webhook_events_filter: value.webhook_events_filter?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::ReplicatePredictionRequest> for ReplicatePredictionRequest {
+        fn from(value: super::ReplicatePredictionRequest) -> Self {
+            Self {
+                input: Ok(value.input),
+                stream: Ok(value.stream),
+                webhook: Ok(value.webhook),
+                webhook_events_filter: Ok(value.webhook_events_filter),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct ReplicatePredictionUrls {
+        cancel: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        get: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        stream: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        web: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for ReplicatePredictionUrls {
+        fn default() -> Self {
+            Self {
+                cancel: Ok(Default::default()),
+                get: Ok(Default::default()),
+                stream: Ok(Default::default()),
+                web: Ok(Default::default()),
+            }
+        }
+    }
+    impl ReplicatePredictionUrls {
+        pub fn cancel<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.cancel = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for cancel: {e}"));
+            self
+        }
+        pub fn get<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.get = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for get: {e}"));
+            self
+        }
+        pub fn stream<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.stream = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for stream: {e}"));
+            self
+        }
+        pub fn web<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.web = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for web: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<ReplicatePredictionUrls> for super::ReplicatePredictionUrls {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: ReplicatePredictionUrls,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                cancel: value.cancel?,
+                get: value.get?,
+                stream: value.stream?,
+                web: value.web?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::ReplicatePredictionUrls> for ReplicatePredictionUrls {
+        fn from(value: super::ReplicatePredictionUrls) -> Self {
+            Self {
+                cancel: Ok(value.cancel),
+                get: Ok(value.get),
+                stream: Ok(value.stream),
+                web: Ok(value.web),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct ReplicateWebhookSecret {
+        key: ::std::result::Result<::std::string::String, ::std::string::String>,
+    }
+    impl ::std::default::Default for ReplicateWebhookSecret {
+        fn default() -> Self {
+            Self {
+                key: Err("no value supplied for key".to_string()),
+            }
+        }
+    }
+    impl ReplicateWebhookSecret {
+        pub fn key<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.key = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for key: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<ReplicateWebhookSecret> for super::ReplicateWebhookSecret {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: ReplicateWebhookSecret,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self { key: value.key? })
+        }
+    }
+    impl ::std::convert::From<super::ReplicateWebhookSecret> for ReplicateWebhookSecret {
+        fn from(value: super::ReplicateWebhookSecret) -> Self {
+            Self { key: Ok(value.key) }
         }
     }
 }

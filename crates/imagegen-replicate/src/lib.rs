@@ -2,91 +2,148 @@
 
 pub mod generated;
 
-use generated::{ReplicateErrorBody, ReplicateGenerateRequest, ReplicateTask};
-use imagegen_core::codec::{Auth, Codec, ProviderSpec, Settings, Target, build, wire};
-use imagegen_core::{Capabilities, Error, ErrorKind, HttpRequest, HttpResponse, ImageRequest};
-use imagegen_core::{Quality, TaskRef, TaskState, TaskStatus};
+use std::time::Duration;
 
-/// replicate through the core's HTTP client: `Replicate::from_env()`.
+use generated::ReplicateWebhookEvent::Completed;
+use generated::*;
+use imagegen_core::codec::{Auth, Codec, ProviderSpec, Setting, Settings, Target};
+use imagegen_core::codec::{build, count, wire};
+use imagegen_core::signature::{self, DEFAULT_TOLERANCE, Encoding};
+use imagegen_core::{ApiKey, Capabilities, Error, HttpRequest, HttpResponse, ImageRequest};
+use imagegen_core::{OutputFormat, Quality, RateLimit, TaskLinks, TaskRef, TaskState, TaskStatus};
+use imagegen_core::{http::json_text, webhook};
+
+/// Replicate through the core's HTTP client: `Replicate::from_env()`.
 pub type Replicate = imagegen_core::HttpProvider<ReplicateCodec>;
 
-/// replicate's wire format (see the crate docs).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReplicateCodec;
+/// Replicate's predictions API (see the crate docs) and its webhook secret.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicateCodec(Option<ApiKey>);
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Codec for ReplicateCodec {
-    // TEMPLATE: every value from the provider's docs.
     const SPEC: ProviderSpec = ProviderSpec {
         name: "replicate",
-        about: "submit a task, poll it",
-        api_key_var: "REPLICATE_API_KEY",
+        about: "create a prediction, held open until done or polled",
+        api_key_var: "REPLICATE_API_TOKEN",
         base_url_var: "REPLICATE_BASE_URL",
-        default_base_url: "https://api.replicate.example/v1",
-        sim_path: "/replicate",
+        default_base_url: "https://api.replicate.com/v1",
+        sim_path: "/replicate/v1",
         auth: Auth::Bearer,
-        credits_per_image: 1.0,
-        settings: &[],
+        credits_per_image: 0.2,
+        settings: &[Setting {
+            name: "webhook_secret",
+            var: "REPLICATE_WEBHOOK_SECRET",
+            default: None,
+            about: "the secret (whsec_...) Replicate signs webhooks with",
+        }],
     };
 
     fn capabilities() -> Capabilities {
         Capabilities {
-            qualities: vec![Quality::Medium, Quality::High],
+            qualities: Quality::ALL.to_vec(),
+            default_quality: Some(Quality::Auto),
+            max_prompt_chars: 32_000,
+            max_reference_images: 16,
+            input_fidelity: true,
+            webhooks: true,
+            max_images_per_request: 10,
+            poll_interval: Duration::from_secs(1),
+            rate_limit: Some(RateLimit::new(600, Duration::from_secs(60))),
+            output_formats: vec![OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp],
+            moderation: true,
             ..Capabilities::default()
         }
     }
 
-    fn new(_: &Settings) -> Result<Self, Error> {
-        Ok(ReplicateCodec)
+    fn new(settings: &Settings) -> Result<Self, Error> {
+        let secret = settings.get("webhook_secret").map(ApiKey::new);
+        secret.as_ref().map(key).transpose()?;
+        Ok(ReplicateCodec(secret))
     }
 
-    /// `POST {base}/generate`; `provider_options["replicate"]` merged in.
+    /// Held open with `Prefer: wait` while the caller waits (see the docs).
     fn create(&self, request: &ImageRequest, to: &Target) -> Result<HttpRequest, Error> {
-        let body: ReplicateGenerateRequest = build(
-            ReplicateGenerateRequest::builder()
-                .prompt(request.prompt.as_str())
-                .quality(wire(request.quality.map(|q| q.as_str()))?),
+        let input = ReplicateInput::builder()
+            .prompt(request.prompt.as_str())
+            .aspect_ratio(wire(request.aspect.map(|a| a.as_ratio()))?)
+            .quality(wire(request.quality.map(|q| q.as_str()))?)
+            .input_images(request.reference_urls())
+            .input_fidelity(wire(request.input_fidelity.map(|f| f.as_str()))?)
+            .number_of_images(count(request)?)
+            .output_format(ReplicateOutputFormat::Png);
+        let events: Vec<_> = request.callback_url.iter().map(|_| Completed).collect();
+        let body: ReplicatePredictionRequest = build(
+            ReplicatePredictionRequest::builder()
+                .input(input)
+                .webhook(request.callback_url.clone())
+                .webhook_events_filter(events),
         )?;
-        HttpRequest::post(to.url(&["generate"])).json(&body, (request, "replicate", &[]))
+        let url = to.url(&["models", "openai", "gpt-image-1.5", "predictions"]);
+        let http = HttpRequest::post(url).json(&body, (request, "replicate", &["input"]))?;
+        let Some(wait) = to.hold.map(|h| h.as_secs().min(60)).filter(|s| *s > 0) else {
+            return Ok(http);
+        };
+        let http = http.header("prefer", &format!("wait={wait}"))?;
+        let http = http.timeout(Duration::from_secs(wait) + REQUEST_TIMEOUT);
+        match to.deadline.map(|d| d.as_secs().max(1)) {
+            Some(secs) => http.header("cancel-after", &format!("{secs}s")),
+            None => Ok(http),
+        }
     }
 
     fn read_create(&self, answer: &HttpResponse) -> Result<TaskStatus, Error> {
-        read_task(answer)
+        read(answer)
     }
-
-    /// `GET {base}/tasks/{id}`.
     fn status(&self, task: &TaskRef, to: &Target) -> Result<HttpRequest, Error> {
-        Ok(HttpRequest::get(to.url(&["tasks", &task.id])))
+        let path = ["predictions", &task.id];
+        to.task_request(&task.links.status, &path, HttpRequest::get)
+    }
+    fn read_status(&self, _: &TaskRef, answer: &HttpResponse) -> Result<TaskStatus, Error> {
+        read(answer)
+    }
+    fn cancel(&self, task: &TaskRef, to: &Target) -> Result<HttpRequest, Error> {
+        let path = ["predictions", &task.id, "cancel"];
+        to.task_request(&task.links.cancel, &path, HttpRequest::post)
     }
 
-    fn read_status(&self, _: &TaskRef, answer: &HttpResponse) -> Result<TaskStatus, Error> {
-        read_task(answer)
+    fn webhook(&self, call: &webhook::WebhookCall) -> Result<String, Error> {
+        let unset = || signature::unverifiable("REPLICATE_WEBHOOK_SECRET");
+        let key = key(self.0.as_ref().ok_or_else(unset)?)?;
+        signature::standard_webhook(call, &key, "v1", Encoding::Base64, DEFAULT_TOLERANCE)?;
+        let prediction: Option<ReplicatePrediction> = call.json();
+        webhook::task_id(&prediction.map(|p| p.id).unwrap_or_default())
     }
 }
 
-/// A task (both answers), or the error an answer stands for.
-fn read_task(answer: &HttpResponse) -> Result<TaskStatus, Error> {
-    if !answer.is_success() {
-        let body: ReplicateErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
-        let message = body.message.unwrap_or_else(|| answer.message());
-        let mut err = Error::new(ErrorKind::from_http_status(answer.status), message);
-        if let Some(code) = body.code {
-            err = err.with_code(code);
-        }
-        // TEMPLATE: mark only the refusals the provider documents.
-        return Err(match answer.status {
-            400..=499 => err.refused(),
-            _ => err,
-        });
-    }
-    let task: ReplicateTask = answer.json("the replicate task")?;
-    let state = match task.status.as_str() {
-        "queued" => TaskState::Queued,
-        "running" => TaskState::Running,
+fn key(secret: &ApiKey) -> Result<Vec<u8>, Error> {
+    let hint = |e: Error| e.with_hint("check REPLICATE_WEBHOOK_SECRET");
+    signature::standard_secret(secret.expose()).map_err(hint)
+}
+
+fn read(answer: &HttpResponse) -> Result<TaskStatus, Error> {
+    let prediction: ReplicatePrediction = answer.json_or("the Replicate prediction", error)?;
+    let failure = prediction.error.as_ref().and_then(json_text);
+    let state = match prediction.status.as_str() {
+        "starting" => TaskState::Queued,
+        "processing" => TaskState::Running,
         "succeeded" => TaskState::Succeeded,
-        "failed" => TaskState::failed_because(task.error.as_deref(), None),
+        "failed" => TaskState::failed_because(failure.as_deref(), None),
+        "canceled" | "cancelled" | "aborted" => TaskState::Cancelled,
         other => TaskState::Unknown { raw: other.into() },
     };
-    TaskStatus::new(task.id, state)
-        .with_raw_status(task.status)
-        .with_urls(task.urls)
+    let urls = prediction.output.filter(|_| state == TaskState::Succeeded);
+    let links = prediction.urls.unwrap_or_default();
+    let get = links.get.or(answer.header("location").map(Into::into));
+    let task = TaskStatus::new(prediction.id, state).with_raw_status(prediction.status);
+    task.with_links(TaskLinks::new(get, None, links.cancel))
+        .with_urls(urls.unwrap_or_default())
+}
+
+fn error(answer: &HttpResponse) -> Error {
+    let body: ReplicateErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let code = body.type_.or(body.title);
+    let err = answer.status_error(answer.message()).with_code_if(code);
+    err.refused_if(matches!(answer.status, 400..=404 | 409 | 422 | 429))
 }
