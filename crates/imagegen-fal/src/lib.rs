@@ -25,7 +25,7 @@ impl Codec for FalCodec {
         default_base_url: "https://queue.fal.run",
         sim_path: "/fal",
         auth: Auth::Scheme("Key"),
-        credits_per_image: 0.2,
+        credits_per_image: 1.0,
         settings: &[Setting {
             name: "webhook_public_keys",
             var: "FAL_WEBHOOK_PUBLIC_KEYS",

@@ -31,7 +31,7 @@ impl Codec for ReplicateCodec {
         default_base_url: "https://api.replicate.com/v1",
         sim_path: "/replicate/v1",
         auth: Auth::Bearer,
-        credits_per_image: 0.2,
+        credits_per_image: 1.0,
         settings: &[Setting {
             name: "webhook_secret",
             var: "REPLICATE_WEBHOOK_SECRET",
