@@ -151,8 +151,8 @@ async fn the_caller_s_deadline_aborts_a_prediction_that_cannot_start() {
 
 #[tokio::test]
 async fn references_counts_and_cancel() {
-    let sim = slow_sim(0, 1500).await;
-    let replicate = provider(&sim.replicate_url(), KEY);
+    let slow = slow_sim(0, 1500).await;
+    let replicate = provider(&slow.replicate_url(), KEY);
     let request = ImageRequest::new("two blue lamps")
         .aspect(Aspect::Landscape)
         .count(2)
