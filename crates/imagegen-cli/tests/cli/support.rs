@@ -34,12 +34,10 @@ impl TestSim {
         self.handle.as_ref().unwrap()
     }
 
+    /// The base URL of `provider` at this sim (from the registry).
     pub fn url(&self, provider: &str) -> String {
-        match provider {
-            "runbase" => self.sim().runbase_url(),
-            "gptimage15" => self.sim().gptimage15_url(),
-            _ => self.sim().openai_url(),
-        }
+        let spec = imagegen::registration(provider).unwrap().spec;
+        format!("{}{}", self.sim().base_url(), spec.sim_path)
     }
 
     /// `imagegen` with every key set to `sim-key` and every base URL at this sim.
@@ -50,12 +48,9 @@ impl TestSim {
     /// The same as a `std::process::Command` (to spawn and kill).
     pub fn std_cmd(&self, dir: &Path) -> std::process::Command {
         let mut cmd = std_imagegen(dir);
-        for (p, key, url) in [
-            ("runbase", "RUNBASE_API_KEY", "RUNBASE_BASE_URL"),
-            ("gptimage15", "GPTIMAGE15_API_KEY", "GPTIMAGE15_BASE_URL"),
-            ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-        ] {
-            cmd.env(key, "sim-key").env(url, self.url(p));
+        for spec in imagegen::providers().iter().map(|p| p.spec) {
+            cmd.env(spec.api_key_var, imagegen_sim::DEFAULT_API_KEY)
+                .env(spec.base_url_var, self.url(spec.name));
         }
         cmd.env("IMAGEGEN_POLL_INTERVAL", "20ms")
             .env("IMAGEGEN_RATE_LIMIT", "1000/1s");
@@ -79,13 +74,13 @@ pub fn imagegen(dir: &Path) -> Command {
 pub fn std_imagegen(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("imagegen"));
     cmd.current_dir(dir);
+    for spec in imagegen::providers().iter().map(|p| p.spec) {
+        cmd.env_remove(spec.api_key_var).env_remove(spec.base_url_var);
+        for setting in spec.settings {
+            cmd.env_remove(setting.var);
+        }
+    }
     for var in [
-        "RUNBASE_API_KEY",
-        "GPTIMAGE15_API_KEY",
-        "OPENAI_API_KEY",
-        "RUNBASE_BASE_URL",
-        "GPTIMAGE15_BASE_URL",
-        "OPENAI_BASE_URL",
         "IMAGEGEN_PROVIDER",
         "IMAGEGEN_RATE_LIMIT",
         "IMAGEGEN_POLL_INTERVAL",
