@@ -42,6 +42,7 @@ mod error;
 pub mod fixture;
 mod locate;
 mod page;
+mod shrink;
 mod thumbs;
 
 use std::collections::{HashMap, HashSet};

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use image::{DynamicImage, ImageReader, RgbImage};
 use sha2::{Digest, Sha256};
 
-use crate::locate;
+use crate::{locate, shrink};
 
 /// The folder, below the batch folder, that holds the thumbnails.
 pub const THUMBNAIL_FOLDER: &str = ".thumbs";
@@ -199,7 +199,7 @@ fn is_fresh(thumb: &Path, image: &Metadata) -> bool {
     }
 }
 
-/// Decodes `image`, shrinks it to fit [`THUMBNAIL_SIZE`], flattens any
+/// Decodes `image`, shrinks it to fit [`THUMBNAIL_SIZE`] (never enlarging it), flattens any
 /// transparency onto white, and writes a JPEG to `thumb` through a
 /// temporary file in `folder`. The error is a sentence for the card.
 pub(crate) fn make_thumbnail(image: &Path, thumb: &Path, folder: &Path) -> Result<(), String> {
@@ -209,7 +209,7 @@ pub(crate) fn make_thumbnail(image: &Path, thumb: &Path, folder: &Path) -> Resul
         .map_err(|e| format!("cannot read the image: {e}"))?
         .decode()
         .map_err(|e| format!("cannot decode the image: {e}"))?;
-    let small = flatten(decoded.thumbnail(THUMBNAIL_SIZE, THUMBNAIL_SIZE));
+    let small = flatten(shrink::fit(decoded, THUMBNAIL_SIZE));
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
         .encode_image(&small)
