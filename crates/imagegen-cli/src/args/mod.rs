@@ -117,7 +117,7 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Show a batch's journal: counts by state, failures, outputs, credits.
     Jobs(JobsArgs),
-    /// Write DIR/index.html, a page of every job of a batch, and open it.
+    /// Write DIR/index.html, a page of every job of a batch (--open opens it).
     Gallery(GalleryArgs),
     /// Print the status of one task.
     Status(TaskArgs),

@@ -19,10 +19,7 @@ pub async fn run(args: GalleryArgs) -> CliResult<Exit> {
     let journal = SqliteStore::open_to_read(&args.dir)?;
     let written = write(&journal, &args.dir).await?;
     for problem in &written.problems {
-        eprintln!(
-            "warning: image {}: {}",
-            problem.recorded, problem.problem
-        );
+        eprintln!("warning: image {}: {}", problem.recorded, problem.problem);
     }
     eprintln!("{}", written_line(&written));
     println!("{}", written.index.display());

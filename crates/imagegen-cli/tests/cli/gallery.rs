@@ -13,8 +13,10 @@ fn mixed_prompts(dir: &std::path::Path) {
         let line = match i {
             7 | 19 | 33 => format!("a lamp {i} {}", imagegen_sim::magic::CONTENT_POLICY_PROMPT),
             12 => r#"{"prompt": "a lamp", "aspect": "4:3"}"#.to_owned(),
-            25 => r#"{"prompt": "<script>document.title='PWNED'</script> \"quoted\" & <b>bold</b>"}"#
-                .to_owned(),
+            25 => {
+                r#"{"prompt": "<script>document.title='PWNED'</script> \"quoted\" & <b>bold</b>"}"#
+                    .to_owned()
+            }
             _ => format!("a ceramic lamp, study {i}"),
         };
         lines.push_str(&line);
@@ -35,8 +37,15 @@ fn a_batch_leaves_a_gallery_of_every_job_that_opens_in_a_browser() {
         .output()
         .unwrap();
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "three refusals and an invalid line: {stderr}");
-    assert!(stderr.contains("gallery: out/index.html (50 jobs, 46 images; 46 thumbnails made"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "three refusals and an invalid line: {stderr}"
+    );
+    assert!(
+        stderr.contains("gallery: out/index.html (50 jobs, 46 images; 46 thumbnails made"),
+        "{stderr}"
+    );
     let page = dir.path().join("out/index.html");
     let thumbs = dir.path().join("out/.thumbs");
     assert_eq!(std::fs::read_dir(&thumbs).unwrap().count(), 46);
@@ -46,10 +55,19 @@ fn a_batch_leaves_a_gallery_of_every_job_that_opens_in_a_browser() {
     assert_eq!(dom.matches("<article class=\"card ").count(), 50);
     assert_eq!(dom.matches("data-state=\"failed\"").count(), 3);
     assert_eq!(dom.matches("data-state=\"invalid\"").count(), 1);
-    assert!(dom.contains("unknown aspect `4:3`"), "the invalid line's reason");
-    assert!(dom.contains("Content policy violation"), "a refusal's reason");
+    assert!(
+        dom.contains("unknown aspect `4:3`"),
+        "the invalid line's reason"
+    );
+    assert!(
+        dom.contains("Content policy violation"),
+        "a refusal's reason"
+    );
     // The hostile prompt is shown as text, and did not run.
-    assert!(dom.contains("&lt;script&gt;document.title"), "the prompt as text");
+    assert!(
+        dom.contains("&lt;script&gt;document.title"),
+        "the prompt as text"
+    );
     let title = chromium.probe(&page, window, "return document.title;");
     assert!(!title.contains("PWNED"), "{title}");
 
@@ -75,7 +93,11 @@ fn a_batch_leaves_a_gallery_of_every_job_that_opens_in_a_browser() {
     }
 
     // Written again on demand, the thumbnails are reused.
-    let out = sim.cmd(dir.path()).args(["gallery", "out"]).output().unwrap();
+    let out = sim
+        .cmd(dir.path())
+        .args(["gallery", "out"])
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "out/index.html");
@@ -97,7 +119,11 @@ fn no_gallery_writes_no_page_and_a_folder_without_a_journal_is_refused() {
     assert!(!dir.path().join("out/.thumbs").exists());
 
     std::fs::create_dir(dir.path().join("empty")).unwrap();
-    let out = sim.cmd(dir.path()).args(["gallery", "empty"]).output().unwrap();
+    let out = sim
+        .cmd(dir.path())
+        .args(["gallery", "empty"])
+        .output()
+        .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("journal"), "{stderr}");
