@@ -34,3 +34,6 @@ mod outputs;
 
 #[path = "cli/progress.rs"]
 mod progress;
+
+#[path = "cli/gallery.rs"]
+mod gallery;

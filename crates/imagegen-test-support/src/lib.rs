@@ -21,6 +21,10 @@
 //!   [`headers`], and [`error_summary`] with the [`snapshot!`] macro that
 //!   stores it.
 //!
+//! * [`chromium`]: headless Chromium for tests of the pages imagegen
+//!   writes (find it or fail saying how to get it, screenshot, dumped DOM,
+//!   a probe script, pixel checks).
+//!
 //! Everything is generic over [`Codec`] or [`ImageProvider`], so this crate
 //! depends on no provider, and not on the simulator either (each suite
 //! starts the sim the way it needs).
@@ -40,6 +44,7 @@ use imagegen_core::{
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
+pub mod chromium;
 pub mod wire;
 
 /// Re-exported for [`snapshot!`], so a test crate need not name `insta`.

@@ -117,6 +117,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Show a batch's journal: counts by state, failures, outputs, credits.
     Jobs(JobsArgs),
+    /// Write DIR/index.html, a page of every job of a batch (--open opens it).
+    Gallery(GalleryArgs),
     /// Print the status of one task.
     Status(TaskArgs),
     /// Wait for tasks to finish and download their images.
@@ -273,6 +275,10 @@ pub struct RunArgs {
     /// Give up waiting on one task after this long (it stays resumable).
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
     pub task_timeout: Duration,
+
+    /// Do not write DIR/index.html, the batch's gallery, at the end.
+    #[arg(long)]
+    pub no_gallery: bool,
 }
 
 /// `imagegen batch`.
@@ -340,6 +346,17 @@ pub struct JobsArgs {
     /// List every job, not only failed and ambiguous ones.
     #[arg(long)]
     pub all: bool,
+}
+
+/// `imagegen gallery`.
+#[derive(Debug, Args)]
+pub struct GalleryArgs {
+    /// The output folder of the batch.
+    pub dir: PathBuf,
+
+    /// Open the page in the default browser once it is written.
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// `imagegen status`.

@@ -2,6 +2,7 @@
 
 mod batch;
 mod completions;
+pub mod gallery;
 mod generate;
 mod jobs;
 mod providers;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> CliResult<Exit> {
         Command::Batch(args) => batch::run(args, mode).await,
         Command::Resume(args) => resume::run(args, mode).await,
         Command::Jobs(args) => jobs::run(args).await,
+        Command::Gallery(args) => gallery::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Wait(args) => wait::run(args, mode).await,
         Command::Providers(args) => providers::run(args),
@@ -69,6 +71,7 @@ pub fn run_options(args: &RunArgs, retry_failed: bool) -> RunOptions {
         },
         task_timeout: args.task_timeout,
         run_timeout: args.timeout,
+        gallery: !args.no_gallery,
         json: args.json,
     }
 }

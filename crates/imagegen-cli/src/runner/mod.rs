@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub run_timeout: Option<Duration>,
     /// Print one JSON record per image on stdout.
     pub json: bool,
+    /// Write the batch's gallery (`DIR/index.html`) at the end.
+    pub gallery: bool,
 }
 
 /// A run over one store.
@@ -88,6 +90,7 @@ pub struct Tally {
 impl Runner {
     /// Runs every job the store hands out; returns the exit code.
     pub async fn run(self) -> CliResult<Exit> {
+        let started = std::time::Instant::now();
         let start = self.store.summary().await?;
         let tally = Arc::new(Tally {
             committed_credits: Mutex::new(start.credits_reported + start.credits_estimated),
@@ -135,7 +138,23 @@ impl Runner {
         while running.join_next().await.is_some() {}
         this.store.release().await?;
         this.progress.finish();
-        summarize(&*this.store, &this.dir, &this.progress, &tally).await
+        let exit = summarize(&*this.store, &this.dir, &this.progress, &tally).await?;
+        crate::commands::gallery::add_wall_time(&*this.store, started.elapsed()).await?;
+        if this.options.gallery {
+            match crate::commands::gallery::write(&*this.store, &this.dir).await {
+                Ok(written) => this
+                    .progress
+                    .say(crate::commands::gallery::written_line(&written)),
+                // The images and the journal are what matter; the page can
+                // be written again with `imagegen gallery`.
+                Err(err) => this.progress.warn(format!(
+                    "warning: {}; `imagegen gallery {}` tries again",
+                    err.message,
+                    this.dir.display()
+                )),
+            }
+        }
+        Ok(exit)
     }
 
     /// First Ctrl-C: no new creates; creates in flight finish and are

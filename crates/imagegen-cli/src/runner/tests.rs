@@ -132,6 +132,7 @@ async fn a_task_id_the_journal_cannot_record_still_gets_its_images_and_the_run_e
             task_timeout: Duration::from_secs(30),
             run_timeout: None,
             json: false,
+            gallery: false,
         },
     };
     assert_eq!(runner.run().await.unwrap(), Exit::Ambiguous);
