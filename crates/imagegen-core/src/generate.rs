@@ -341,13 +341,7 @@ impl Client {
                         };
                         let outcome = wait_task(waiting, handle, options).await;
                         if let Some(seen) = outcome.observed {
-                            inner.latency.observe(
-                                key,
-                                seed,
-                                seen.pending,
-                                seen.done,
-                                seen.interval,
-                            );
+                            inner.latency.observe(key, seed, seen.after, seen.done);
                         }
                         outcome
                     }

@@ -10,8 +10,10 @@
 //! share of the observed interval `(pending, done]` that lies below `θ`
 //! (1 when the task was done by `θ`, 0 when it was still running at `θ`).
 //! The interval the waiter polls at also bounds what one observation says:
-//! a task found done at its first poll is taken to have finished within one
-//! interval before it. Steps start large (the first observation replaces the
+//! a task found done by a poll sent on schedule is taken to have finished
+//! within one interval before it; a poll held back by a full rate budget
+//! says only "done by then" (an upper bound, which moves only the quantiles
+//! above it). Steps start large (the first observation replaces the
 //! provider's seed outright) and shrink to `η = 0.05`, so the estimate
 //! follows a provider that gets slower or faster within a few dozen tasks
 //! without jumping at every outlier.
@@ -131,25 +133,33 @@ impl LatencyEstimate {
         ]
     }
 
-    /// Folds in one finished task: it was still running `pending` after its
-    /// create (if it was seen running) and done by `done`; `interval` is the
-    /// time between polls it was waited with.
-    pub(crate) fn observe(
-        &mut self,
-        pending: Option<Duration>,
-        done: Duration,
-        interval: Duration,
-    ) {
+    /// Folds in one finished task: done by `done` after its create, and
+    /// finished after `after` (the last time it was seen running, or one
+    /// interval before `done` when it was polled on schedule); `None` when
+    /// nothing bounds it from below (a poll held back by a full rate budget
+    /// found it done: it says only that the task took at most `done`).
+    pub(crate) fn observe(&mut self, after: Option<Duration>, done: Duration) {
         let done_s = clamp_secs(done.as_secs_f64());
-        let interval_s = interval.as_secs_f64().max(SHORTEST);
-        // Finished at most one interval before the poll that saw it done.
-        let pending_s = pending
-            .map_or(0.0, |p| p.as_secs_f64())
-            .max(done_s - interval_s)
-            .clamp(0.0, done_s);
+        let Some(after) = after else {
+            // An upper bound only: the quantiles above it learn that the
+            // task was done by then; it does not replace a seed.
+            if self.samples == 0 {
+                return;
+            }
+            let step = (1.0 / f64::from(self.samples + 1)).max(MIN_STEP);
+            let mut levels = self.levels();
+            for (value, q) in levels.iter_mut().zip(LEVELS) {
+                if done_s <= *value {
+                    *value = clamp_secs(*value * (step * (q - 1.0)).exp());
+                }
+            }
+            self.set(levels);
+            return;
+        };
+        let after_s = after.as_secs_f64().clamp(0.0, done_s);
         if self.samples == 0 {
             // The first observation replaces the seed.
-            let low = clamp_secs(pending_s.max(done_s / 2.0));
+            let low = clamp_secs(after_s.max(done_s / 2.0));
             self.low = secs(low);
             self.typical = secs((low + done_s) / 2.0);
             self.high = secs(done_s);
@@ -161,14 +171,18 @@ impl LatencyEstimate {
         for (value, q) in levels.iter_mut().zip(LEVELS) {
             let below = if done_s <= *value {
                 1.0
-            } else if pending_s >= *value {
+            } else if after_s >= *value {
                 0.0
             } else {
-                (*value - pending_s) / (done_s - pending_s)
+                (*value - after_s) / (done_s - after_s)
             };
             *value = clamp_secs(*value * (step * (q - below)).exp());
         }
-        // Keep them ordered.
+        self.set(levels);
+    }
+
+    /// Sets the quantiles, kept ordered, and counts a sample.
+    fn set(&mut self, mut levels: [f64; 3]) {
         levels[1] = levels[1].max(levels[0]);
         levels[2] = levels[2].max(levels[1]);
         self.low = secs(levels[0]);
@@ -271,19 +285,16 @@ impl LatencyBook {
         self.lock().get(key).copied().unwrap_or(seed)
     }
 
-    /// Folds a finished task into `key`'s estimate (starting from `seed`).
+    /// Folds a finished task into `key`'s estimate (starting from `seed`);
+    /// see [`LatencyEstimate::observe`].
     pub(crate) fn observe(
         &self,
         key: LatencyKey,
         seed: LatencyEstimate,
-        pending: Option<Duration>,
+        after: Option<Duration>,
         done: Duration,
-        interval: Duration,
     ) {
-        self.lock()
-            .entry(key)
-            .or_insert(seed)
-            .observe(pending, done, interval);
+        self.lock().entry(key).or_insert(seed).observe(after, done);
     }
 
     /// Every estimate, sorted by provider, quality and aspect names.
@@ -324,19 +335,24 @@ mod tests {
             // Polls at the grid that ends at `high`, as the waiter aims them.
             let (low, high) = (estimate.low.as_secs_f64(), estimate.high.as_secs_f64());
             let mut t = high - ((high - low) / interval).floor() * interval;
-            let mut pending = None;
+            let mut pending: Option<f64> = None;
             while t < d {
-                pending = Some(s(t));
+                pending = Some(t);
                 t += interval;
             }
-            estimate.observe(pending, s(t), s(interval));
+            let after = pending.unwrap_or(0.0).max(t - interval);
+            estimate.observe(Some(s(after)), s(t));
         }
     }
 
     #[test]
     fn the_first_observation_replaces_the_seed() {
         let mut estimate = LatencyEstimate::seed(s(10.0));
-        estimate.observe(None, s(0.05), s(0.02));
+        // A poll held back by the rate budget: only an upper bound, no seed
+        // replaced.
+        estimate.observe(None, s(21.0));
+        assert_eq!(estimate, LatencyEstimate::seed(s(10.0)));
+        estimate.observe(Some(s(0.03)), s(0.05));
         assert_eq!(estimate.samples, 1);
         assert_eq!(estimate.high, s(0.05));
         assert!(estimate.low >= s(0.03) && estimate.low <= estimate.typical);
@@ -356,6 +372,29 @@ mod tests {
         assert!((8.0..10.0).contains(&typical), "{estimate:?}");
         assert!((9.5..11.5).contains(&high), "{estimate:?}");
         assert_eq!(estimate.samples, 300);
+    }
+
+    #[test]
+    fn an_upper_bound_moves_only_the_quantiles_above_it() {
+        let mut estimate = LatencyEstimate {
+            low: s(8.0),
+            typical: s(9.0),
+            high: s(10.0),
+            samples: 50,
+        };
+        let before = estimate;
+        estimate.observe(None, s(9.5));
+        assert_eq!(
+            (estimate.low, estimate.typical),
+            (before.low, before.typical)
+        );
+        assert!(estimate.high < before.high);
+        estimate.observe(None, s(30.0));
+        assert_eq!(estimate.high, {
+            let mut e = before;
+            e.observe(None, s(9.5));
+            e.high
+        });
     }
 
     #[test]
@@ -382,13 +421,14 @@ mod tests {
     fn nonsense_never_panics_and_stays_ordered() {
         let mut estimate = LatencyEstimate::seed(Duration::MAX);
         assert!(estimate.high <= s(LONGEST));
-        for (pending, done, interval) in [
-            (None, Duration::ZERO, Duration::ZERO),
-            (Some(Duration::MAX), Duration::ZERO, s(1.0)),
-            (Some(s(5.0)), s(1.0), Duration::MAX),
-            (None, Duration::MAX, s(0.0)),
+        for (after, done) in [
+            (Some(Duration::ZERO), Duration::ZERO),
+            (Some(Duration::MAX), Duration::ZERO),
+            (Some(s(5.0)), s(1.0)),
+            (None, Duration::MAX),
+            (None, Duration::ZERO),
         ] {
-            estimate.observe(pending, done, interval);
+            estimate.observe(after, done);
             assert!(estimate.low <= estimate.typical && estimate.typical <= estimate.high);
             assert!(estimate.low >= s(SHORTEST) && estimate.high <= s(LONGEST));
         }
@@ -399,7 +439,7 @@ mod tests {
         let book = LatencyBook::default();
         let key = LatencyKey::new("a", Some(Quality::High), Some(Aspect::Square));
         let seed = LatencyEstimate::seed(s(10.0));
-        book.observe(key.clone(), seed, Some(s(8.0)), s(9.0), s(1.0));
+        book.observe(key.clone(), seed, Some(s(8.0)), s(9.0));
         let snapshot = book.snapshot();
         let json = serde_json::to_string(&snapshot).unwrap();
         assert!(json.contains(r#""provider":"a""#), "{json}");

@@ -95,6 +95,11 @@ pub(crate) async fn with_priority<F: Future>(priority: Priority, future: F) -> F
     PRIORITY.scope(priority, future).await
 }
 
+/// The priority of the call this runs in ([`with_priority`]), or normal.
+pub(crate) fn current_priority() -> Priority {
+    PRIORITY.try_with(|p| *p).unwrap_or_default()
+}
+
 /// A sliding-window request budget for one account.
 ///
 /// ```
@@ -294,17 +299,36 @@ impl RateBudget {
     /// and nobody is already waiting. Otherwise `false`, and nothing is
     /// recorded.
     pub fn try_acquire(&self) -> bool {
+        self.try_acquire_stamped().is_some()
+    }
+
+    /// [`try_acquire`](Self::try_acquire), returning the start recorded.
+    pub(crate) fn try_acquire_stamped(&self) -> Option<Instant> {
         let now = Instant::now();
         let mut state = self.lock();
-        state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok()
+        (state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok()).then_some(now)
+    }
+
+    /// Moves a recorded start from `from` to `to` (later): for a request
+    /// that, after its slot, waited for something else before it really
+    /// started, so that it never leaves the window before it should.
+    pub(crate) fn restamp(&self, from: Instant, to: Instant) {
+        if to <= from {
+            return;
+        }
+        let mut state = self.lock();
+        if let Some(i) = state.log.iter().rposition(|&t| t == from) {
+            state.log.remove(i);
+        }
+        let at = state.log.partition_point(|&t| t <= to);
+        state.log.insert(at, to);
     }
 
     /// Waits until a request may start, and records its start, at the
     /// priority of the call it runs in ([`Priority::Normal`] unless the
     /// client said otherwise). See [`acquire_with`](Self::acquire_with).
     pub async fn acquire(&self) {
-        let priority = PRIORITY.try_with(|p| *p).unwrap_or_default();
-        self.acquire_with(priority).await
+        self.acquire_stamped(current_priority()).await;
     }
 
     /// Waits until a request may start, and records its start. Returns at
@@ -314,12 +338,17 @@ impl RateBudget {
     /// Dropping the future gives up the place in the queue without using a
     /// slot.
     pub async fn acquire_with(&self, priority: Priority) {
+        self.acquire_stamped(priority).await;
+    }
+
+    /// [`acquire_with`](Self::acquire_with), returning the start recorded.
+    pub(crate) async fn acquire_stamped(&self, priority: Priority) -> Instant {
         let now = Instant::now();
         let wake = Arc::new(Notify::new());
         let id = {
             let mut state = self.lock();
             if state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok() {
-                return;
+                return now;
             }
             // Queued in the same critical section that found no room, so
             // no later caller can slip past through the fast path.
@@ -359,7 +388,7 @@ impl RateBudget {
                         };
                         place.queued = false;
                         state.leave(id, now, self.cap, self.window);
-                        return;
+                        return now;
                     }
                     Some((i, at)) if state.queue[i].id == id => Some(at),
                     Some((i, _)) => {
@@ -730,6 +759,19 @@ mod tests {
         assert!(gave_up.await.is_err());
         assert_eq!(waiter.await.unwrap(), Duration::from_millis(1100));
         assert_eq!(budget.lock().waiting, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restamped_start_leaves_the_window_when_it_really_started() {
+        let budget = RateBudget::new(limit(1, 1000));
+        let granted = budget.try_acquire_stamped().expect("room");
+        // It waited 400 ms for something else before really starting.
+        tokio::time::advance(Duration::from_millis(400)).await;
+        budget.restamp(granted, Instant::now());
+        let start = Instant::now();
+        budget.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1100));
+        assert_eq!(budget.lock().log.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

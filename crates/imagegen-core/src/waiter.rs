@@ -297,15 +297,14 @@ pub(crate) struct WaitOutcome {
     pub observed: Option<Observation>,
 }
 
-/// A finished task as a wait saw it, times since its create.
+/// A finished task as a wait saw it, times since its create (see
+/// [`LatencyEstimate::observe`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Observation {
-    /// The last time it was seen still running.
-    pub pending: Option<Duration>,
-    /// When it was seen done.
+    /// It finished after this; `None`: nothing bounds it from below.
+    pub after: Option<Duration>,
+    /// It was done by this.
     pub done: Duration,
-    /// The interval it was polled at.
-    pub interval: Duration,
 }
 
 async fn cancelled(token: Option<&CancellationToken>) {
@@ -358,10 +357,14 @@ pub(crate) struct Waiting<'a, P, R> {
 }
 
 /// When a task is probably finished, as time since its create: past the
-/// estimate's `high` quantile by a quarter of its spread. A poll from then
-/// on goes ahead of waiting creates in the rate budget; one before waits
-/// behind them when the budget is short (it would likely be wasted).
+/// estimate's `high` quantile by a quarter of its spread (a seed's spread
+/// is a guess: at its `high`). A poll from then on goes ahead of waiting
+/// creates in the rate budget; one before waits behind them when the
+/// budget is short (it would likely be wasted).
 pub(crate) fn probably_done(estimate: &LatencyEstimate) -> Duration {
+    if !estimate.is_learned() {
+        return estimate.high;
+    }
     let spread = estimate.high.saturating_sub(estimate.low);
     estimate.high.saturating_add(spread / 4)
 }
@@ -426,12 +429,20 @@ where
     let cancel = options.cancel.as_ref();
     let mut warned_unknown = false;
     let mut last_state = "queued";
-    let observe = |pending: Option<Duration>, done: Duration| {
-        (pending.is_some() || !late_start).then_some(Observation {
-            pending,
-            done,
-            interval,
-        })
+    // What a success teaches: polled on schedule, the task finished within
+    // the last interval (or since it was last seen running); polled late
+    // (held back by the rate budget, or resumed late), only since it was
+    // last seen running, if it was.
+    let observe = |pending: Option<Duration>, done: Duration, on_time: bool| {
+        let after = match (on_time && !late_start, pending) {
+            (true, pending) => Some(
+                pending
+                    .unwrap_or_default()
+                    .max(done.saturating_sub(interval)),
+            ),
+            (false, pending) => pending,
+        };
+        Observation { after, done }
     };
 
     loop {
@@ -453,7 +464,7 @@ where
                 {
                     tracing::debug!(provider, task_id, "finished, as a webhook hint confirmed");
                     if status.state == TaskState::Succeeded {
-                        outcome.observed = observe(pending, since_create());
+                        outcome.observed = Some(observe(pending, since_create(), true));
                     }
                     outcome.result = Ok(status);
                     return outcome;
@@ -467,8 +478,12 @@ where
             outcome.result = Err(timed_out(provider, task_id, last_state, budget));
             return outcome;
         }
-        // From its likely finish on, a poll goes ahead of waiting creates.
-        let priority = Priority::Poll { due };
+        // From its likely finish on, an aimed poll goes ahead of waiting
+        // creates; the backoff schedule aims at nothing and queues in order.
+        let priority = match policy.schedule {
+            PollSchedule::Aimed => Priority::Poll { due },
+            PollSchedule::Backoff => Priority::Normal,
+        };
         let poll = (waiting.poll)(deadline, priority);
         let (mut result, attempts) = tokio::select! {
             biased;
@@ -494,10 +509,12 @@ where
             result = fetched;
         }
         let polled_at = since_create();
+        // On schedule: answered within half an interval of when it was due.
+        let on_time = Instant::now() <= crate::clock::later(next, interval / 2);
         match result {
             Ok(status) if status.state.is_terminal() => {
                 if status.state == TaskState::Succeeded {
-                    outcome.observed = observe(pending, polled_at);
+                    outcome.observed = Some(observe(pending, polled_at, on_time));
                 }
                 outcome.result = Ok(status);
                 return outcome;
