@@ -87,6 +87,21 @@ pub struct Capabilities {
     pub output_formats: Vec<OutputFormat>,
     /// Whether the provider takes a `moderation` strictness setting.
     pub moderation: bool,
+    /// How long a `medium` quality task typically takes from its create to
+    /// its result, as the provider documents it (or as measured). It seeds
+    /// the client's latency estimate until the client has seen tasks finish
+    /// (its spread is taken as half to one and a half times this; `low` quality
+    /// as half, `high` as twice as long); the waiter uses it to
+    /// aim its polls at the likely finish. Default 10 s.
+    #[serde(
+        default = "default_typical_duration",
+        with = "crate::serde_duration_ms"
+    )]
+    pub typical_duration: Duration,
+}
+
+fn default_typical_duration() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// An image file format a provider can return.
@@ -357,6 +372,7 @@ impl Default for Capabilities {
             request_timeout: Duration::from_secs(30),
             output_formats: vec![OutputFormat::Png],
             moderation: false,
+            typical_duration: default_typical_duration(),
         }
     }
 }

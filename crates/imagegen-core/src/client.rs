@@ -17,7 +17,9 @@ use crate::budgets::{AccountBudget, AccountLimits, Budgets};
 use crate::capabilities::{RateLimit, Strictness, Warning};
 use crate::download::Downloader;
 use crate::error::{Error, ErrorKind};
+use crate::latency::{LatencyBook, LatencyEstimates};
 use crate::provider::{ImageProvider, SubmitOptions, TaskRef, TaskState, TaskStatus};
+use crate::rate::{Priority, with_priority};
 use crate::request::ImageRequest;
 use crate::retry::{CallKind, ClientObserver, Jitter, Retrier, RetryPolicy};
 use crate::waiter::{PollPolicy, Wakers};
@@ -71,6 +73,7 @@ pub(crate) struct Inner {
     pub wakers: Wakers,
     pub events: broadcast::Sender<CallbackEvent>,
     pub observer: Option<Arc<dyn ClientObserver>>,
+    pub latency: LatencyBook,
 }
 
 /// Builds a [`Client`].
@@ -90,6 +93,7 @@ pub struct ClientBuilder {
     jitter_seed: Option<u64>,
     downloader: Option<Downloader>,
     observer: Option<Arc<dyn ClientObserver>>,
+    latency: Option<LatencyEstimates>,
 }
 
 impl ClientBuilder {
@@ -164,6 +168,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Starts the client's latency estimates from `snapshot` (one taken
+    /// earlier with [`Client::latency_estimates`], e.g. stored beside a
+    /// batch journal), so its first waits are aimed as well as its last
+    /// ones were. Keys the snapshot lacks start from each provider's
+    /// [`typical_duration`](crate::Capabilities::typical_duration).
+    pub fn latency_estimates(mut self, snapshot: LatencyEstimates) -> Self {
+        self.latency = Some(snapshot);
+        self
+    }
+
     /// Builds the client. Fails without providers, or with two providers of
     /// the same name (task handles name their provider).
     pub fn build(self) -> Result<Client, Error> {
@@ -215,6 +229,7 @@ impl ClientBuilder {
                 wakers: Wakers::default(),
                 events: broadcast::channel(256).0,
                 observer: self.observer,
+                latency: self.latency.map(LatencyBook::restored).unwrap_or_default(),
             }),
         })
     }
@@ -243,6 +258,22 @@ impl Client {
     /// The per-account budgets this client draws from.
     pub fn budgets(&self) -> &Arc<Budgets> {
         &self.inner.budgets
+    }
+
+    /// What this client has learned about how long tasks take, per
+    /// provider, quality and aspect: a serializable snapshot to store and
+    /// give to [`ClientBuilder::latency_estimates`] in a later run. Only
+    /// keys with a wait behind them are listed.
+    ///
+    /// ```
+    /// # fn run(client: &imagegen_core::Client) -> serde_json::Result<()> {
+    /// let json = serde_json::to_string(&client.latency_estimates())?;
+    /// let restored = imagegen_core::Client::builder()
+    ///     .latency_estimates(serde_json::from_str(&json)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn latency_estimates(&self) -> LatencyEstimates {
+        self.inner.latency.snapshot()
     }
 
     /// The downloader.
@@ -347,11 +378,17 @@ impl Client {
         let deadline = crate::clock::after(self.inner.retry.deadline);
         let span = tracing::info_span!("imagegen.callback", provider, task_id);
         let task = TaskRef::new(task_id);
-        let (result, _) = self
-            .inner
-            .status_call(entry, &task, deadline)
-            .instrument(span)
-            .await;
+        // A webhook says the task changed: probably finished, so its fetch
+        // goes ahead of waiting creates.
+        let fetch = self.inner.status_call(entry, &task, deadline);
+        let (result, _) = with_priority(
+            Priority::Poll {
+                due: Instant::now(),
+            },
+            fetch,
+        )
+        .instrument(span)
+        .await;
         match result {
             Ok(status) => {
                 self.inner.wakers.wake(provider, task_id, Some(&status));
@@ -499,3 +536,7 @@ pub(crate) fn no_images(provider: &str) -> Error {
 #[cfg(test)]
 #[path = "tests/in_flight_tests.rs"]
 mod in_flight_tests;
+
+#[cfg(test)]
+#[path = "tests/latency_tests.rs"]
+mod latency_tests;

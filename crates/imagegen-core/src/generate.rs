@@ -26,7 +26,9 @@ use crate::generation::{
     Generation, Submission, TaskFailure, TaskHandle, TaskSummary, Timings, add_credits, add_usage,
     push_outputs, unix_ms_now,
 };
+use crate::latency::{LatencyEstimate, LatencyKey};
 use crate::provider::{SubmitOptions, TaskState};
+use crate::rate::with_priority;
 use crate::references::resolve_references;
 use crate::request::ImageRequest;
 use crate::retry::add_hint;
@@ -313,21 +315,41 @@ impl Client {
                     Ok(entry) => {
                         let task = handle.task_ref();
                         let inner = &self.inner;
+                        let caps = entry.provider.capabilities();
+                        let key = LatencyKey::new(
+                            entry.provider.name(),
+                            handle.request.quality,
+                            handle.request.aspect,
+                        );
+                        let seed = LatencyEstimate::seed_for(
+                            caps.typical_duration,
+                            handle.request.quality,
+                        );
                         let waiting = Waiting {
                             provider: entry.provider.name(),
-                            advised: entry.provider.capabilities().poll_interval,
+                            advised: caps.poll_interval,
                             policy: &inner.poll,
                             jitter: &inner.jitter,
                             wakers: &inner.wakers,
-                            poll: |deadline| inner.status_call(entry, &task, deadline),
-                            fetch_result: |deadline| inner.result_call(entry, &task, deadline),
+                            estimate: inner.latency.get_or(&key, seed),
+                            poll: |deadline, priority| {
+                                with_priority(priority, inner.status_call(entry, &task, deadline))
+                            },
+                            fetch_result: |deadline, priority| {
+                                with_priority(priority, inner.result_call(entry, &task, deadline))
+                            },
                         };
-                        wait_task(waiting, handle, options).await
+                        let outcome = wait_task(waiting, handle, options).await;
+                        if let Some(seen) = outcome.observed {
+                            inner.latency.observe(key, seed, seen.after, seen.done);
+                        }
+                        outcome
                     }
                     Err(err) => WaitOutcome {
                         result: Err(err.with_task_id(&handle.task_id)),
                         polls: 0,
                         warnings: Vec::new(),
+                        observed: None,
                     },
                 };
                 (outcome, unix_ms_now())

@@ -26,8 +26,9 @@
 //!   been accepted is never resent unless the caller opts in.
 //! * [`rate`] / [`budgets`]: the per-account sliding-window [`RateBudget`]
 //!   shared by submits and polls of every client on a key.
-//! * [`waiter`]: polling with [`PollPolicy`], deadlines, cancellation and
-//!   webhook wake-ups ([`webhook`]).
+//! * [`waiter`]: polling with [`PollPolicy`], aimed at each task's likely
+//!   finish by the client's [`latency`] estimates, deadlines, cancellation
+//!   and webhook wake-ups ([`webhook`]).
 //! * [`download`]: [`Downloader`]: streamed, capped, magic-checked, atomic
 //!   saves with a JSON [`Sidecar`], never sending an API key.
 //! * [`codec`] / [`http_provider`]: the codec contract and the adapter that
@@ -49,6 +50,7 @@ pub mod generation;
 pub mod http;
 pub mod http_provider;
 mod jitter;
+pub mod latency;
 mod magic;
 pub mod provider;
 pub mod rate;
@@ -56,6 +58,7 @@ mod references;
 pub mod request;
 pub mod retry;
 mod retry_budget;
+pub mod schedule;
 pub mod scrub;
 pub mod secret;
 mod serde_helpers;
@@ -83,17 +86,18 @@ pub use generation::{
 };
 pub use http::{Body, HttpRequest, HttpResponse, Part};
 pub use http_provider::{HttpProvider, Registration};
+pub use latency::{LatencyEntry, LatencyEstimate, LatencyEstimates, LatencyKey};
 pub use provider::{
     ImageOutput, ImageProvider, SubmitOptions, TaskLinks, TaskRef, TaskState, TaskStatus,
     TokenUsage,
 };
-pub use rate::RateBudget;
+pub use rate::{Priority, RateBudget};
 pub use request::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
 pub use retry::{ClientObserver, Jitter, RetryBudget, RetryBudgetConfig, RetryPolicy, Wait};
 pub use secret::ApiKey;
 pub use sidecar::{remove_partial_downloads, slug};
 pub use transport::HttpTransport;
-pub use waiter::{PollPolicy, WaitOptions};
+pub use waiter::{PollPolicy, PollSchedule, WaitOptions};
 pub use webhook::WebhookCall;
 
 /// Re-exported so provider crates and users name the same `async_trait`.

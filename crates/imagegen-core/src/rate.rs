@@ -12,22 +12,93 @@
 //! A request whose window has room records its start in a short synchronous
 //! critical section and goes at once: no `await`, no wake-up, one clock read.
 //! Only when the window is full (or the account is held back) does a caller
-//! queue, on a `tokio` mutex whose waiters are served in arrival order; while
-//! anyone is queued, newcomers queue behind them rather than take a freed
-//! slot, so no caller starves. The head of the queue sleeps on one timer
-//! until the oldest start leaves the window; there is no busy loop. A 429
-//! received anyway pushes the whole account back ([`RateBudget::penalize`]).
+//! queue; while anyone is queued, newcomers queue behind them rather than
+//! take a freed slot. The caller that gets the next slot sleeps on one timer
+//! until the oldest start leaves the window; the others sleep until they are
+//! handed that role (no busy loop, no herd).
+//!
+//! ## Who goes first when the budget is short
+//!
+//! Queued callers are served by [`Priority`]:
+//!
+//! * [`Priority::Normal`] callers (creates, and anything not said otherwise)
+//!   in arrival order.
+//! * A [`Priority::Poll`] is a status poll of a task that is probably
+//!   finished from its `due` instant on. From then it goes **ahead of
+//!   waiting normal callers**: when 200 creates wait for a full budget, the
+//!   first tasks' results are not held back behind all of them. Before its
+//!   `due` it is not served while the budget is short: a poll of a task that
+//!   is probably still running would use a slot and, likely, find nothing
+//!   (each such poll costs a slot's whole window at the end of a batch).
+//!   Due polls go in order of their `due`.
+//! * **No caller starves**: while normal callers wait, at most
+//!   [`POLLS_IN_A_ROW`] due polls are served in a row before the oldest
+//!   normal caller, so creates get at least one slot in
+//!   `POLLS_IN_A_ROW + 1`; and a poll waits at most until its `due`.
+//!
+//! The client sets the priority of its polls for the retried call they run
+//! in ([`with_priority`]); [`RateBudget::acquire`] reads it, so the retry
+//! loop needs no argument for it. A 429 received anyway pushes the whole
+//! account back ([`RateBudget::penalize`]).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use crate::capabilities::RateLimit;
 
 /// The smallest safety margin added to a rate window.
 pub const MIN_RATE_MARGIN: Duration = Duration::from_millis(100);
+
+/// While normal callers wait, at most this many due polls are served in a
+/// row before the oldest of them.
+pub const POLLS_IN_A_ROW: u32 = 3;
+
+/// Where a caller stands in the queue when the budget is short.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::time::Duration;
+/// use imagegen_core::{RateBudget, RateLimit, rate::Priority};
+/// let budget = RateBudget::new(RateLimit { requests: 1, per: Duration::from_secs(1) });
+/// budget.acquire().await;
+/// // A poll of a task probably finished since now goes first once room frees.
+/// budget.acquire_with(Priority::Poll { due: tokio::time::Instant::now() }).await;
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Priority {
+    /// In arrival order (creates, and anything not said otherwise).
+    #[default]
+    Normal,
+    /// A status poll of a task that is probably finished from `due` on:
+    /// ahead of normal callers from then, held back while the budget is
+    /// short before then.
+    Poll {
+        /// When the task is probably finished.
+        due: Instant,
+    },
+}
+
+tokio::task_local! {
+    static PRIORITY: Priority;
+}
+
+/// Runs `future` with its rate-budget acquisitions at `priority` (the retry
+/// loop of one status poll calls [`RateBudget::acquire`] once per attempt).
+pub(crate) async fn with_priority<F: Future>(priority: Priority, future: F) -> F::Output {
+    PRIORITY.scope(priority, future).await
+}
+
+/// The priority of the call this runs in ([`with_priority`]), or normal.
+pub(crate) fn current_priority() -> Priority {
+    PRIORITY.try_with(|p| *p).unwrap_or_default()
+}
 
 /// A sliding-window request budget for one account.
 ///
@@ -53,9 +124,6 @@ pub struct RateBudget {
     /// Held only for a few instructions and never across an `await`, so a
     /// `std` mutex: an uncontended request takes no async lock at all.
     state: Mutex<State>,
-    /// Callers that found no room line up here; the holder is the one that
-    /// gets the next slot.
-    queue: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -64,15 +132,27 @@ struct State {
     log: VecDeque<Instant>,
     /// No request starts before this (set by a 429).
     blocked_until: Option<Instant>,
-    /// Callers in the slow path (queued, or holding the queue). While there
-    /// are any, the fast path is closed, so a freed slot goes to them first.
+    /// Callers in the slow path. While there are any, the fast path is
+    /// closed, so a freed slot goes to them first.
     waiting: usize,
+    /// The callers in the slow path, in arrival order.
+    queue: Vec<Queued>,
+    /// The id of the next caller to queue.
+    next_id: u64,
+    /// Due polls served in a row while normal callers waited.
+    streak: u32,
+}
+
+#[derive(Debug)]
+struct Queued {
+    id: u64,
+    priority: Priority,
+    wake: Arc<Notify>,
 }
 
 impl State {
-    /// Records a start at `now` if the account may send one; otherwise says
-    /// when to look again.
-    fn try_start(&mut self, now: Instant, cap: usize, window: Duration) -> Result<(), Instant> {
+    /// Whether a request may start at `now`; otherwise when to look again.
+    fn room(&mut self, now: Instant, cap: usize, window: Duration) -> Result<(), Instant> {
         if let Some(until) = self.blocked_until {
             if until > now {
                 return Err(until);
@@ -83,25 +163,97 @@ impl State {
             self.log.pop_front();
         }
         if self.log.len() < cap {
-            self.log.push_back(now);
             Ok(())
         } else {
             Err(self.log[0] + window)
         }
     }
+
+    /// Records a start at `now` if the account may send one; otherwise says
+    /// when to look again.
+    fn try_start(&mut self, now: Instant, cap: usize, window: Duration) -> Result<(), Instant> {
+        self.room(now, cap, window)?;
+        self.log.push_back(now);
+        Ok(())
+    }
+
+    /// The queued caller served at `at` if a slot is free then (by index),
+    /// or `None` when only polls not yet due wait.
+    fn pick(&self, at: Instant) -> Option<usize> {
+        let normal = self
+            .queue
+            .iter()
+            .position(|q| q.priority == Priority::Normal);
+        let due = self
+            .queue
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| match q.priority {
+                Priority::Poll { due } if due <= at => Some((due, q.id, i)),
+                _ => None,
+            })
+            .min()
+            .map(|(_, _, i)| i);
+        match (due, normal) {
+            (Some(_), Some(normal)) if self.streak >= POLLS_IN_A_ROW => Some(normal),
+            (Some(poll), _) => Some(poll),
+            (None, normal) => normal,
+        }
+    }
+
+    /// Who is served next and when: the index of a queued caller and the
+    /// instant it may start (a slot free and, for a poll, due).
+    fn plan(&mut self, now: Instant, cap: usize, window: Duration) -> Option<(usize, Instant)> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        let free = match self.room(now, cap, window) {
+            Ok(()) => now,
+            Err(at) => at,
+        };
+        if let Some(i) = self.pick(free) {
+            return Some((i, free));
+        }
+        // Only polls not yet due: the earliest due one, at its due.
+        self.queue
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| match q.priority {
+                Priority::Poll { due } => Some((due, q.id, i)),
+                Priority::Normal => None,
+            })
+            .min()
+            .map(|(due, _, i)| (i, due.max(free)))
+    }
+
+    /// Removes the queued caller `id`; wakes whoever is served next.
+    fn leave(&mut self, id: u64, now: Instant, cap: usize, window: Duration) {
+        if let Some(i) = self.queue.iter().position(|q| q.id == id) {
+            self.queue.remove(i);
+            self.waiting -= 1;
+        }
+        if let Some((next, _)) = self.plan(now, cap, window) {
+            self.queue[next].wake.notify_one();
+        }
+    }
 }
 
-/// Counts a caller in the slow path until it starts or gives up (its
-/// future dropped), so an abandoned wait never keeps the fast path closed.
-struct Waiting<'a> {
+/// Takes a caller out of the queue when it gives up (its future dropped),
+/// so an abandoned wait never keeps the fast path closed or the next
+/// caller asleep.
+struct InQueue<'a> {
     budget: &'a RateBudget,
-    counted: bool,
+    id: u64,
+    queued: bool,
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for InQueue<'_> {
     fn drop(&mut self) {
-        if self.counted {
-            self.budget.lock().waiting -= 1;
+        if self.queued {
+            let budget = self.budget;
+            budget
+                .lock()
+                .leave(self.id, Instant::now(), budget.cap, budget.window);
         }
     }
 }
@@ -125,8 +277,10 @@ impl RateBudget {
                 log: VecDeque::with_capacity(cap),
                 blocked_until: None,
                 waiting: 0,
+                queue: Vec::new(),
+                next_id: 0,
+                streak: 0,
             }),
-            queue: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -145,48 +299,115 @@ impl RateBudget {
     /// and nobody is already waiting. Otherwise `false`, and nothing is
     /// recorded.
     pub fn try_acquire(&self) -> bool {
+        self.try_acquire_stamped().is_some()
+    }
+
+    /// [`try_acquire`](Self::try_acquire), returning the start recorded.
+    pub(crate) fn try_acquire_stamped(&self) -> Option<Instant> {
         let now = Instant::now();
         let mut state = self.lock();
-        state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok()
+        (state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok()).then_some(now)
+    }
+
+    /// Moves a recorded start from `from` to `to` (later): for a request
+    /// that, after its slot, waited for something else before it really
+    /// started, so that it never leaves the window before it should.
+    pub(crate) fn restamp(&self, from: Instant, to: Instant) {
+        if to <= from {
+            return;
+        }
+        let mut state = self.lock();
+        if let Some(i) = state.log.iter().rposition(|&t| t == from) {
+            state.log.remove(i);
+        }
+        let at = state.log.partition_point(|&t| t <= to);
+        state.log.insert(at, to);
+    }
+
+    /// Waits until a request may start, and records its start, at the
+    /// priority of the call it runs in ([`Priority::Normal`] unless the
+    /// client said otherwise). See [`acquire_with`](Self::acquire_with).
+    pub async fn acquire(&self) {
+        self.acquire_stamped(current_priority()).await;
     }
 
     /// Waits until a request may start, and records its start. Returns at
     /// once, without yielding, when the window has room and nobody is
-    /// waiting; otherwise waiters are served in the order they arrived.
+    /// waiting; otherwise callers are served by `priority` (see the
+    /// [module docs](self)), normal callers in the order they arrived.
     /// Dropping the future gives up the place in the queue without using a
     /// slot.
-    pub async fn acquire(&self) {
+    pub async fn acquire_with(&self, priority: Priority) {
+        self.acquire_stamped(priority).await;
+    }
+
+    /// [`acquire_with`](Self::acquire_with), returning the start recorded.
+    pub(crate) async fn acquire_stamped(&self, priority: Priority) -> Instant {
         let now = Instant::now();
-        {
+        let wake = Arc::new(Notify::new());
+        let id = {
             let mut state = self.lock();
             if state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok() {
-                return;
+                return now;
             }
-            // Counted in the same critical section that found no room, so
+            // Queued in the same critical section that found no room, so
             // no later caller can slip past through the fast path.
             state.waiting += 1;
-        }
-        let mut waiting = Waiting {
-            budget: self,
-            counted: true,
+            let id = state.next_id;
+            state.next_id += 1;
+            state.queue.push(Queued {
+                id,
+                priority,
+                wake: wake.clone(),
+            });
+            id
         };
-        let _turn = self.queue.lock().await;
+        let mut place = InQueue {
+            budget: self,
+            id,
+            queued: true,
+        };
         loop {
-            // Read after every sleep: the recorded start must not be earlier
-            // than the real one, or it would leave the window too soon.
-            let now = Instant::now();
-            let next = {
+            let wake_at = {
+                // Read after every sleep: the recorded start must not be
+                // earlier than the real one, or it would leave the window
+                // too soon.
+                let now = Instant::now();
                 let mut state = self.lock();
-                match state.try_start(now, self.cap, self.window) {
-                    Ok(()) => {
-                        state.waiting -= 1;
-                        waiting.counted = false;
-                        return;
+                match state.plan(now, self.cap, self.window) {
+                    Some((i, at)) if state.queue[i].id == id && at <= now => {
+                        let started = state.try_start(now, self.cap, self.window);
+                        debug_assert!(started.is_ok(), "plan found room");
+                        let normal_waits = state
+                            .queue
+                            .iter()
+                            .any(|q| q.id != id && q.priority == Priority::Normal);
+                        state.streak = match priority {
+                            Priority::Poll { .. } if normal_waits => state.streak + 1,
+                            _ => 0,
+                        };
+                        place.queued = false;
+                        state.leave(id, now, self.cap, self.window);
+                        return now;
                     }
-                    Err(next) => next,
+                    Some((i, at)) if state.queue[i].id == id => Some(at),
+                    Some((i, _)) => {
+                        // Make sure whoever is next holds the timer.
+                        state.queue[i].wake.notify_one();
+                        None
+                    }
+                    None => None,
                 }
             };
-            sleep_until(next).await;
+            match wake_at {
+                Some(at) => {
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = sleep_until(at) => {}
+                    }
+                }
+                None => wake.notified().await,
+            }
         }
     }
 
@@ -378,6 +599,179 @@ mod tests {
         let start = Instant::now();
         budget.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(5));
+    }
+
+    /// Starts `name` at `priority` after `delay`, recording when it got a slot.
+    fn start(
+        budget: &Arc<RateBudget>,
+        order: &Arc<Mutex<Vec<(String, Duration)>>>,
+        name: String,
+        priority: Priority,
+        delay: Duration,
+        t0: Instant,
+    ) -> tokio::task::JoinHandle<()> {
+        let (budget, order) = (budget.clone(), order.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            budget.acquire_with(priority).await;
+            order.lock().unwrap().push((name, t0.elapsed()));
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_due_poll_goes_ahead_of_waiting_creates() {
+        let budget = Arc::new(RateBudget::new(limit(2, 1000)));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let t0 = Instant::now();
+        budget.acquire().await;
+        budget.acquire().await;
+        let ms = Duration::from_millis;
+        let mut tasks = Vec::new();
+        for i in 0..4 {
+            let name = format!("create {i}");
+            tasks.push(start(&budget, &order, name, Priority::Normal, ms(i), t0));
+        }
+        // Arrives last, probably finished since 500 ms: first when room frees.
+        let due = Priority::Poll { due: t0 + ms(500) };
+        tasks.push(start(&budget, &order, "poll".into(), due, ms(10), t0));
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["poll", "create 0", "create 1", "create 2", "create 3"]
+        );
+        assert_eq!(order[0].1, ms(1100), "the first freed slot");
+        assert_eq!(order[4].1, ms(3300), "two slots per window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_not_yet_due_waits_behind_creates_until_it_is_due() {
+        let budget = Arc::new(RateBudget::new(limit(1, 1000)));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let t0 = Instant::now();
+        budget.acquire().await;
+        let ms = Duration::from_millis;
+        // Due only at 2.5 s: it would likely be wasted before.
+        let poll = Priority::Poll { due: t0 + ms(2500) };
+        let mut tasks = vec![start(&budget, &order, "poll".into(), poll, ms(0), t0)];
+        for i in 0..3 {
+            let name = format!("create {i}");
+            tasks.push(start(
+                &budget,
+                &order,
+                name,
+                Priority::Normal,
+                ms(1 + i),
+                t0,
+            ));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(
+            order,
+            [
+                ("create 0".to_owned(), ms(1100)),
+                ("create 1".to_owned(), ms(2200)),
+                ("poll".to_owned(), ms(3300)),
+                ("create 2".to_owned(), ms(4400)),
+            ]
+        );
+        // Alone in the queue, with room, a poll not yet due still waits for
+        // its due, and no longer.
+        tokio::time::sleep(ms(1100)).await;
+        let start_at = Instant::now();
+        budget.acquire().await;
+        let later = Priority::Poll {
+            due: start_at + ms(700),
+        };
+        budget.acquire_with(later).await;
+        assert_eq!(
+            start_at.elapsed(),
+            ms(1100),
+            "the window, then due long before"
+        );
+        tokio::time::sleep(ms(1100)).await;
+        let start_at = Instant::now();
+        budget.acquire().await;
+        let late = Priority::Poll {
+            due: start_at + ms(5000),
+        };
+        // The fast path is open and the window full: it queues, and waits.
+        budget.acquire_with(late).await;
+        assert_eq!(start_at.elapsed(), ms(5000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn creates_never_starve_behind_due_polls() {
+        let budget = Arc::new(RateBudget::new(limit(1, 100)));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let t0 = Instant::now();
+        budget.acquire().await;
+        let ms = Duration::from_millis;
+        let mut tasks = vec![start(
+            &budget,
+            &order,
+            "create".into(),
+            Priority::Normal,
+            ms(0),
+            t0,
+        )];
+        // Forty polls, all due, arriving after the create.
+        for i in 0..40 {
+            let due = Priority::Poll { due: t0 };
+            tasks.push(start(&budget, &order, format!("poll {i}"), due, ms(1), t0));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        let at = order.iter().position(|(n, _)| n == "create").unwrap();
+        assert_eq!(at, POLLS_IN_A_ROW as usize, "{order:?}");
+        // Every start still kept the window.
+        for pair in order.windows(2) {
+            assert!(pair[1].1 - pair[0].1 >= budget.window());
+        }
+        assert_eq!(budget.lock().waiting, 0);
+        assert!(budget.lock().queue.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_first_in_line_hands_the_slot_on() {
+        let budget = Arc::new(RateBudget::new(limit(1, 1000)));
+        budget.acquire().await;
+        let t0 = Instant::now();
+        let poll = Priority::Poll { due: t0 };
+        // The poll is served first, but gives up before its slot comes.
+        let gave_up = tokio::time::timeout(Duration::from_millis(500), budget.acquire_with(poll));
+        let waiter = {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                budget.acquire().await;
+                t0.elapsed()
+            })
+        };
+        assert!(gave_up.await.is_err());
+        assert_eq!(waiter.await.unwrap(), Duration::from_millis(1100));
+        assert_eq!(budget.lock().waiting, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restamped_start_leaves_the_window_when_it_really_started() {
+        let budget = RateBudget::new(limit(1, 1000));
+        let granted = budget.try_acquire_stamped().expect("room");
+        // It waited 400 ms for something else before really starting.
+        tokio::time::advance(Duration::from_millis(400)).await;
+        budget.restamp(granted, Instant::now());
+        let start = Instant::now();
+        budget.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1100));
+        assert_eq!(budget.lock().log.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

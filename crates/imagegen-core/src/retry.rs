@@ -22,8 +22,9 @@
 //! * **A bounded number of requests in flight per account**: each attempt
 //!   holds one of the account's in-flight permits
 //!   ([`AccountLimits::max_in_flight`](crate::budgets::AccountLimits)) while
-//!   it runs (and while it waits for the rate budget just before), and only
-//!   then: never while sleeping before a retry.
+//!   it runs, and only then: not while it waits for the rate budget (its
+//!   recorded start moves to when it got the permit), never while sleeping
+//!   before a retry.
 //!
 //! Each attempt runs under `tokio::time::timeout_at(deadline, ..)`: the
 //! deadline is an argument of the loop, not a hidden channel, and an attempt
@@ -278,9 +279,12 @@ impl<'a> Retrier<'a> {
         let mut spent = 0u32;
         let mut ambiguous = false;
         loop {
-            // The permit comes first: a rate slot records the request's start,
-            // and a request that then waited for a permit would start later
-            // than recorded and leave the window too early.
+            // The rate slot comes first, so callers waiting for room hold
+            // none of the account's in-flight permits (or 128 waiting
+            // creates would keep a poll of a finished task from reaching the
+            // rate budget's priority queue at all). A request that then waits
+            // for a permit moves its recorded start to when it really starts,
+            // so it never leaves the window early.
             if Instant::now() >= self.deadline {
                 let err = Error::new(
                     ErrorKind::Timeout,
@@ -291,13 +295,19 @@ impl<'a> Retrier<'a> {
                 .with_may_have_reached_server(false);
                 return (Err(self.finish(err, None, ambiguous)), attempt);
             }
-            let permit = match self.in_flight_permit(in_flight).await {
-                Ok(permit) => permit,
+            let stamped = match self.rate_slot().await {
+                Ok(stamped) => stamped,
                 Err(err) => return (Err(self.finish(err, None, ambiguous)), attempt),
             };
-            if let Err(err) = self.rate_slot().await {
-                return (Err(self.finish(err, None, ambiguous)), attempt);
-            }
+            let permit = match self.in_flight_permit(in_flight).await {
+                Ok((permit, waited)) => {
+                    if let (true, Some(rate), Some(at)) = (waited, self.rate, stamped) {
+                        rate.restamp(at, Instant::now());
+                    }
+                    permit
+                }
+                Err(err) => return (Err(self.finish(err, None, ambiguous)), attempt),
+            };
             attempt += 1;
             let result = timeout_at(self.deadline, op())
                 .await
@@ -354,18 +364,18 @@ impl<'a> Retrier<'a> {
     async fn in_flight_permit(
         &self,
         in_flight: Option<&'a Semaphore>,
-    ) -> Result<Option<SemaphorePermit<'a>>, Error> {
+    ) -> Result<(Option<SemaphorePermit<'a>>, bool), Error> {
         let Some(slots) = in_flight else {
-            return Ok(None);
+            return Ok((None, false));
         };
         if let Ok(permit) = slots.try_acquire() {
-            return Ok(Some(permit));
+            return Ok((Some(permit), false));
         }
         match timeout_at(self.deadline, slots.acquire()).await {
-            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Ok(permit)) => Ok((Some(permit), true)),
             // The semaphore is never closed; were it, not counting the
             // request beats failing it.
-            Ok(Err(_closed)) => Ok(None),
+            Ok(Err(_closed)) => Ok((None, true)),
             Err(_elapsed) => Err(Error::new(
                 ErrorKind::Timeout,
                 "the deadline ran out while waiting for one of the account's requests in flight to finish",
@@ -376,18 +386,20 @@ impl<'a> Retrier<'a> {
 
     /// A start in the account's rate budget, waiting (within the deadline)
     /// when the window is full. The fast path arms no timer.
-    async fn rate_slot(&self) -> Result<(), Error> {
+    async fn rate_slot(&self) -> Result<Option<Instant>, Error> {
         let Some(rate) = self.rate else {
-            return Ok(());
+            return Ok(None);
         };
-        if rate.try_acquire() {
-            return Ok(());
+        if let Some(at) = rate.try_acquire_stamped() {
+            return Ok(Some(at));
         }
         if let Some(observer) = self.observer {
             observer.waiting(self.provider, Wait::RateBudget, None);
         }
-        timeout_at(self.deadline, rate.acquire())
+        let priority = crate::rate::current_priority();
+        timeout_at(self.deadline, rate.acquire_stamped(priority))
             .await
+            .map(Some)
             .map_err(|_elapsed| {
                 Error::new(
                     ErrorKind::Timeout,

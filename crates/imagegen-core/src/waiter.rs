@@ -1,18 +1,26 @@
 //! Waiting for a task to finish: polling as a waiter.
 //!
-//! Like the AWS SDK's waiters, a wait starts at the interval the provider
-//! advises ([`Capabilities::poll_interval`](crate::Capabilities::poll_interval)),
-//! backs off with a little jitter up to a maximum interval, and ends at one
-//! overall deadline with an [`ErrorKind::Timeout`] that carries the task id,
-//! so the caller can resume later. A status the provider is not documented to
-//! send counts as "still running": it is warned about once and bounded by the
-//! deadline, never a reason to spin or to give up.
+//! A wait polls on the schedule of [`crate::schedule`]: by default
+//! ([`PollSchedule::Aimed`]) the first poll comes shortly before the task's
+//! likely finish, as the client's latency estimate for the provider,
+//! quality and aspect says ([`crate::latency`]), then polls come at the
+//! interval the provider advises
+//! ([`Capabilities::poll_interval`](crate::Capabilities::poll_interval)),
+//! never faster, and the interval grows only when the task runs far beyond
+//! the estimate. Every wait that sees its task succeed teaches the estimate.
+//! One overall deadline ends a wait with an [`ErrorKind::Timeout`] that
+//! carries the task id, so the caller can resume later. A status the
+//! provider is not documented to send counts as "still running": it is
+//! warned about once and bounded by the deadline, never a reason to spin or
+//! to give up.
 //!
 //! A wait ends early when its future is dropped or its
 //! [`CancellationToken`] fires (the task keeps running at the provider), and
 //! it is woken at once by a webhook hint ([`Client::on_callback`](crate::Client::on_callback)).
-//! Every poll goes through the account's rate budget and the retry policy.
-//! No task is spawned: a wait is a future with one timer.
+//! Every poll goes through the account's rate budget and the retry policy;
+//! a poll of a task that is probably finished by now asks the budget to go
+//! ahead of waiting creates ([`Priority::Poll`]). No task is spawned: a
+//! wait is a future with one timer.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,7 +35,25 @@ use crate::capabilities::Warning;
 use crate::error::{Error, ErrorKind};
 use crate::generation::{TaskHandle, unix_ms_now};
 use crate::jitter::Jitter;
+use crate::latency::LatencyEstimate;
 use crate::provider::{TaskState, TaskStatus};
+use crate::rate::Priority;
+use crate::schedule::{ScheduleInput, next_poll};
+
+/// Which schedule a wait polls on (see [`crate::schedule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PollSchedule {
+    /// The first poll shortly before the task's likely finish (learned per
+    /// provider, quality and aspect), then every interval; growth only far
+    /// beyond the estimate. The default.
+    #[default]
+    Aimed,
+    /// Start at the interval and grow by the multiplier after every poll,
+    /// with jitter (the schedule before the aimed one; with multiplier 1 and
+    /// no jitter, a fixed poller: [`PollPolicy::fixed`]).
+    Backoff,
+}
 
 /// How a task is polled.
 ///
@@ -42,14 +68,19 @@ use crate::provider::{TaskState, TaskStatus};
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PollPolicy {
-    /// The first interval; `None` (the default) uses the provider's advice.
+    /// The interval between polls instead of the provider's advice (`None`,
+    /// the default, uses the advice): the shortest time between two polls,
+    /// and the interval while a task is about to finish. Under
+    /// [`PollSchedule::Backoff`], also the first interval.
     pub initial_interval: Option<Duration>,
     /// The longest interval between polls. Default 15 s.
     pub max_interval: Duration,
-    /// How much the interval grows after each poll. Default 1.5.
+    /// How much the interval grows: per poll under
+    /// [`PollSchedule::Backoff`], per interval once a task runs far beyond
+    /// its estimate under [`PollSchedule::Aimed`]. Default 1.5.
     pub multiplier: f64,
-    /// Random spread of each interval, as a fraction (0.1: ±10 %); never
-    /// below the initial interval. Default 0.1.
+    /// Random spread of each grown interval, as a fraction (0.1: +10 %);
+    /// never below the interval. Default 0.1.
     pub jitter: f64,
     /// How long a wait may take in all. Default 10 minutes (a `high`
     /// quality image can take several).
@@ -58,6 +89,8 @@ pub struct PollPolicy {
     /// exist is taken as not visible yet (APIs have read-after-write lag)
     /// and polled again. Default 30 s.
     pub not_found_grace: Duration,
+    /// The schedule. Default [`PollSchedule::Aimed`].
+    pub schedule: PollSchedule,
 }
 
 impl Default for PollPolicy {
@@ -69,12 +102,31 @@ impl Default for PollPolicy {
             jitter: 0.1,
             deadline: Duration::from_secs(600),
             not_found_grace: Duration::from_secs(30),
+            schedule: PollSchedule::Aimed,
         }
     }
 }
 
 impl PollPolicy {
-    /// Sets the first interval instead of the provider's advice.
+    /// A fixed poller: every `interval`, no growth, no jitter, whatever
+    /// the task's estimate.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use imagegen_core::{PollPolicy, PollSchedule};
+    /// let fixed = PollPolicy::fixed(Duration::from_millis(500));
+    /// assert_eq!(fixed.schedule, PollSchedule::Backoff);
+    /// assert_eq!(fixed.multiplier, 1.0);
+    /// ```
+    pub fn fixed(interval: Duration) -> Self {
+        PollPolicy::default()
+            .with_schedule(PollSchedule::Backoff)
+            .with_initial_interval(interval)
+            .with_max_interval(interval)
+            .with_multiplier(1.0)
+            .with_jitter(0.0)
+    }
+    /// Sets the interval instead of the provider's advice.
     pub fn with_initial_interval(mut self, interval: Duration) -> Self {
         self.initial_interval = Some(interval);
         self
@@ -84,7 +136,7 @@ impl PollPolicy {
         self.max_interval = interval;
         self
     }
-    /// Sets the growth factor (1.0: a fixed interval).
+    /// Sets the growth factor (1.0: no growth).
     pub fn with_multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = multiplier.max(1.0);
         self
@@ -103,6 +155,11 @@ impl PollPolicy {
     /// read-after-write lag.
     pub fn with_not_found_grace(mut self, grace: Duration) -> Self {
         self.not_found_grace = grace;
+        self
+    }
+    /// Sets the schedule.
+    pub fn with_schedule(mut self, schedule: PollSchedule) -> Self {
+        self.schedule = schedule;
         self
     }
 }
@@ -235,6 +292,19 @@ pub(crate) struct WaitOutcome {
     pub polls: u32,
     /// Undocumented statuses seen.
     pub warnings: Vec<Warning>,
+    /// What the wait learned about the task's duration, when it saw it
+    /// succeed on its own schedule.
+    pub observed: Option<Observation>,
+}
+
+/// A finished task as a wait saw it, times since its create (see
+/// [`LatencyEstimate::observe`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Observation {
+    /// It finished after this; `None`: nothing bounds it from below.
+    pub after: Option<Duration>,
+    /// It was done by this.
+    pub done: Duration,
 }
 
 async fn cancelled(token: Option<&CancellationToken>) {
@@ -264,17 +334,9 @@ fn timed_out(provider: &str, task_id: &str, last_state: &str, budget: Duration) 
     .with_hint("the task may still finish; resume it later with wait")
 }
 
-/// `value` within `[low, high]`, or `low` when it is not a number.
-fn finite_within(value: f64, low: f64, high: f64) -> f64 {
-    if value.is_nan() {
-        low
-    } else {
-        value.clamp(low, high)
-    }
-}
-
 /// What a wait needs from the client: who is polled, how, and the two
-/// requests it may make, each one retried call within the deadline given.
+/// requests it may make, each one retried call within the deadline given,
+/// at the rate-budget priority given.
 pub(crate) struct Waiting<'a, P, R> {
     /// The provider's name.
     pub provider: &'a str,
@@ -286,10 +348,25 @@ pub(crate) struct Waiting<'a, P, R> {
     pub jitter: &'a Jitter,
     /// Where webhook wake-ups arrive.
     pub wakers: &'a Wakers,
+    /// How long the task's provider, quality and aspect take.
+    pub estimate: LatencyEstimate,
     /// One status request with retries: the result and the requests sent.
     pub poll: P,
     /// One result request with retries, for [`TaskState::ResultReady`].
     pub fetch_result: R,
+}
+
+/// When a task is probably finished, as time since its create: past the
+/// estimate's `high` quantile by a quarter of its spread (a seed's spread
+/// is a guess: at its `high`). A poll from then on goes ahead of waiting
+/// creates in the rate budget; one before waits behind them when the
+/// budget is short (it would likely be wasted).
+pub(crate) fn probably_done(estimate: &LatencyEstimate) -> Duration {
+    if !estimate.is_learned() {
+        return estimate.high;
+    }
+    let spread = estimate.high.saturating_sub(estimate.low);
+    estimate.high.saturating_add(spread / 4)
 }
 
 /// Polls `handle` until it is terminal, the deadline passes, or the wait is
@@ -300,9 +377,9 @@ pub(crate) async fn wait_task<P, PF, R, RF>(
     options: &WaitOptions,
 ) -> WaitOutcome
 where
-    P: FnMut(Instant) -> PF,
+    P: FnMut(Instant, Priority) -> PF,
     PF: Future<Output = (Result<TaskStatus, Error>, u32)>,
-    R: FnMut(Instant) -> RF,
+    R: FnMut(Instant, Priority) -> RF,
     RF: Future<Output = (Result<TaskStatus, Error>, u32)>,
 {
     let provider = waiting.provider;
@@ -311,27 +388,62 @@ where
         result: Err(Error::new(ErrorKind::Timeout, "not polled yet")),
         polls: 0,
         warnings: Vec::new(),
+        observed: None,
     };
     if let Some(finished) = &handle.finished {
         outcome.result = Ok(finished.clone());
         return outcome;
     }
     let policy = waiting.policy;
+    let estimate = waiting.estimate;
     let start = Instant::now();
     let budget = options.deadline.unwrap_or(policy.deadline);
     let deadline = crate::clock::later(start, budget);
-    let initial = policy
+    let interval = policy
         .initial_interval
         .unwrap_or(waiting.advised)
         .clamp(Duration::from_millis(1), crate::clock::FAR_FUTURE);
-    // A resumed task may have been running for a while: poll at once.
-    let age = |now_ms: u64| Duration::from_millis(now_ms.saturating_sub(handle.submitted_at));
-    let mut interval = initial;
-    let mut next = crate::clock::later(start, initial.saturating_sub(age(unix_ms_now())));
+    // Times are kept since the create. A resumed task may have been running
+    // for a while (its age, from the wall clock, once); from here on the
+    // runtime's clock counts, so paused-time tests see the schedule.
+    let age = Duration::from_millis(unix_ms_now().saturating_sub(handle.submitted_at));
+    let created = start.checked_sub(age).unwrap_or(start);
+    let since_create = || age.saturating_add(start.elapsed());
+    let at = |since: Duration| crate::clock::later(created, since).max(start);
+    let due = at(probably_done(&estimate));
+    let mut schedule = ScheduleInput {
+        estimate,
+        interval,
+        policy,
+        polls: 0,
+        last_poll: None,
+        draw: waiting.jitter.factor(0.0, 1.0),
+    };
+    let first = next_poll(&schedule);
+    // A resumed task already past its first poll is polled at once; its
+    // duration teaches nothing unless it is then seen running.
+    let late_start = first <= age;
+    let mut next = at(first);
+    let mut pending: Option<Duration> = None;
     let registration = waiting.wakers.register(provider, task_id);
     let cancel = options.cancel.as_ref();
     let mut warned_unknown = false;
     let mut last_state = "queued";
+    // What a success teaches: polled on schedule, the task finished within
+    // the last interval (or since it was last seen running); polled late
+    // (held back by the rate budget, or resumed late), only since it was
+    // last seen running, if it was.
+    let observe = |pending: Option<Duration>, done: Duration, on_time: bool| {
+        let after = match (on_time && !late_start, pending) {
+            (true, pending) => Some(
+                pending
+                    .unwrap_or_default()
+                    .max(done.saturating_sub(interval)),
+            ),
+            (false, pending) => pending,
+        };
+        Observation { after, done }
+    };
 
     loop {
         tokio::select! {
@@ -351,6 +463,9 @@ where
                     && status.state.is_terminal()
                 {
                     tracing::debug!(provider, task_id, "finished, as a webhook hint confirmed");
+                    if status.state == TaskState::Succeeded {
+                        outcome.observed = Some(observe(pending, since_create(), true));
+                    }
                     outcome.result = Ok(status);
                     return outcome;
                 }
@@ -363,7 +478,13 @@ where
             outcome.result = Err(timed_out(provider, task_id, last_state, budget));
             return outcome;
         }
-        let poll = (waiting.poll)(deadline);
+        // From its likely finish on, an aimed poll goes ahead of waiting
+        // creates; the backoff schedule aims at nothing and queues in order.
+        let priority = match policy.schedule {
+            PollSchedule::Aimed => Priority::Poll { due },
+            PollSchedule::Backoff => Priority::Normal,
+        };
+        let poll = (waiting.poll)(deadline, priority);
         let (mut result, attempts) = tokio::select! {
             biased;
             _ = cancelled(cancel) => {
@@ -375,7 +496,7 @@ where
         outcome.polls += attempts;
         if matches!(&result, Ok(status) if status.state == TaskState::ResultReady) {
             // Finished at the provider; the outcome is in a separate result.
-            let fetch = (waiting.fetch_result)(deadline);
+            let fetch = (waiting.fetch_result)(deadline, Priority::Poll { due: start });
             let (fetched, attempts) = tokio::select! {
                 biased;
                 _ = cancelled(cancel) => {
@@ -387,8 +508,14 @@ where
             outcome.polls += attempts;
             result = fetched;
         }
+        let polled_at = since_create();
+        // On schedule: answered within half an interval of when it was due.
+        let on_time = Instant::now() <= crate::clock::later(next, interval / 2);
         match result {
             Ok(status) if status.state.is_terminal() => {
+                if status.state == TaskState::Succeeded {
+                    outcome.observed = Some(observe(pending, polled_at, on_time));
+                }
                 outcome.result = Ok(status);
                 return outcome;
             }
@@ -411,18 +538,16 @@ where
                     });
                 }
                 last_state = status.state.name();
+                pending = Some(polled_at);
             }
-            Err(err)
-                if err.kind() == ErrorKind::NotFound
-                    && age(unix_ms_now()) < policy.not_found_grace =>
-            {
+            Err(err) if err.kind() == ErrorKind::NotFound && polled_at < policy.not_found_grace => {
                 // Read-after-write lag: a task created moments ago may not
                 // be visible to status requests yet.
                 tracing::debug!(provider, task_id, error = %err, "task not visible yet; will poll again");
             }
             Err(err) if err.is_retryable() && err.kind() != ErrorKind::NotFound => {
                 // The poll's own retries ran out; the task is paid for, so
-                // keep waiting at the (growing) poll interval until the deadline.
+                // keep waiting on the schedule until the deadline.
                 tracing::warn!(provider, task_id, error = %err, "status poll failed; will poll again");
             }
             Err(err) => {
@@ -431,23 +556,13 @@ where
             }
         }
 
-        let now = Instant::now();
-        if now >= deadline {
+        if Instant::now() >= deadline {
             outcome.result = Err(timed_out(provider, task_id, last_state, budget));
             return outcome;
         }
-        // Policies come from users: a NaN or an endless interval must not
-        // panic a multiplication.
-        let multiplier = finite_within(policy.multiplier, 1.0, 1e6);
-        let ceiling = policy
-            .max_interval
-            .max(initial)
-            .min(crate::clock::FAR_FUTURE);
-        interval = interval.mul_f64(multiplier).min(ceiling);
-        let spread = finite_within(policy.jitter, 0.0, 1.0);
-        let jittered = interval
-            .mul_f64(waiting.jitter.factor(1.0 - spread, 1.0 + spread))
-            .max(initial);
-        next = crate::clock::later(now, jittered);
+        schedule.polls += 1;
+        schedule.last_poll = Some(polled_at);
+        schedule.draw = waiting.jitter.factor(0.0, 1.0);
+        next = at(next_poll(&schedule));
     }
 }

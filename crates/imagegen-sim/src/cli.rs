@@ -211,6 +211,13 @@ pub fn banner(sim: &SimHandle, config: &SimConfig) -> String {
         LatencyProfile::Instant => "instant".to_string(),
         LatencyProfile::Fast => "fast".to_string(),
         LatencyProfile::Realistic => "realistic".to_string(),
+        LatencyProfile::Spread {
+            queue_ms,
+            generate_ms,
+            spread_pct,
+        } => format!(
+            "spread ({queue_ms} ms queue, {generate_ms} ms generation for medium, ±{spread_pct} %)"
+        ),
         LatencyProfile::Fixed {
             queue_ms,
             generate_ms,

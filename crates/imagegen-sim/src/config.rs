@@ -63,7 +63,8 @@ pub const DEFAULT_AZURE_DEPLOYMENT: &str = "gpt-image-1.5";
 /// time. A task's latency is fixed when it is created: changing the profile
 /// at run time only affects later tasks.
 ///
-/// Serialized in snake case: `"fast"`, `"realistic"`, `"instant"` or
+/// Serialized in snake case: `"fast"`, `"realistic"`, `"instant"`,
+/// `{"spread": {"queue_ms": 200, "generate_ms": 1600, "spread_pct": 20}}` or
 /// `{"fixed": {"queue_ms": 10, "generate_ms": 50}}`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +80,20 @@ pub enum LatencyProfile {
     /// for low / medium / high, each varied by up to ±20% per task
     /// (deterministically, from the task id). For demos.
     Realistic,
+    /// Like [`LatencyProfile::Realistic`] with other times: `queue_ms`
+    /// queued and `generate_ms` generating for a `medium` task (half for
+    /// `low`, twice for `high`), both varied by up to ±`spread_pct` % per
+    /// task (uniformly, from the task's random draw). `Realistic` is
+    /// `{queue_ms: 1000, generate_ms: 8000, spread_pct: 20}`; a benchmark
+    /// that cannot wait minutes divides both times (and the rate windows).
+    Spread {
+        /// Time queued of a `medium` task, in milliseconds.
+        queue_ms: u64,
+        /// Time generating of a `medium` task, in milliseconds.
+        generate_ms: u64,
+        /// How far each task's times stray from these, in percent (0 to 100).
+        spread_pct: u64,
+    },
     /// The same queue and generation time for every task and quality.
     Fixed {
         /// Time spent queued (`queued` / `PENDING`), in milliseconds.
@@ -132,15 +147,27 @@ impl LatencyProfile {
                 };
                 (ms(5), ms(generate))
             }
-            LatencyProfile::Realistic => {
-                let generate: u64 = match quality {
-                    QualityLevel::Low => 4_000,
-                    QualityLevel::Medium => 8_000,
-                    QualityLevel::High => 16_000,
+            LatencyProfile::Realistic => LatencyProfile::Spread {
+                queue_ms: 1_000,
+                generate_ms: 8_000,
+                spread_pct: 20,
+            }
+            .durations(quality, jitter),
+            LatencyProfile::Spread {
+                queue_ms,
+                generate_ms,
+                spread_pct,
+            } => {
+                let generate = match quality {
+                    QualityLevel::Low => generate_ms / 2,
+                    QualityLevel::Medium => generate_ms,
+                    QualityLevel::High => generate_ms.saturating_mul(2),
                 };
-                // 80% .. 120%
-                let pct = 80 + (jitter % 41);
-                (ms(1_000 * pct / 100), ms(generate * pct / 100))
+                // 100 - spread .. 100 + spread percent, e.g. 80% .. 120%.
+                let spread = spread_pct.min(100);
+                let pct = 100 - spread + (jitter % (2 * spread + 1));
+                let scale = |t: u64| ms(t.saturating_mul(pct) / 100);
+                (scale(queue_ms), scale(generate))
             }
             LatencyProfile::Fixed {
                 queue_ms,
@@ -474,4 +501,54 @@ const SCALED_MINUTE: Duration = Duration::from_secs(1);
 
 fn per(requests: u32, window: Duration) -> RateLimit {
     RateLimit { requests, window }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realistic_is_a_spread_and_a_spread_stays_within_it() {
+        for jitter in [0, 20, 40, 41, 12_345] {
+            let spread = LatencyProfile::Spread {
+                queue_ms: 1_000,
+                generate_ms: 8_000,
+                spread_pct: 20,
+            };
+            for quality in [QualityLevel::Low, QualityLevel::Medium, QualityLevel::High] {
+                assert_eq!(
+                    LatencyProfile::Realistic.durations(quality, jitter),
+                    spread.durations(quality, jitter)
+                );
+            }
+        }
+        let ms = Duration::from_millis;
+        let scaled = LatencyProfile::Spread {
+            queue_ms: 200,
+            generate_ms: 1_600,
+            spread_pct: 20,
+        };
+        assert_eq!(
+            scaled.durations(QualityLevel::Medium, 0),
+            (ms(160), ms(1_280))
+        );
+        assert_eq!(
+            scaled.durations(QualityLevel::Medium, 40),
+            (ms(240), ms(1_920))
+        );
+        assert_eq!(
+            scaled.durations(QualityLevel::High, 20),
+            (ms(200), ms(3_200))
+        );
+        let wide = LatencyProfile::Spread {
+            queue_ms: 100,
+            generate_ms: 100,
+            spread_pct: 500,
+        };
+        assert_eq!(wide.durations(QualityLevel::Medium, 0), (ms(0), ms(0)));
+        assert_eq!(
+            wide.durations(QualityLevel::Medium, 200),
+            (ms(200), ms(200))
+        );
+    }
 }

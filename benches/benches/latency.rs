@@ -1,0 +1,468 @@
+//! Latency: how soon the client knows a task finished, and how soon a batch
+//! on a saturated rate budget hands out its first image.
+//!
+//! Against the simulator (in this process, on its own runtime and thread)
+//! with a spread of task durations: the sim's realistic profile (1 s queued
+//! + 8 s generating for `medium`, each task ±20 %, uniformly), **divided by
+//! `IMAGEGEN_BENCH_LATENCY_SCALE`** (default 5; 1 is real time) together
+//! with every interval and rate window, so a run takes minutes instead of
+//! a quarter of an hour. Figures are printed in real-time seconds (scaled
+//! back up).
+//!
+//! **Detection** (per asynchronous provider of the registry): 32 jobs
+//! (`IMAGEGEN_BENCH_QUICK=1`: 16), 4 at a time, `medium` quality, through
+//! one client each of:
+//!
+//! * `imagegen`: the default (aimed) poll schedule, starting from the
+//!   provider's `typical_duration` seed (a fresh client);
+//! * `backoff`: the schedule before (advised interval, ×1.5 per poll);
+//! * `fixed advised`: a fixed poller at the provider's advised interval;
+//! * `fixed 0.5 s`: a fixed poller every 0.5 s.
+//!
+//! All four are the same `Client` (same rate budget, retries, transport);
+//! only the poll policy differs. Detection delay = when `wait` returned
+//! minus when the task finished at the sim: Runbase's run object says
+//! (`completed_at`, read after the round); for a provider without it, an
+//! observer polls each task every 10 ms with the same key (those polls are
+//! not counted as the client's: requests per job are then the client's own
+//! count, creates plus `Generation::polls`).
+//!
+//! **Saturation**: 200 jobs at once on one Runbase key at its limit (20 per
+//! 10 s, scaled): time to the first image, total time, requests, 429s, and
+//! the physical minimum: every job needs a create and a poll, 20 requests
+//! per window, so the last of the 400 requests cannot start before
+//! 19 windows (190 s).
+//!
+//! Clients run in turn within each round, rounds repeated
+//! (`IMAGEGEN_BENCH_ROUNDS`, default 3; quick 1), medians printed, so the
+//! load of a shared machine falls on all alike. Not run by `cargo test`:
+//! without `--bench` (as `cargo bench` passes) it prints a note and exits.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use imagegen::{
+    ApiKey, Client, ImageRequest, LatencyEstimate, LatencyEstimates, LatencyKey, PollPolicy,
+    ProviderConfig, Quality, RateLimit,
+};
+use imagegen_benches::interleave::median;
+use imagegen_sim::{LatencyProfile, Sim, SimConfig, SimHandle};
+use tokio::sync::Semaphore;
+
+const KEY: &str = "sim-key";
+/// Jobs counted as the cold start: the first two waves of four.
+const WAVE: usize = 8;
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// Unix milliseconds of `2026-12-01T16:40:00.123Z`.
+fn parse_rfc3339_ms(text: &str) -> Option<f64> {
+    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':');
+    let (hh, mm) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let ss: f64 = t.next()?.parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss) * 1000.0)
+}
+
+/// One poller to compare.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Poller {
+    Imagegen,
+    Backoff,
+    FixedAdvised,
+    FixedHalfSecond,
+}
+
+impl Poller {
+    const ALL: [Poller; 4] = [
+        Poller::Imagegen,
+        Poller::Backoff,
+        Poller::FixedAdvised,
+        Poller::FixedHalfSecond,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Poller::Imagegen => "imagegen (aimed)",
+            Poller::Backoff => "backoff (before)",
+            Poller::FixedAdvised => "fixed, advised interval",
+            Poller::FixedHalfSecond => "fixed, 0.5 s",
+        }
+    }
+}
+
+struct Setup {
+    scale: f64,
+    sim: SimHandle,
+}
+
+impl Setup {
+    fn scaled(&self, d: Duration) -> Duration {
+        d.div_f64(self.scale)
+    }
+
+    /// A client of `poller` on provider `name`, every time scaled.
+    fn client(&self, name: &str, poller: Poller) -> Client {
+        let registration = imagegen::registration(name).expect("registered");
+        let caps = registration.capabilities();
+        let url = format!("{}{}", self.sim.base_url(), registration.spec.sim_path);
+        let provider = imagegen::provider(
+            name,
+            ProviderConfig::new()
+                .api_key(ApiKey::new(KEY))
+                .base_url(&url),
+        )
+        .expect("provider");
+        let advised = self.scaled(caps.poll_interval);
+        let policy = match poller {
+            Poller::Imagegen => PollPolicy::default()
+                .with_initial_interval(advised)
+                .with_max_interval(self.scaled(Duration::from_secs(15))),
+            Poller::Backoff => PollPolicy::default()
+                .with_schedule(imagegen::PollSchedule::Backoff)
+                .with_initial_interval(advised)
+                .with_max_interval(self.scaled(Duration::from_secs(15))),
+            Poller::FixedAdvised => PollPolicy::fixed(advised),
+            Poller::FixedHalfSecond => PollPolicy::fixed(self.scaled(Duration::from_millis(500))),
+        };
+        let mut builder = Client::builder().provider_arc(provider).poll_policy(policy);
+        if let Some(limit) = caps.rate_limit {
+            builder = builder.rate_limit(
+                name,
+                RateLimit {
+                    requests: limit.requests,
+                    per: self.scaled(limit.per),
+                },
+            );
+        }
+        // The provider's seed, on the scaled clock (what a fresh client
+        // starts from); learned from here on.
+        let mut seed = LatencyEstimates::default();
+        for quality in [None, Some(Quality::Medium)] {
+            seed.insert(
+                LatencyKey::new(name, quality, None),
+                LatencyEstimate::seed_for(self.scaled(caps.typical_duration), quality),
+            );
+        }
+        builder.latency_estimates(seed).build().expect("client")
+    }
+
+    async fn ledger(&self, provider: &str) -> imagegen_sim::LedgerEntry {
+        self.sim.ledger().totals(provider)
+    }
+}
+
+/// What one detection run measured.
+#[derive(Debug, Default, Clone)]
+struct Detection {
+    /// Detection delays, real-time seconds.
+    delays: Vec<f64>,
+    /// Task durations, real-time seconds.
+    durations: Vec<f64>,
+    /// Requests each job's client sent (create and polls), in job order.
+    client_requests: Vec<f64>,
+    requests_per_job: f64,
+    rate_limited: u64,
+}
+
+/// When a task finished at the sim (Unix ms), by an observer polling it
+/// every 10 ms (for providers whose status carries no completion time).
+async fn observe_finish(http: reqwest::Client, status_url: String) -> f64 {
+    loop {
+        let done = match http.get(&status_url).bearer_auth(KEY).send().await {
+            Ok(answer) => answer
+                .text()
+                .await
+                .map(|body| body.contains("SUCCESS") || body.contains("\"status\":1"))
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if done {
+            return now_ms() - 5.0;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> Detection {
+    let client = setup.client(name, poller);
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}{}",
+        setup.sim.base_url(),
+        imagegen::registration(name).unwrap().spec.sim_path
+    );
+    let uses_completed_at = name == "runbase";
+    let before = setup.ledger(name).await;
+    let gate = Arc::new(Semaphore::new(4));
+    let runs = (0..jobs).map(|i| {
+        let (client, gate, http, url) = (client.clone(), gate.clone(), http.clone(), url.clone());
+        async move {
+            let _slot = gate.acquire().await.expect("open");
+            let request =
+                ImageRequest::new(format!("a ceramic lamp, take {i}")).quality(Quality::Medium);
+            let submission = client.submit(request).await.expect("submitted");
+            let handle = submission.handles[0].clone();
+            let observer = (!uses_completed_at).then(|| {
+                let status = format!("{url}/status?task_id={}", handle.task_id);
+                tokio::spawn(observe_finish(http.clone(), status))
+            });
+            let generation = client.wait(&handle).await.expect("generated");
+            let known = now_ms();
+            let finished = match observer {
+                Some(observer) => Some(observer.await.expect("observer")),
+                None => None,
+            };
+            (handle, known, finished, generation.polls)
+        }
+    });
+    let results = join_all(runs).await;
+    let after = setup.ledger(name).await;
+    let client_requests: u64 = results.iter().map(|r| 1 + u64::from(r.3)).sum();
+    let mut out = Detection {
+        requests_per_job: if uses_completed_at {
+            (after.creates_accepted + after.polls + after.errors_sent
+                - before.creates_accepted
+                - before.polls
+                - before.errors_sent) as f64
+                / jobs as f64
+        } else {
+            client_requests as f64 / jobs as f64
+        },
+        rate_limited: after.rate_limited - before.rate_limited,
+        client_requests: results.iter().map(|r| 1.0 + f64::from(r.3)).collect(),
+        ..Detection::default()
+    };
+    if uses_completed_at {
+        // Let the rate window clear, then read each run's times, paced.
+        let limit = imagegen::registration(name)
+            .unwrap()
+            .capabilities()
+            .rate_limit;
+        let window = limit.map_or(Duration::ZERO, |l| {
+            setup.scaled(l.per) + setup.scaled(l.per) / 10
+        });
+        tokio::time::sleep(window).await;
+        for (i, (handle, known, _, _)) in results.iter().enumerate() {
+            if i > 0 && i % 15 == 0 {
+                tokio::time::sleep(window).await;
+            }
+            let run: serde_json::Value = http
+                .get(format!("{url}/runs/{}", handle.task_id))
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .expect("run")
+                .json()
+                .await
+                .expect("run JSON");
+            let created =
+                parse_rfc3339_ms(run["created_at"].as_str().expect("created_at")).expect("a date");
+            let completed = parse_rfc3339_ms(run["completed_at"].as_str().expect("completed_at"))
+                .expect("a date");
+            out.delays.push((known - completed) / 1000.0 * setup.scale);
+            out.durations
+                .push((completed - created) / 1000.0 * setup.scale);
+        }
+        // The next client must find the window as empty as this one did.
+        tokio::time::sleep(window).await;
+    } else {
+        for (handle, known, finished, _) in &results {
+            let finished = finished.expect("observed");
+            out.delays.push((known - finished) / 1000.0 * setup.scale);
+            out.durations
+                .push((finished - handle.submitted_at as f64) / 1000.0 * setup.scale);
+        }
+    }
+    out
+}
+
+/// What one saturated batch measured (real-time seconds).
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    first: f64,
+    total: f64,
+    requests: u64,
+    rate_limited: u64,
+}
+
+async fn saturated(setup: &Setup, poller: Poller, jobs: usize) -> Batch {
+    let client = setup.client("runbase", poller);
+    let before = setup.ledger("runbase").await;
+    let start = std::time::Instant::now();
+    let runs = (0..jobs).map(|i| {
+        let client = client.clone();
+        async move {
+            let request = ImageRequest::new(format!("a ceramic lamp, batch job {i}"))
+                .quality(Quality::Medium);
+            client.generate(request).await.expect("generated");
+            start.elapsed().as_secs_f64()
+        }
+    });
+    let done = join_all(runs).await;
+    let after = setup.ledger("runbase").await;
+    let first = done.iter().copied().fold(f64::MAX, f64::min);
+    let total = done.iter().copied().fold(0.0, f64::max);
+    Batch {
+        first: first * setup.scale,
+        total: total * setup.scale,
+        requests: after.creates_accepted + after.polls + after.errors_sent
+            - before.creates_accepted
+            - before.polls
+            - before.errors_sent,
+        rate_limited: after.rate_limited - before.rate_limited,
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+fn p95(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() as f64 * 0.95).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn env_number(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "latency: a benchmark; run it with `cargo bench -p imagegen-benches --bench latency`"
+        );
+        return;
+    }
+    let quick = imagegen_benches::quick();
+    let scale = env_number("IMAGEGEN_BENCH_LATENCY_SCALE", 5.0).max(1.0);
+    let rounds = env_number("IMAGEGEN_BENCH_ROUNDS", if quick { 1.0 } else { 3.0 }) as usize;
+    let jobs = if quick { 16 } else { 32 };
+    let batch_jobs = env_number("IMAGEGEN_BENCH_BATCH_JOBS", 200.0) as usize;
+    let only = std::env::var("IMAGEGEN_BENCH_PART").unwrap_or_default();
+
+    let sim_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("sim runtime");
+    let div = |ms: u64| (ms as f64 / scale).round() as u64;
+    let config = SimConfig::fast()
+        .latency(LatencyProfile::Spread {
+            queue_ms: div(1_000),
+            generate_ms: div(8_000),
+            spread_pct: 20,
+        })
+        .runbase_rate_limit(20, Duration::from_secs_f64(10.0 / scale));
+    let sim = sim_runtime
+        .block_on(Sim::start(config))
+        .expect("sim starts");
+    let setup = Setup { scale, sim };
+    let runtime = tokio::runtime::Runtime::new().expect("client runtime");
+    println!(
+        "latency: times divided by {scale} (sim: 1 s + 8 s per medium task ±20 %, Runbase 20 per 10 s), shown in real-time seconds; {rounds} round(s)"
+    );
+
+    let providers: Vec<&'static str> = imagegen::providers()
+        .into_iter()
+        .filter(|r| r.capabilities().mode == imagegen::Mode::Async)
+        .map(|r| r.spec.name)
+        .collect();
+
+    if only.is_empty() || only == "detection" {
+        println!(
+            "\nAll jobs (a fresh client: the first {WAVE} start from the seed), and the jobs after the first {WAVE} (learned):\n"
+        );
+        println!(
+            "| provider | poller | mean task | mean delay | delay / task | p95 delay | requests / job | learned: mean delay | delay / task | p95 delay | requests / job | 429s |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for name in &providers {
+            let mut runs: Vec<Vec<Detection>> = vec![Vec::new(); Poller::ALL.len()];
+            for _ in 0..rounds {
+                for (i, poller) in Poller::ALL.iter().enumerate() {
+                    runs[i].push(runtime.block_on(detection(&setup, name, *poller, jobs)));
+                }
+            }
+            for (poller, runs) in Poller::ALL.iter().zip(runs) {
+                let med = |f: &dyn Fn(&Detection) -> f64| median(runs.iter().map(f).collect());
+                let task = med(&|r| mean(&r.durations));
+                let delay = med(&|r| mean(&r.delays));
+                let tail = med(&|r| p95(&r.delays));
+                let requests = med(&|r| r.requests_per_job);
+                let warm_task = med(&|r| mean(&r.durations[WAVE..]));
+                let warm = med(&|r| mean(&r.delays[WAVE..]));
+                let warm_tail = med(&|r| p95(&r.delays[WAVE..]));
+                let warm_requests = med(&|r| mean(&r.client_requests[WAVE..]));
+                let limited: u64 = runs.iter().map(|r| r.rate_limited).sum();
+                println!(
+                    "| {name} | {} | {task:.2} s | {delay:.2} s | {:.1} % | {tail:.2} s | {requests:.2} | {warm:.2} s | {:.1} % | {warm_tail:.2} s | {warm_requests:.2} | {limited} |",
+                    poller.name(),
+                    100.0 * delay / task,
+                    100.0 * warm / warm_task,
+                );
+            }
+        }
+    }
+
+    if only.is_empty() || only == "batch" {
+        println!(
+            "\n{batch_jobs} jobs at once on one Runbase key, 20 requests per 10 s; physical minimum: every job a create and a poll"
+        );
+        let windows = ((2 * batch_jobs) as f64 / 20.0).ceil() - 1.0;
+        let minimum = windows * 10.0;
+        println!(
+            "\n| poller | first image | total | total / minimum ({minimum:.0} s) | requests | 429s |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        let pollers = [Poller::Imagegen, Poller::FixedAdvised];
+        let mut runs: Vec<Vec<Batch>> = vec![Vec::new(); pollers.len()];
+        for _ in 0..rounds {
+            for (i, poller) in pollers.iter().enumerate() {
+                runs[i].push(runtime.block_on(saturated(&setup, *poller, batch_jobs)));
+                // Let the window clear between runs.
+                std::thread::sleep(Duration::from_secs_f64(11.0 / scale));
+            }
+        }
+        for (poller, runs) in pollers.iter().zip(runs) {
+            let first = median(runs.iter().map(|r| r.first).collect());
+            let total = median(runs.iter().map(|r| r.total).collect());
+            let requests = median(runs.iter().map(|r| r.requests as f64).collect());
+            let limited: u64 = runs.iter().map(|r| r.rate_limited).sum();
+            let spread = |f: fn(&Batch) -> f64| {
+                let values: Vec<f64> = runs.iter().map(f).collect();
+                let lo = values.iter().copied().fold(f64::MAX, f64::min);
+                let hi = values.iter().copied().fold(0.0, f64::max);
+                format!("{lo:.1} to {hi:.1}")
+            };
+            println!(
+                "| {} | {first:.1} s ({}) | {total:.1} s ({}) | {:.3}x | {requests:.0} | {limited} |",
+                poller.name(),
+                spread(|b| b.first),
+                spread(|b| b.total),
+                total / minimum,
+            );
+        }
+    }
+}
