@@ -12,9 +12,13 @@ pub use imagegen_core::*;
 mod registry;
 pub use registry::{provider, providers, registration};
 
+#[cfg(feature = "azure")]
+pub use imagegen_azure as azure;
 #[cfg(feature = "gptimage15")]
 pub use imagegen_gptimage15 as gptimage15;
 #[cfg(feature = "openai")]
 pub use imagegen_openai as openai;
 #[cfg(feature = "runbase")]
 pub use imagegen_runbase as runbase;
+#[cfg(feature = "wavespeed")]
+pub use imagegen_wavespeed as wavespeed;

@@ -29,6 +29,10 @@ pub fn providers() -> Vec<Registration> {
         Registration::of::<crate::gptimage15::Gptimage15Codec>(),
         #[cfg(feature = "openai")]
         Registration::of::<crate::openai::OpenAiCodec>(),
+        #[cfg(feature = "azure")]
+        Registration::of::<crate::azure::AzureCodec>(),
+        #[cfg(feature = "wavespeed")]
+        Registration::of::<crate::wavespeed::WavespeedCodec>(),
         // xtask new-provider: registrations above this line
     ]
 }
