@@ -8,87 +8,7 @@
     rustdoc::broken_intra_doc_links
 )]
 
-/// TEMPLATE from `cargo xtask new-provider`: replace with azure's error body, as documented. Accept every documented shape.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct AzureErrorBody {
-    /// Machine-readable code.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// Human-readable message.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message: ::std::option::Option<::std::string::String>,
-}
-impl AzureErrorBody {
-    pub fn builder() -> builder::AzureErrorBody {
-        Default::default()
-    }
-}
-/// TEMPLATE from `cargo xtask new-provider`: replace with the body of azure's create/generate request, as documented. Requests are strict: only documented fields and values.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AzureGenerateRequest {
-    /// What to draw.
-    pub prompt: AzureGenerateRequestPrompt,
-    /// Rendering quality.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quality: ::std::option::Option<AzureQuality>,
-}
-impl AzureGenerateRequest {
-    pub fn builder() -> builder::AzureGenerateRequest {
-        Default::default()
-    }
-}
-/// What to draw.
-#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-#[serde(transparent)]
-pub struct AzureGenerateRequestPrompt(::std::string::String);
-impl ::std::ops::Deref for AzureGenerateRequestPrompt {
-    type Target = ::std::string::String;
-    fn deref(&self) -> &::std::string::String {
-        &self.0
-    }
-}
-impl ::std::convert::From<AzureGenerateRequestPrompt> for ::std::string::String {
-    fn from(value: AzureGenerateRequestPrompt) -> Self {
-        value.0
-    }
-}
-impl ::std::str::FromStr for AzureGenerateRequestPrompt {
-    type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-        if value.chars().count() > 4000usize {
-            return Err("longer than 4000 characters".into());
-        }
-        Ok(Self(value.to_string()))
-    }
-}
-impl ::std::convert::TryFrom<&str> for AzureGenerateRequestPrompt {
-    type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AzureGenerateRequestPrompt {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AzureGenerateRequestPrompt {
-    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-    where
-        D: ::serde::Deserializer<'de>,
-    {
-        ::std::string::String::deserialize(deserializer)?
-            .parse()
-            .map_err(|e: self::error::ConversionError| {
-                <D::Error as ::serde::de::Error>::custom(e.to_string())
-            })
-    }
-}
-/// Documented quality values.
+/// A boolean as form text.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -101,37 +21,37 @@ impl<'de> ::serde::Deserialize<'de> for AzureGenerateRequestPrompt {
     PartialEq,
     PartialOrd,
 )]
-pub enum AzureQuality {
-    #[serde(rename = "medium")]
-    Medium,
-    #[serde(rename = "high")]
-    High,
+pub enum AzureBooleanText {
+    #[serde(rename = "true")]
+    True,
+    #[serde(rename = "false")]
+    False,
 }
-impl ::std::fmt::Display for AzureQuality {
+impl ::std::fmt::Display for AzureBooleanText {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
-            Self::Medium => f.write_str("medium"),
-            Self::High => f.write_str("high"),
+            Self::True => f.write_str("true"),
+            Self::False => f.write_str("false"),
         }
     }
 }
-impl ::std::str::FromStr for AzureQuality {
+impl ::std::str::FromStr for AzureBooleanText {
     type Err = self::error::ConversionError;
     fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
-            "medium" => Ok(Self::Medium),
-            "high" => Ok(Self::High),
+            "true" => Ok(Self::True),
+            "false" => Ok(Self::False),
             _ => Err("invalid value".into()),
         }
     }
 }
-impl ::std::convert::TryFrom<&str> for AzureQuality {
+impl ::std::convert::TryFrom<&str> for AzureBooleanText {
     type Error = self::error::ConversionError;
     fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for AzureQuality {
+impl ::std::convert::TryFrom<::std::string::String> for AzureBooleanText {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -139,47 +59,938 @@ impl ::std::convert::TryFrom<::std::string::String> for AzureQuality {
         value.parse()
     }
 }
-/// TEMPLATE from `cargo xtask new-provider`: replace with azure's create/status response, as documented. Responses are open: no `additionalProperties: false`, status as an open string.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct AzureTask {
-    /// Why the task failed.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub error: ::std::option::Option<::std::string::String>,
-    /// Task ID.
-    pub id: ::std::string::String,
-    /// Task status (open string, mapped by the provider code).
-    pub status: ::std::string::String,
-    /// Result image URLs, once done.
+/// The verdict for one category. Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct AzureContentFilterResult {
+    /// Custom blocklists: which ones matched.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-    pub urls: ::std::vec::Vec<::std::string::String>,
+    pub details: ::std::vec::Vec<::serde_json::Value>,
+    /// Whether the category (profanity, jailbreak) was detected.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub detected: ::std::option::Option<bool>,
+    /// Whether the content was filtered for this category.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub filtered: ::std::option::Option<bool>,
+    /// Severity: `safe`, `low`, `medium` or `high`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub severity: ::std::option::Option<::std::string::String>,
 }
-impl AzureTask {
-    pub fn builder() -> builder::AzureTask {
+impl AzureContentFilterResult {
+    pub fn builder() -> builder::AzureContentFilterResult {
         Default::default()
+    }
+}
+/// An error. Decision: every member is optional, so that any of the documented shapes parses. Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct AzureError {
+    /// Machine-readable code: `contentFilter`, `content_policy_violation`, `DeploymentNotFound`, `InvalidPayload`, `BadRequest`, an HTTP status as text (`"401"`, `"429"`), or OpenAI's (`invalid_value`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub code: ::std::option::Option<::std::string::String>,
+    /// Details of a Responsible AI refusal.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub inner_error: ::std::option::Option<AzureInnerError>,
+    /// Human-readable message, e.g. "Your task failed as a result of our safety system." or "Generated image was filtered as a result of our safety system."
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub message: ::std::option::Option<::std::string::String>,
+    /// The request parameter concerned, if any.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub param: ::std::option::Option<::std::string::String>,
+    /// Error type, if any (OpenAI's `invalid_request_error`).
+    #[serde(
+        rename = "type",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub type_: ::std::option::Option<::std::string::String>,
+}
+impl AzureError {
+    pub fn builder() -> builder::AzureError {
+        Default::default()
+    }
+}
+/// Body of an Azure OpenAI error answer. Azure's gateway sends `{"error": {"code", "message"}}` (the code a string: `"401"`, `"429"`, `DeploymentNotFound`, `BadRequest`); validation errors keep OpenAI's `{"error": {"message", "type", "param", "code"}}`; a content-filter refusal adds `created` and, in the reference's `dalleErrorResponse`, `inner_error` with `content_filter_results`. The pages disagree on the content filter's code: `contentFilter` (how-to, quickstart) or `content_policy_violation` (the quickstart's table); the inner code is `ResponsibleAIPolicyViolation`. Decision: any of the three means the content filter refused the request (a generation failure, not retried, nothing charged), and its message names the categories filtered. Open: unknown fields are ignored. Examples: the first two are the how-to's; the others are illustrative, in the reference's and the quickstart's shapes.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct AzureErrorBody {
+    /// Unix timestamp (seconds) of a content-filter refusal.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub created: ::std::option::Option<i64>,
+    /// The error. Decision: optional here, so that any JSON body parses (one without it is read as OpenAI's or by its HTTP status).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<AzureError>,
+}
+impl AzureErrorBody {
+    pub fn builder() -> builder::AzureErrorBody {
+        Default::default()
+    }
+}
+/// Background: `auto`, `opaque` or `transparent`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum AzureImageBackground {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "opaque")]
+    Opaque,
+    #[serde(rename = "transparent")]
+    Transparent,
+}
+impl ::std::fmt::Display for AzureImageBackground {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::Opaque => f.write_str("opaque"),
+            Self::Transparent => f.write_str("transparent"),
+        }
+    }
+}
+impl ::std::str::FromStr for AzureImageBackground {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "opaque" => Ok(Self::Opaque),
+            "transparent" => Ok(Self::Transparent),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureImageBackground {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureImageBackground {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Number of images, 1 to 10 (listed as an `enum` so that the generated type checks the range).
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct AzureImageCount(::std::num::NonZeroU64);
+impl ::std::ops::Deref for AzureImageCount {
+    type Target = ::std::num::NonZeroU64;
+    fn deref(&self) -> &::std::num::NonZeroU64 {
+        &self.0
+    }
+}
+impl ::std::convert::From<AzureImageCount> for ::std::num::NonZeroU64 {
+    fn from(value: AzureImageCount) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<::std::num::NonZeroU64> for AzureImageCount {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::num::NonZeroU64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![
+            ::std::num::NonZeroU64::new(1).unwrap(),
+            ::std::num::NonZeroU64::new(2).unwrap(),
+            ::std::num::NonZeroU64::new(3).unwrap(),
+            ::std::num::NonZeroU64::new(4).unwrap(),
+            ::std::num::NonZeroU64::new(5).unwrap(),
+            ::std::num::NonZeroU64::new(6).unwrap(),
+            ::std::num::NonZeroU64::new(7).unwrap(),
+            ::std::num::NonZeroU64::new(8).unwrap(),
+            ::std::num::NonZeroU64::new(9).unwrap(),
+            ::std::num::NonZeroU64::new(10).unwrap(),
+        ]
+        .contains(&value)
+        {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AzureImageCount {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<::std::num::NonZeroU64>::deserialize(deserializer)?)
+            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+    }
+}
+/// Number of images as form text, `1` to `10`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum AzureImageCountText {
+    #[serde(rename = "1")]
+    X1,
+    #[serde(rename = "2")]
+    X2,
+    #[serde(rename = "3")]
+    X3,
+    #[serde(rename = "4")]
+    X4,
+    #[serde(rename = "5")]
+    X5,
+    #[serde(rename = "6")]
+    X6,
+    #[serde(rename = "7")]
+    X7,
+    #[serde(rename = "8")]
+    X8,
+    #[serde(rename = "9")]
+    X9,
+    #[serde(rename = "10")]
+    X10,
+}
+impl ::std::fmt::Display for AzureImageCountText {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::X1 => f.write_str("1"),
+            Self::X2 => f.write_str("2"),
+            Self::X3 => f.write_str("3"),
+            Self::X4 => f.write_str("4"),
+            Self::X5 => f.write_str("5"),
+            Self::X6 => f.write_str("6"),
+            Self::X7 => f.write_str("7"),
+            Self::X8 => f.write_str("8"),
+            Self::X9 => f.write_str("9"),
+            Self::X10 => f.write_str("10"),
+        }
+    }
+}
+impl ::std::str::FromStr for AzureImageCountText {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "1" => Ok(Self::X1),
+            "2" => Ok(Self::X2),
+            "3" => Ok(Self::X3),
+            "4" => Ok(Self::X4),
+            "5" => Ok(Self::X5),
+            "6" => Ok(Self::X6),
+            "7" => Ok(Self::X7),
+            "8" => Ok(Self::X8),
+            "9" => Ok(Self::X9),
+            "10" => Ok(Self::X10),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureImageCountText {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureImageCountText {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// The text fields of `POST https://{resource}.openai.azure.com/openai/deployments/{deployment}/images/edits?api-version={v}`, as sent: `multipart/form-data` ("not JSON data", the how-to; the 04/2025 reference showed a JSON example with a base64 `image`: decision, multipart, which the current pages document), so every value is text. Beside them go the files: `image[]` (png or jpg, under 50 MB, one or more) and an optional `mask` (PNG under 4 MB, same size, applied to the first image). The codec builds the form with `imagegen_openai` (its generated `OpenAiImageEditFields`) and checks these fields against this type before sending. Strict: only the fields the reference and the how-to list for edits (no `background`, `output_format` or `output_compression`: not documented for Azure's edits). The examples are illustrative.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AzureImageEditForm {
+    /// How closely to follow the input images: `low` (reference default) or `high`; not supported by gpt-image-1-mini.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub input_fidelity: ::std::option::Option<AzureInputFidelity>,
+    /// The model (the deployment decides). Decision: sent as `gpt-image-1.5`, as for generations.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    /// Number of images, `1` to `10`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub n: ::std::option::Option<AzureImageCountText>,
+    /// Number of partial images to stream, `0` to `3`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub partial_images: ::std::option::Option<AzurePartialImagesText>,
+    /// A text description of the desired edit; at most 32000 characters.
+    pub prompt: AzureImageEditFormPrompt,
+    /// Quality of the generated images.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub quality: ::std::option::Option<AzureImageQuality>,
+    /// Size of the generated images.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub size: ::std::option::Option<AzureImageSize>,
+    /// Stream partial images: `true` or `false`. imagegen does not stream.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub stream: ::std::option::Option<AzureBooleanText>,
+    /// A unique identifier for the end user.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user: ::std::option::Option<::std::string::String>,
+}
+impl AzureImageEditForm {
+    pub fn builder() -> builder::AzureImageEditForm {
+        Default::default()
+    }
+}
+/// A text description of the desired edit; at most 32000 characters.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct AzureImageEditFormPrompt(::std::string::String);
+impl ::std::ops::Deref for AzureImageEditFormPrompt {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<AzureImageEditFormPrompt> for ::std::string::String {
+    fn from(value: AzureImageEditFormPrompt) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for AzureImageEditFormPrompt {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32000usize {
+            return Err("longer than 32000 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureImageEditFormPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureImageEditFormPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AzureImageEditFormPrompt {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+/// Body of `POST https://{resource}.openai.azure.com/openai/deployments/{deployment}/images/generations?api-version={v}` (JSON), authenticated with the `api-key` header, for GPT-image models. Synchronous like OpenAI: the answer is OpenAI's images response (`imagegen_openai::generated::OpenAiImagesResponse`, base64 images). The body is OpenAI's (the codec builds it with `imagegen_openai`'s generated types) with Azure's documented values: `output_format` is `png` or `jpeg` only ("WEBP images aren't supported"); `moderation` is not mentioned by any Azure page and `response_format` is not supported for GPT-image models, so both are refused. Strict: the codec checks what it sends against this type, so a `provider_options` value Azure does not document is refused before anything is sent. The examples are illustrative, in the docs' shape.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AzureImageGenerationRequest {
+    /// Background: `transparent`, `opaque` or `auto` (default); transparent needs PNG.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub background: ::std::option::Option<AzureImageBackground>,
+    /// The model. The URL's deployment decides which model runs; the docs' examples still send `"model": "gpt-image-1.5"`. Decision: sent as `gpt-image-1.5`, as those examples do.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    /// Number of images, 1 to 10; default 1.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub n: ::std::option::Option<AzureImageCount>,
+    /// Compression level 0-100. The pages disagree: the how-to says 0 is no compression, 100 maximum and the default 100; the reference applies it to jpeg only (default 100); its 04/2025 version said default 0. Decision: every value 0-100 is accepted and none is sent unless asked for.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_compression: ::std::option::Option<AzureOutputCompression>,
+    /// Format of the returned images: `png` or `jpeg`. WEBP images aren't supported in Azure OpenAI.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_format: ::std::option::Option<AzureOutputFormat>,
+    /// Number of partial images to stream: 0-3 (reference) or 1-3 (how-to). Decision: 0-3 accepted.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub partial_images: ::std::option::Option<AzurePartialImages>,
+    /// A text description of the desired image(s); at most 32000 characters.
+    pub prompt: AzureImageGenerationRequestPrompt,
+    /// Quality of the generated images.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub quality: ::std::option::Option<AzureImageQuality>,
+    /// Size of the generated images.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub size: ::std::option::Option<AzureImageSize>,
+    /// Stream partial images as server-sent events. imagegen does not stream.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub stream: ::std::option::Option<bool>,
+    /// A unique identifier for the end user.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user: ::std::option::Option<::std::string::String>,
+}
+impl AzureImageGenerationRequest {
+    pub fn builder() -> builder::AzureImageGenerationRequest {
+        Default::default()
+    }
+}
+/// A text description of the desired image(s); at most 32000 characters.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct AzureImageGenerationRequestPrompt(::std::string::String);
+impl ::std::ops::Deref for AzureImageGenerationRequestPrompt {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<AzureImageGenerationRequestPrompt> for ::std::string::String {
+    fn from(value: AzureImageGenerationRequestPrompt) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for AzureImageGenerationRequestPrompt {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32000usize {
+            return Err("longer than 32000 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureImageGenerationRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureImageGenerationRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AzureImageGenerationRequestPrompt {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+/// Quality: `low`, `medium`, `high`; the reference also lists `auto`. The pages disagree on the default (how-to: `high`; reference: `auto`). Decision: all four are accepted, and an unset quality is left to Azure.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum AzureImageQuality {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "low")]
+    Low,
+    #[serde(rename = "medium")]
+    Medium,
+    #[serde(rename = "high")]
+    High,
+}
+impl ::std::fmt::Display for AzureImageQuality {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::Low => f.write_str("low"),
+            Self::Medium => f.write_str("medium"),
+            Self::High => f.write_str("high"),
+        }
+    }
+}
+impl ::std::str::FromStr for AzureImageQuality {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "low" => Ok(Self::Low),
+            "medium" => Ok(Self::Medium),
+            "high" => Ok(Self::High),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureImageQuality {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureImageQuality {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Size of the generated images: `1024x1024`, `1024x1536` or `1536x1024` (how-to); the reference also lists `auto`, its default. Decision: all four are accepted; imagegen sends the three sizes, and nothing for Azure's default.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum AzureImageSize {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "1024x1024")]
+    X1024x1024,
+    #[serde(rename = "1024x1536")]
+    X1024x1536,
+    #[serde(rename = "1536x1024")]
+    X1536x1024,
+}
+impl ::std::fmt::Display for AzureImageSize {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::X1024x1024 => f.write_str("1024x1024"),
+            Self::X1024x1536 => f.write_str("1024x1536"),
+            Self::X1536x1024 => f.write_str("1536x1024"),
+        }
+    }
+}
+impl ::std::str::FromStr for AzureImageSize {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "1024x1024" => Ok(Self::X1024x1024),
+            "1024x1536" => Ok(Self::X1024x1536),
+            "1536x1024" => Ok(Self::X1536x1024),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureImageSize {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureImageSize {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Details of a Responsible AI refusal. Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct AzureInnerError {
+    /// `ResponsibleAIPolicyViolation`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub code: ::std::option::Option<::std::string::String>,
+    /// The content filter's verdict by category: `sexual`, `violence`, `hate`, `self_harm` (`{filtered, severity}`), `profanity`, `jailbreak` (`{detected, filtered}`), `custom_blocklists` (`{filtered, details}`). Decision: read as a map, so a category no page lists is read too; the categories whose `filtered` is true are named in the error.
+    #[serde(
+        default,
+        skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+    )]
+    pub content_filter_results:
+        ::std::collections::HashMap<::std::string::String, AzureContentFilterResult>,
+    /// The prompt as revised before the refusal, if any.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub revised_prompt: ::std::option::Option<::std::string::String>,
+}
+impl AzureInnerError {
+    pub fn builder() -> builder::AzureInnerError {
+        Default::default()
+    }
+}
+/// Input fidelity: `low` or `high`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum AzureInputFidelity {
+    #[serde(rename = "low")]
+    Low,
+    #[serde(rename = "high")]
+    High,
+}
+impl ::std::fmt::Display for AzureInputFidelity {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Low => f.write_str("low"),
+            Self::High => f.write_str("high"),
+        }
+    }
+}
+impl ::std::str::FromStr for AzureInputFidelity {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "low" => Ok(Self::Low),
+            "high" => Ok(Self::High),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureInputFidelity {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureInputFidelity {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Compression level in percent, 0 to 100 (listed as an `enum` so that the generated type checks the range).
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct AzureOutputCompression(i64);
+impl ::std::ops::Deref for AzureOutputCompression {
+    type Target = i64;
+    fn deref(&self) -> &i64 {
+        &self.0
+    }
+}
+impl ::std::convert::From<AzureOutputCompression> for i64 {
+    fn from(value: AzureOutputCompression) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<i64> for AzureOutputCompression {
+    type Error = self::error::ConversionError;
+    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![
+            0_i64, 1_i64, 2_i64, 3_i64, 4_i64, 5_i64, 6_i64, 7_i64, 8_i64, 9_i64, 10_i64, 11_i64,
+            12_i64, 13_i64, 14_i64, 15_i64, 16_i64, 17_i64, 18_i64, 19_i64, 20_i64, 21_i64, 22_i64,
+            23_i64, 24_i64, 25_i64, 26_i64, 27_i64, 28_i64, 29_i64, 30_i64, 31_i64, 32_i64, 33_i64,
+            34_i64, 35_i64, 36_i64, 37_i64, 38_i64, 39_i64, 40_i64, 41_i64, 42_i64, 43_i64, 44_i64,
+            45_i64, 46_i64, 47_i64, 48_i64, 49_i64, 50_i64, 51_i64, 52_i64, 53_i64, 54_i64, 55_i64,
+            56_i64, 57_i64, 58_i64, 59_i64, 60_i64, 61_i64, 62_i64, 63_i64, 64_i64, 65_i64, 66_i64,
+            67_i64, 68_i64, 69_i64, 70_i64, 71_i64, 72_i64, 73_i64, 74_i64, 75_i64, 76_i64, 77_i64,
+            78_i64, 79_i64, 80_i64, 81_i64, 82_i64, 83_i64, 84_i64, 85_i64, 86_i64, 87_i64, 88_i64,
+            89_i64, 90_i64, 91_i64, 92_i64, 93_i64, 94_i64, 95_i64, 96_i64, 97_i64, 98_i64, 99_i64,
+            100_i64,
+        ]
+        .contains(&value)
+        {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AzureOutputCompression {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<i64>::deserialize(deserializer)?)
+            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+    }
+}
+/// Format of the returned images: `png` (default) or `jpeg`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum AzureOutputFormat {
+    #[serde(rename = "png")]
+    Png,
+    #[serde(rename = "jpeg")]
+    Jpeg,
+}
+impl ::std::fmt::Display for AzureOutputFormat {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Png => f.write_str("png"),
+            Self::Jpeg => f.write_str("jpeg"),
+        }
+    }
+}
+impl ::std::str::FromStr for AzureOutputFormat {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "png" => Ok(Self::Png),
+            "jpeg" => Ok(Self::Jpeg),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzureOutputFormat {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzureOutputFormat {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Number of partial images to stream, 0 to 3.
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct AzurePartialImages(i64);
+impl ::std::ops::Deref for AzurePartialImages {
+    type Target = i64;
+    fn deref(&self) -> &i64 {
+        &self.0
+    }
+}
+impl ::std::convert::From<AzurePartialImages> for i64 {
+    fn from(value: AzurePartialImages) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<i64> for AzurePartialImages {
+    type Error = self::error::ConversionError;
+    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![0_i64, 1_i64, 2_i64, 3_i64].contains(&value) {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AzurePartialImages {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<i64>::deserialize(deserializer)?)
+            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+    }
+}
+/// Number of partial images as form text, `0` to `3`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum AzurePartialImagesText {
+    #[serde(rename = "0")]
+    X0,
+    #[serde(rename = "1")]
+    X1,
+    #[serde(rename = "2")]
+    X2,
+    #[serde(rename = "3")]
+    X3,
+}
+impl ::std::fmt::Display for AzurePartialImagesText {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::X0 => f.write_str("0"),
+            Self::X1 => f.write_str("1"),
+            Self::X2 => f.write_str("2"),
+            Self::X3 => f.write_str("3"),
+        }
+    }
+}
+impl ::std::str::FromStr for AzurePartialImagesText {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "0" => Ok(Self::X0),
+            "1" => Ok(Self::X1),
+            "2" => Ok(Self::X2),
+            "3" => Ok(Self::X3),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for AzurePartialImagesText {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for AzurePartialImagesText {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
     }
 }
 /// Types for composing complex structures.
 pub mod builder {
     #[derive(Clone, Debug)]
-    pub struct AzureErrorBody {
+    pub struct AzureContentFilterResult {
+        details: ::std::result::Result<::std::vec::Vec<::serde_json::Value>, ::std::string::String>,
+        detected: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        filtered: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        severity: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for AzureContentFilterResult {
+        fn default() -> Self {
+            Self {
+                details: Ok(Default::default()),
+                detected: Ok(Default::default()),
+                filtered: Ok(Default::default()),
+                severity: Ok(Default::default()),
+            }
+        }
+    }
+    impl AzureContentFilterResult {
+        pub fn details<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::serde_json::Value>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.details = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for details: {e}"));
+            self
+        }
+        pub fn detected<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.detected = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for detected: {e}"));
+            self
+        }
+        pub fn filtered<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.filtered = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for filtered: {e}"));
+            self
+        }
+        pub fn severity<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.severity = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for severity: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<AzureContentFilterResult> for super::AzureContentFilterResult {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: AzureContentFilterResult,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                details: value.details?,
+                detected: value.detected?,
+                filtered: value.filtered?,
+                severity: value.severity?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::AzureContentFilterResult> for AzureContentFilterResult {
+        fn from(value: super::AzureContentFilterResult) -> Self {
+            Self {
+                details: Ok(value.details),
+                detected: Ok(value.detected),
+                filtered: Ok(value.filtered),
+                severity: Ok(value.severity),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct AzureError {
         code: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        inner_error: ::std::result::Result<
+            ::std::option::Option<super::AzureInnerError>,
             ::std::string::String,
         >,
         message: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
+        param: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        type_: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
     }
-    impl ::std::default::Default for AzureErrorBody {
+    impl ::std::default::Default for AzureError {
         fn default() -> Self {
             Self {
                 code: Ok(Default::default()),
+                inner_error: Ok(Default::default()),
                 message: Ok(Default::default()),
+                param: Ok(Default::default()),
+                type_: Ok(Default::default()),
             }
         }
     }
-    impl AzureErrorBody {
+    impl AzureError {
         pub fn code<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -188,6 +999,16 @@ pub mod builder {
             self.code = value
                 .try_into()
                 .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn inner_error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureInnerError>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.inner_error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for inner_error: {e}"));
             self
         }
         pub fn message<T>(mut self, value: T) -> Self
@@ -200,6 +1021,87 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
+        pub fn param<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.param = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for param: {e}"));
+            self
+        }
+        pub fn type_<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.type_ = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for type_: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<AzureError> for super::AzureError {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: AzureError,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                inner_error: value.inner_error?,
+                message: value.message?,
+                param: value.param?,
+                type_: value.type_?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::AzureError> for AzureError {
+        fn from(value: super::AzureError) -> Self {
+            Self {
+                code: Ok(value.code),
+                inner_error: Ok(value.inner_error),
+                message: Ok(value.message),
+                param: Ok(value.param),
+                type_: Ok(value.type_),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct AzureErrorBody {
+        created: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+        error:
+            ::std::result::Result<::std::option::Option<super::AzureError>, ::std::string::String>,
+    }
+    impl ::std::default::Default for AzureErrorBody {
+        fn default() -> Self {
+            Self {
+                created: Ok(Default::default()),
+                error: Ok(Default::default()),
+            }
+        }
+    }
+    impl AzureErrorBody {
+        pub fn created<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.created = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for created: {e}"));
+            self
+        }
+        pub fn error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureError>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for error: {e}"));
+            self
+        }
     }
     impl ::std::convert::TryFrom<AzureErrorBody> for super::AzureErrorBody {
         type Error = super::error::ConversionError;
@@ -207,39 +1109,114 @@ pub mod builder {
             value: AzureErrorBody,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
-                code: value.code?,
-                message: value.message?,
+                created: value.created?,
+                error: value.error?,
             })
         }
     }
     impl ::std::convert::From<super::AzureErrorBody> for AzureErrorBody {
         fn from(value: super::AzureErrorBody) -> Self {
             Self {
-                code: Ok(value.code),
-                message: Ok(value.message),
+                created: Ok(value.created),
+                error: Ok(value.error),
             }
         }
     }
     #[derive(Clone, Debug)]
-    pub struct AzureGenerateRequest {
-        prompt: ::std::result::Result<super::AzureGenerateRequestPrompt, ::std::string::String>,
+    pub struct AzureImageEditForm {
+        input_fidelity: ::std::result::Result<
+            ::std::option::Option<super::AzureInputFidelity>,
+            ::std::string::String,
+        >,
+        model: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        n: ::std::result::Result<
+            ::std::option::Option<super::AzureImageCountText>,
+            ::std::string::String,
+        >,
+        partial_images: ::std::result::Result<
+            ::std::option::Option<super::AzurePartialImagesText>,
+            ::std::string::String,
+        >,
+        prompt: ::std::result::Result<super::AzureImageEditFormPrompt, ::std::string::String>,
         quality: ::std::result::Result<
-            ::std::option::Option<super::AzureQuality>,
+            ::std::option::Option<super::AzureImageQuality>,
+            ::std::string::String,
+        >,
+        size: ::std::result::Result<
+            ::std::option::Option<super::AzureImageSize>,
+            ::std::string::String,
+        >,
+        stream: ::std::result::Result<
+            ::std::option::Option<super::AzureBooleanText>,
+            ::std::string::String,
+        >,
+        user: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
     }
-    impl ::std::default::Default for AzureGenerateRequest {
+    impl ::std::default::Default for AzureImageEditForm {
         fn default() -> Self {
             Self {
+                input_fidelity: Ok(Default::default()),
+                model: Ok(Default::default()),
+                n: Ok(Default::default()),
+                partial_images: Ok(Default::default()),
                 prompt: Err("no value supplied for prompt".to_string()),
                 quality: Ok(Default::default()),
+                size: Ok(Default::default()),
+                stream: Ok(Default::default()),
+                user: Ok(Default::default()),
             }
         }
     }
-    impl AzureGenerateRequest {
+    impl AzureImageEditForm {
+        pub fn input_fidelity<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureInputFidelity>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.input_fidelity = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for input_fidelity: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn n<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureImageCountText>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.n = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for n: {e}"));
+            self
+        }
+        pub fn partial_images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzurePartialImagesText>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.partial_images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for partial_images: {e}"));
+            self
+        }
         pub fn prompt<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<super::AzureGenerateRequestPrompt>,
+            T: ::std::convert::TryInto<super::AzureImageEditFormPrompt>,
             T::Error: ::std::fmt::Display,
         {
             self.prompt = value
@@ -249,7 +1226,7 @@ pub mod builder {
         }
         pub fn quality<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::AzureQuality>>,
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureImageQuality>>,
             T::Error: ::std::fmt::Display,
         {
             self.quality = value
@@ -257,108 +1234,357 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for quality: {e}"));
             self
         }
-    }
-    impl ::std::convert::TryFrom<AzureGenerateRequest> for super::AzureGenerateRequest {
-        type Error = super::error::ConversionError;
-        fn try_from(
-            value: AzureGenerateRequest,
-        ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                prompt: value.prompt?,
-                quality: value.quality?,
-            })
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureImageSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
         }
-    }
-    impl ::std::convert::From<super::AzureGenerateRequest> for AzureGenerateRequest {
-        fn from(value: super::AzureGenerateRequest) -> Self {
-            Self {
-                prompt: Ok(value.prompt),
-                quality: Ok(value.quality),
-            }
+        pub fn stream<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureBooleanText>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.stream = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for stream: {e}"));
+            self
         }
-    }
-    #[derive(Clone, Debug)]
-    pub struct AzureTask {
-        error: ::std::result::Result<
-            ::std::option::Option<::std::string::String>,
-            ::std::string::String,
-        >,
-        id: ::std::result::Result<::std::string::String, ::std::string::String>,
-        status: ::std::result::Result<::std::string::String, ::std::string::String>,
-        urls: ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
-    }
-    impl ::std::default::Default for AzureTask {
-        fn default() -> Self {
-            Self {
-                error: Ok(Default::default()),
-                id: Err("no value supplied for id".to_string()),
-                status: Err("no value supplied for status".to_string()),
-                urls: Ok(Default::default()),
-            }
-        }
-    }
-    impl AzureTask {
-        pub fn error<T>(mut self, value: T) -> Self
+        pub fn user<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
-            self.error = value
+            self.user = value
                 .try_into()
-                .map_err(|e| format!("error converting supplied value for error: {e}"));
-            self
-        }
-        pub fn id<T>(mut self, value: T) -> Self
-        where
-            T: ::std::convert::TryInto<::std::string::String>,
-            T::Error: ::std::fmt::Display,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|e| format!("error converting supplied value for id: {e}"));
-            self
-        }
-        pub fn status<T>(mut self, value: T) -> Self
-        where
-            T: ::std::convert::TryInto<::std::string::String>,
-            T::Error: ::std::fmt::Display,
-        {
-            self.status = value
-                .try_into()
-                .map_err(|e| format!("error converting supplied value for status: {e}"));
-            self
-        }
-        pub fn urls<T>(mut self, value: T) -> Self
-        where
-            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
-        {
-            self.urls = value
-                .try_into()
-                .map_err(|e| format!("error converting supplied value for urls: {e}"));
+                .map_err(|e| format!("error converting supplied value for user: {e}"));
             self
         }
     }
-    impl ::std::convert::TryFrom<AzureTask> for super::AzureTask {
+    impl ::std::convert::TryFrom<AzureImageEditForm> for super::AzureImageEditForm {
         type Error = super::error::ConversionError;
         fn try_from(
-            value: AzureTask,
+            value: AzureImageEditForm,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
-                error: value.error?,
-                id: value.id?,
-                status: value.status?,
-                urls: value.urls?,
+                input_fidelity: value.input_fidelity?,
+                model: value.model?,
+                n: value.n?,
+                partial_images: value.partial_images?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+                size: value.size?,
+                stream: value.stream?,
+                user: value.user?,
             })
         }
     }
-    impl ::std::convert::From<super::AzureTask> for AzureTask {
-        fn from(value: super::AzureTask) -> Self {
+    impl ::std::convert::From<super::AzureImageEditForm> for AzureImageEditForm {
+        fn from(value: super::AzureImageEditForm) -> Self {
             Self {
-                error: Ok(value.error),
-                id: Ok(value.id),
-                status: Ok(value.status),
-                urls: Ok(value.urls),
+                input_fidelity: Ok(value.input_fidelity),
+                model: Ok(value.model),
+                n: Ok(value.n),
+                partial_images: Ok(value.partial_images),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+                size: Ok(value.size),
+                stream: Ok(value.stream),
+                user: Ok(value.user),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct AzureImageGenerationRequest {
+        background: ::std::result::Result<
+            ::std::option::Option<super::AzureImageBackground>,
+            ::std::string::String,
+        >,
+        model: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        n: ::std::result::Result<
+            ::std::option::Option<super::AzureImageCount>,
+            ::std::string::String,
+        >,
+        output_compression: ::std::result::Result<
+            ::std::option::Option<super::AzureOutputCompression>,
+            ::std::string::String,
+        >,
+        output_format: ::std::result::Result<
+            ::std::option::Option<super::AzureOutputFormat>,
+            ::std::string::String,
+        >,
+        partial_images: ::std::result::Result<
+            ::std::option::Option<super::AzurePartialImages>,
+            ::std::string::String,
+        >,
+        prompt:
+            ::std::result::Result<super::AzureImageGenerationRequestPrompt, ::std::string::String>,
+        quality: ::std::result::Result<
+            ::std::option::Option<super::AzureImageQuality>,
+            ::std::string::String,
+        >,
+        size: ::std::result::Result<
+            ::std::option::Option<super::AzureImageSize>,
+            ::std::string::String,
+        >,
+        stream: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        user: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for AzureImageGenerationRequest {
+        fn default() -> Self {
+            Self {
+                background: Ok(Default::default()),
+                model: Ok(Default::default()),
+                n: Ok(Default::default()),
+                output_compression: Ok(Default::default()),
+                output_format: Ok(Default::default()),
+                partial_images: Ok(Default::default()),
+                prompt: Err("no value supplied for prompt".to_string()),
+                quality: Ok(Default::default()),
+                size: Ok(Default::default()),
+                stream: Ok(Default::default()),
+                user: Ok(Default::default()),
+            }
+        }
+    }
+    impl AzureImageGenerationRequest {
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureImageBackground>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn n<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureImageCount>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.n = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for n: {e}"));
+            self
+        }
+        pub fn output_compression<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureOutputCompression>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_compression = value.try_into().map_err(|e| {
+                format!("error converting supplied value for output_compression: {e}")
+            });
+            self
+        }
+        pub fn output_format<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureOutputFormat>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.output_format = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+            self
+        }
+        pub fn partial_images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzurePartialImages>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.partial_images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for partial_images: {e}"));
+            self
+        }
+        pub fn prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::AzureImageGenerationRequestPrompt>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for prompt: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureImageQuality>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::AzureImageSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
+        }
+        pub fn stream<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.stream = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for stream: {e}"));
+            self
+        }
+        pub fn user<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.user = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for user: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<AzureImageGenerationRequest> for super::AzureImageGenerationRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: AzureImageGenerationRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                background: value.background?,
+                model: value.model?,
+                n: value.n?,
+                output_compression: value.output_compression?,
+                output_format: value.output_format?,
+                partial_images: value.partial_images?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+                size: value.size?,
+                stream: value.stream?,
+                user: value.user?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::AzureImageGenerationRequest> for AzureImageGenerationRequest {
+        fn from(value: super::AzureImageGenerationRequest) -> Self {
+            Self {
+                background: Ok(value.background),
+                model: Ok(value.model),
+                n: Ok(value.n),
+                output_compression: Ok(value.output_compression),
+                output_format: Ok(value.output_format),
+                partial_images: Ok(value.partial_images),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+                size: Ok(value.size),
+                stream: Ok(value.stream),
+                user: Ok(value.user),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct AzureInnerError {
+        code: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        content_filter_results: ::std::result::Result<
+            ::std::collections::HashMap<::std::string::String, super::AzureContentFilterResult>,
+            ::std::string::String,
+        >,
+        revised_prompt: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for AzureInnerError {
+        fn default() -> Self {
+            Self {
+                code: Ok(Default::default()),
+                content_filter_results: Ok(Default::default()),
+                revised_prompt: Ok(Default::default()),
+            }
+        }
+    }
+    impl AzureInnerError {
+        pub fn code<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.code = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn content_filter_results<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        super::AzureContentFilterResult,
+                    >,
+                >,
+            T::Error: ::std::fmt::Display,
+        {
+            self.content_filter_results = value.try_into().map_err(|e| {
+                format!("error converting supplied value for content_filter_results: {e}")
+            });
+            self
+        }
+        pub fn revised_prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revised_prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for revised_prompt: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<AzureInnerError> for super::AzureInnerError {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: AzureInnerError,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                content_filter_results: value.content_filter_results?,
+                revised_prompt: value.revised_prompt?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::AzureInnerError> for AzureInnerError {
+        fn from(value: super::AzureInnerError) -> Self {
+            Self {
+                code: Ok(value.code),
+                content_filter_results: Ok(value.content_filter_results),
+                revised_prompt: Ok(value.revised_prompt),
             }
         }
     }

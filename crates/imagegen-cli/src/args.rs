@@ -15,16 +15,16 @@ fn env_help() -> String {
     for p in providers::all() {
         let spec = p.spec;
         out.push_str(&format!(
-            "  {:<24}{}: API key\n",
+            "  {:<23} {}: API key\n",
             spec.api_key_var, spec.name
         ));
         out.push_str(&format!(
-            "  {:<24}{}: base URL (default {})\n",
+            "  {:<23} {}: base URL (default {})\n",
             spec.base_url_var, spec.name, spec.default_base_url
         ));
         for setting in spec.settings {
             out.push_str(&format!(
-                "  {:<24}{}: {}\n",
+                "  {:<23} {}: {}\n",
                 setting.var, spec.name, setting.about
             ));
         }

@@ -8,67 +8,54 @@
     rustdoc::broken_intra_doc_links
 )]
 
-/// TEMPLATE from `cargo xtask new-provider`: replace with wavespeed's error body, as documented. Accept every documented shape.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct WavespeedErrorBody {
-    /// Machine-readable code.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// Human-readable message.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message: ::std::option::Option<::std::string::String>,
+/// Background: `auto`, `opaque` or `transparent`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum WavespeedBackground {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "opaque")]
+    Opaque,
+    #[serde(rename = "transparent")]
+    Transparent,
 }
-impl WavespeedErrorBody {
-    pub fn builder() -> builder::WavespeedErrorBody {
-        Default::default()
+impl ::std::fmt::Display for WavespeedBackground {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::Opaque => f.write_str("opaque"),
+            Self::Transparent => f.write_str("transparent"),
+        }
     }
 }
-/// TEMPLATE from `cargo xtask new-provider`: replace with the body of wavespeed's create/generate request, as documented. Requests are strict: only documented fields and values.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WavespeedGenerateRequest {
-    /// What to draw.
-    pub prompt: WavespeedGenerateRequestPrompt,
-    /// Rendering quality.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quality: ::std::option::Option<WavespeedQuality>,
-}
-impl WavespeedGenerateRequest {
-    pub fn builder() -> builder::WavespeedGenerateRequest {
-        Default::default()
-    }
-}
-/// What to draw.
-#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-#[serde(transparent)]
-pub struct WavespeedGenerateRequestPrompt(::std::string::String);
-impl ::std::ops::Deref for WavespeedGenerateRequestPrompt {
-    type Target = ::std::string::String;
-    fn deref(&self) -> &::std::string::String {
-        &self.0
-    }
-}
-impl ::std::convert::From<WavespeedGenerateRequestPrompt> for ::std::string::String {
-    fn from(value: WavespeedGenerateRequestPrompt) -> Self {
-        value.0
-    }
-}
-impl ::std::str::FromStr for WavespeedGenerateRequestPrompt {
+impl ::std::str::FromStr for WavespeedBackground {
     type Err = self::error::ConversionError;
     fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-        if value.chars().count() > 4000usize {
-            return Err("longer than 4000 characters".into());
+        match value {
+            "auto" => Ok(Self::Auto),
+            "opaque" => Ok(Self::Opaque),
+            "transparent" => Ok(Self::Transparent),
+            _ => Err("invalid value".into()),
         }
-        Ok(Self(value.to_string()))
     }
 }
-impl ::std::convert::TryFrom<&str> for WavespeedGenerateRequestPrompt {
+impl ::std::convert::TryFrom<&str> for WavespeedBackground {
     type Error = self::error::ConversionError;
     fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for WavespeedGenerateRequestPrompt {
+impl ::std::convert::TryFrom<::std::string::String> for WavespeedBackground {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -76,7 +63,71 @@ impl ::std::convert::TryFrom<::std::string::String> for WavespeedGenerateRequest
         value.parse()
     }
 }
-impl<'de> ::serde::Deserialize<'de> for WavespeedGenerateRequestPrompt {
+/// Body of `POST https://api.wavespeed.ai/api/v3/openai/gpt-image-1.5/edit` (JSON; model id `openai/gpt-image-1.5/edit`): an image-to-image generation from reference images. The answer is a WavespeedTaskResponse, as for text-to-image. Strict: only the fields the edit page documents (`input_fidelity` and a mask are not documented for 1.5 and are refused). The examples are illustrative.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WavespeedEditRequest {
+    /// If true, the output is encoded into a BASE64 string instead of a URL (API only; default false). Decision: not set by the codec; outputs of either kind are read.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub enable_base64_output: ::std::option::Option<bool>,
+    /// If true, the request waits until the result is ready (API only; default false); may answer `504 Gateway Timeout` with no task id while the task goes on. Decision: the codec never sets it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub enable_sync_mode: ::std::option::Option<bool>,
+    /// Upload one or more reference images (JPG / PNG): their URLs. Decision: public URLs only (files would first go through WaveSpeed's upload endpoint, which imagegen does not use).
+    pub images: ::std::vec::Vec<::std::string::String>,
+    /// The text prompt describing the edit. Decision: at most 32000 characters, GPT Image's own limit (WaveSpeed documents none).
+    pub prompt: WavespeedEditRequestPrompt,
+    /// The quality of the generated image; `medium` by default.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub quality: ::std::option::Option<WavespeedQuality>,
+    /// The size of the generated image.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub size: ::std::option::Option<WavespeedEditSize>,
+}
+impl WavespeedEditRequest {
+    pub fn builder() -> builder::WavespeedEditRequest {
+        Default::default()
+    }
+}
+/// The text prompt describing the edit. Decision: at most 32000 characters, GPT Image's own limit (WaveSpeed documents none).
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct WavespeedEditRequestPrompt(::std::string::String);
+impl ::std::ops::Deref for WavespeedEditRequestPrompt {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<WavespeedEditRequestPrompt> for ::std::string::String {
+    fn from(value: WavespeedEditRequestPrompt) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for WavespeedEditRequestPrompt {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32000usize {
+            return Err("longer than 32000 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for WavespeedEditRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for WavespeedEditRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WavespeedEditRequestPrompt {
     fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
     where
         D: ::serde::Deserializer<'de>,
@@ -88,7 +139,74 @@ impl<'de> ::serde::Deserialize<'de> for WavespeedGenerateRequestPrompt {
             })
     }
 }
-/// Documented quality values.
+/// Image size of an edit: the edit page lists 1024x1024, 1024x1536 and 1536x1024 (no `auto`). Decision: both separators are accepted (see WavespeedSize); the codec sends `*`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum WavespeedEditSize {
+    #[serde(rename = "1024*1024")]
+    X10241024,
+    #[serde(rename = "1024*1536")]
+    X10241536,
+    #[serde(rename = "1536*1024")]
+    X15361024,
+    #[serde(rename = "1024x1024")]
+    X1024x1024,
+    #[serde(rename = "1024x1536")]
+    X1024x1536,
+    #[serde(rename = "1536x1024")]
+    X1536x1024,
+}
+impl ::std::fmt::Display for WavespeedEditSize {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::X10241024 => f.write_str("1024*1024"),
+            Self::X10241536 => f.write_str("1024*1536"),
+            Self::X15361024 => f.write_str("1536*1024"),
+            Self::X1024x1024 => f.write_str("1024x1024"),
+            Self::X1024x1536 => f.write_str("1024x1536"),
+            Self::X1536x1024 => f.write_str("1536x1024"),
+        }
+    }
+}
+impl ::std::str::FromStr for WavespeedEditSize {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "1024*1024" => Ok(Self::X10241024),
+            "1024*1536" => Ok(Self::X10241536),
+            "1536*1024" => Ok(Self::X15361024),
+            "1024x1024" => Ok(Self::X1024x1024),
+            "1024x1536" => Ok(Self::X1024x1536),
+            "1536x1024" => Ok(Self::X1536x1024),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for WavespeedEditSize {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for WavespeedEditSize {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// Quality: `low`, `medium` (default) or `high`.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -102,6 +220,8 @@ impl<'de> ::serde::Deserialize<'de> for WavespeedGenerateRequestPrompt {
     PartialOrd,
 )]
 pub enum WavespeedQuality {
+    #[serde(rename = "low")]
+    Low,
     #[serde(rename = "medium")]
     Medium,
     #[serde(rename = "high")]
@@ -110,6 +230,7 @@ pub enum WavespeedQuality {
 impl ::std::fmt::Display for WavespeedQuality {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
+            Self::Low => f.write_str("low"),
             Self::Medium => f.write_str("medium"),
             Self::High => f.write_str("high"),
         }
@@ -119,6 +240,7 @@ impl ::std::str::FromStr for WavespeedQuality {
     type Err = self::error::ConversionError;
     fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
+            "low" => Ok(Self::Low),
             "medium" => Ok(Self::Medium),
             "high" => Ok(Self::High),
             _ => Err("invalid value".into()),
@@ -139,107 +261,326 @@ impl ::std::convert::TryFrom<::std::string::String> for WavespeedQuality {
         value.parse()
     }
 }
-/// TEMPLATE from `cargo xtask new-provider`: replace with wavespeed's create/status response, as documented. Responses are open: no `additionalProperties: false`, status as an open string.
+/// Image size. The docs disagree on the separator: GPT Image 1.5's llms.txt (and the `gpt-image-1` edit page) write `1024*1024`, the 1.5 page's parameter table `1024x1024`; only llms.txt lists `auto`. Decision: every documented spelling is accepted here; the codec sends the `*` spelling of llms.txt, and never `auto`.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd,
+)]
+pub enum WavespeedSize {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "1024*1024")]
+    X10241024,
+    #[serde(rename = "1024*1536")]
+    X10241536,
+    #[serde(rename = "1536*1024")]
+    X15361024,
+    #[serde(rename = "1024x1024")]
+    X1024x1024,
+    #[serde(rename = "1024x1536")]
+    X1024x1536,
+    #[serde(rename = "1536x1024")]
+    X1536x1024,
+}
+impl ::std::fmt::Display for WavespeedSize {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::X10241024 => f.write_str("1024*1024"),
+            Self::X10241536 => f.write_str("1024*1536"),
+            Self::X15361024 => f.write_str("1536*1024"),
+            Self::X1024x1024 => f.write_str("1024x1024"),
+            Self::X1024x1536 => f.write_str("1024x1536"),
+            Self::X1536x1024 => f.write_str("1536x1024"),
+        }
+    }
+}
+impl ::std::str::FromStr for WavespeedSize {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "1024*1024" => Ok(Self::X10241024),
+            "1024*1536" => Ok(Self::X10241536),
+            "1536*1024" => Ok(Self::X15361024),
+            "1024x1024" => Ok(Self::X1024x1024),
+            "1024x1536" => Ok(Self::X1024x1536),
+            "1536x1024" => Ok(Self::X1536x1024),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for WavespeedSize {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for WavespeedSize {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/// A task (a prediction), as `data` of every successful envelope. Unknown fields are ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct WavespeedTask {
-    /// Why the task failed.
+    /// When the task was created (ISO timestamp). Decision: kept as a plain string.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub created_at: ::std::option::Option<::std::string::String>,
+    /// Why the task failed; empty if it did not.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
-    /// Task ID.
-    pub id: ::std::string::String,
-    /// Task status (open string, mapped by the provider code).
-    pub status: ::std::string::String,
-    /// Result image URLs, once done.
+    /// Whether each output was flagged as NSFW, one boolean per output.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-    pub urls: ::std::vec::Vec<::std::string::String>,
+    pub has_nsfw_contents: ::std::vec::Vec<bool>,
+    /// The task id.
+    pub id: ::std::string::String,
+    /// The model id, e.g. `openai/gpt-image-1.5/text-to-image`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    /// The outputs: an array of output URLs, empty until the task is `completed`; base64 strings instead of URLs when `enable_base64_output` was set. Decision: a string starting with `http` is a URL, a `data:` URI is decoded, anything else is read as bare base64.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub outputs: ::std::vec::Vec<::std::string::String>,
+    /// The status: `created`, `processing`, `completed` (done) or `failed` (stop polling). Open: the Python SDK also ends on `cancelled` and `timeout` (not in the docs; decision: read as cancelled and failed); any other value is still in progress.
+    pub status: ::std::string::String,
+    /// Timings; `inference` in milliseconds.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub timings: ::std::option::Option<WavespeedTimings>,
+    /// Links for the task: `get`, its result URL.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub urls: ::std::option::Option<WavespeedUrls>,
 }
 impl WavespeedTask {
     pub fn builder() -> builder::WavespeedTask {
         Default::default()
     }
 }
+/// Answer of the submits (`POST /api/v3/openai/gpt-image-1.5/text-to-image` and `/edit`) and of the result requests (`GET /api/v3/predictions/{id}/result` and `GET /api/v3/predictions/{id}`, both documented): the envelope `{code, message, data}` whose `data` is the task. A failed task is not an HTTP error: `code: 200`, `message: "success"`, `data.status: "failed"` and the reason in `data.error`. Poll at least 2 seconds apart (the docs' advice for image tasks). Decision: error answers are not documented (the SDKs keep only `HTTP <code>: <text>`); an error that is this envelope (a non-200 `code`, `data: null`) is read by its `code` when that is an HTTP error status, else by the HTTP status, and one that is not (a gateway's HTML 504) by the HTTP status. The first five examples show the documented shapes with illustrative values (the docs' tables give the fields); the last two are illustrative errors.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WavespeedTaskResponse {
+    /// 200 on success (even for a failed task). Decision: another value is an error; the Python SDK reads `5004` as a sync-mode timeout, whose task (if `data` holds one) is still running and is polled.
+    pub code: i64,
+    /// The task, or null on error.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub data: ::std::option::Option<WavespeedTask>,
+    /// `success`, or what went wrong.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub message: ::std::option::Option<::std::string::String>,
+}
+impl WavespeedTaskResponse {
+    pub fn builder() -> builder::WavespeedTaskResponse {
+        Default::default()
+    }
+}
+/// Body of `POST https://api.wavespeed.ai/api/v3/openai/gpt-image-1.5/text-to-image` (JSON: the model's input fields), authenticated with `Authorization: Bearer $WAVESPEED_API_KEY`. The answer is a WavespeedTaskResponse with the task `created`; a webhook URL goes in the query (`?webhook=<url>`), not the body. Strict: only the documented fields and values. The examples are illustrative (the docs show the fields, not a payload).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WavespeedTextToImageRequest {
+    /// Background for the generated image. Decision: the docs cut the values off; OpenAI's `auto`, `opaque` and `transparent` are accepted.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub background: ::std::option::Option<WavespeedBackground>,
+    /// If true, the output is encoded into a BASE64 string instead of a URL (API only; default false). Decision: not set by the codec; outputs of either kind are read.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub enable_base64_output: ::std::option::Option<bool>,
+    /// If true, the request waits until the result is generated and uploaded before returning, outputs in the answer (API only; default false). A sync request may exceed the gateway's time limit and answer `504 Gateway Timeout` while the task goes on, with no task id. Decision: the codec never sets it (it polls instead, so no paid task is ever lost); `provider_options` can.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub enable_sync_mode: ::std::option::Option<bool>,
+    /// The text prompt describing the image. Decision: at most 32000 characters, GPT Image's own limit (WaveSpeed documents none).
+    pub prompt: WavespeedTextToImageRequestPrompt,
+    /// The quality of the generated image; `medium` by default.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub quality: ::std::option::Option<WavespeedQuality>,
+    /// The size of the generated image; `auto` by default (llms.txt).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub size: ::std::option::Option<WavespeedSize>,
+}
+impl WavespeedTextToImageRequest {
+    pub fn builder() -> builder::WavespeedTextToImageRequest {
+        Default::default()
+    }
+}
+/// The text prompt describing the image. Decision: at most 32000 characters, GPT Image's own limit (WaveSpeed documents none).
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct WavespeedTextToImageRequestPrompt(::std::string::String);
+impl ::std::ops::Deref for WavespeedTextToImageRequestPrompt {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<WavespeedTextToImageRequestPrompt> for ::std::string::String {
+    fn from(value: WavespeedTextToImageRequestPrompt) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for WavespeedTextToImageRequestPrompt {
+    type Err = self::error::ConversionError;
+    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32000usize {
+            return Err("longer than 32000 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for WavespeedTextToImageRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for WavespeedTextToImageRequestPrompt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WavespeedTextToImageRequestPrompt {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+/// Timings of the task. Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct WavespeedTimings {
+    /// Inference time in milliseconds.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub inference: ::std::option::Option<f64>,
+}
+impl WavespeedTimings {
+    pub fn builder() -> builder::WavespeedTimings {
+        Default::default()
+    }
+}
+/// Links the task hands out. Unknown fields are ignored.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct WavespeedUrls {
+    /// The result URL (`https://api.wavespeed.ai/api/v3/predictions/{id}/result`). Decision: polled as it is when it is on the configured host; else the documented path is built (the key never goes to another host).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub get: ::std::option::Option<::std::string::String>,
+}
+impl WavespeedUrls {
+    pub fn builder() -> builder::WavespeedUrls {
+        Default::default()
+    }
+}
+/// Body of the call WaveSpeed makes to the `webhook` URL given at submit, when the task completes (or fails): the task object, not wrapped in the envelope, with `input` added and `outputs` only when completed. Signed: headers `webhook-id`, `webhook-timestamp` (unix seconds) and `webhook-signature: v3,<hex>`, the HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}` under the secret of `GET /api/v3/webhook/secret` with its `whsec_` prefix removed (not base64-decoded); calls older than 300 seconds are rejected. Decision: only `id` is read, after the signature is verified; the client then fetches the task with the key. `input` (the request, echoed) is not modelled: nothing reads it, and like any unknown field it is skipped. Retry policy: not documented. The examples are illustrative (the docs list the fields).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WavespeedWebhook {
+    /// When the task was created (ISO timestamp). Decision: kept as a plain string.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub created_at: ::std::option::Option<::std::string::String>,
+    /// Why the task failed; empty if it did not.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    /// Whether each output was flagged as NSFW, one boolean per output.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub has_nsfw_contents: ::std::vec::Vec<bool>,
+    /// The task id.
+    pub id: ::std::string::String,
+    /// The model id, e.g. `openai/gpt-image-1.5/text-to-image`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    /// The outputs, only when the task completed.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub outputs: ::std::vec::Vec<::std::string::String>,
+    /// `completed` or `failed`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status: ::std::option::Option<::std::string::String>,
+    /// Links for the task: `get`, its result URL.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub urls: ::std::option::Option<WavespeedUrls>,
+}
+impl WavespeedWebhook {
+    pub fn builder() -> builder::WavespeedWebhook {
+        Default::default()
+    }
+}
 /// Types for composing complex structures.
 pub mod builder {
     #[derive(Clone, Debug)]
-    pub struct WavespeedErrorBody {
-        code: ::std::result::Result<
-            ::std::option::Option<::std::string::String>,
-            ::std::string::String,
-        >,
-        message: ::std::result::Result<
-            ::std::option::Option<::std::string::String>,
-            ::std::string::String,
-        >,
-    }
-    impl ::std::default::Default for WavespeedErrorBody {
-        fn default() -> Self {
-            Self {
-                code: Ok(Default::default()),
-                message: Ok(Default::default()),
-            }
-        }
-    }
-    impl WavespeedErrorBody {
-        pub fn code<T>(mut self, value: T) -> Self
-        where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
-        {
-            self.code = value
-                .try_into()
-                .map_err(|e| format!("error converting supplied value for code: {e}"));
-            self
-        }
-        pub fn message<T>(mut self, value: T) -> Self
-        where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
-        {
-            self.message = value
-                .try_into()
-                .map_err(|e| format!("error converting supplied value for message: {e}"));
-            self
-        }
-    }
-    impl ::std::convert::TryFrom<WavespeedErrorBody> for super::WavespeedErrorBody {
-        type Error = super::error::ConversionError;
-        fn try_from(
-            value: WavespeedErrorBody,
-        ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                code: value.code?,
-                message: value.message?,
-            })
-        }
-    }
-    impl ::std::convert::From<super::WavespeedErrorBody> for WavespeedErrorBody {
-        fn from(value: super::WavespeedErrorBody) -> Self {
-            Self {
-                code: Ok(value.code),
-                message: Ok(value.message),
-            }
-        }
-    }
-    #[derive(Clone, Debug)]
-    pub struct WavespeedGenerateRequest {
-        prompt: ::std::result::Result<super::WavespeedGenerateRequestPrompt, ::std::string::String>,
+    pub struct WavespeedEditRequest {
+        enable_base64_output:
+            ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        enable_sync_mode: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        images:
+            ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        prompt: ::std::result::Result<super::WavespeedEditRequestPrompt, ::std::string::String>,
         quality: ::std::result::Result<
             ::std::option::Option<super::WavespeedQuality>,
             ::std::string::String,
         >,
+        size: ::std::result::Result<
+            ::std::option::Option<super::WavespeedEditSize>,
+            ::std::string::String,
+        >,
     }
-    impl ::std::default::Default for WavespeedGenerateRequest {
+    impl ::std::default::Default for WavespeedEditRequest {
         fn default() -> Self {
             Self {
+                enable_base64_output: Ok(Default::default()),
+                enable_sync_mode: Ok(Default::default()),
+                images: Err("no value supplied for images".to_string()),
                 prompt: Err("no value supplied for prompt".to_string()),
                 quality: Ok(Default::default()),
+                size: Ok(Default::default()),
             }
         }
     }
-    impl WavespeedGenerateRequest {
+    impl WavespeedEditRequest {
+        pub fn enable_base64_output<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.enable_base64_output = value.try_into().map_err(|e| {
+                format!("error converting supplied value for enable_base64_output: {e}")
+            });
+            self
+        }
+        pub fn enable_sync_mode<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.enable_sync_mode = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for enable_sync_mode: {e}"));
+            self
+        }
+        pub fn images<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.images = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for images: {e}"));
+            self
+        }
         pub fn prompt<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<super::WavespeedGenerateRequestPrompt>,
+            T: ::std::convert::TryInto<super::WavespeedEditRequestPrompt>,
             T::Error: ::std::fmt::Display,
         {
             self.prompt = value
@@ -257,47 +598,98 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for quality: {e}"));
             self
         }
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedEditSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
+        }
     }
-    impl ::std::convert::TryFrom<WavespeedGenerateRequest> for super::WavespeedGenerateRequest {
+    impl ::std::convert::TryFrom<WavespeedEditRequest> for super::WavespeedEditRequest {
         type Error = super::error::ConversionError;
         fn try_from(
-            value: WavespeedGenerateRequest,
+            value: WavespeedEditRequest,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
+                enable_base64_output: value.enable_base64_output?,
+                enable_sync_mode: value.enable_sync_mode?,
+                images: value.images?,
                 prompt: value.prompt?,
                 quality: value.quality?,
+                size: value.size?,
             })
         }
     }
-    impl ::std::convert::From<super::WavespeedGenerateRequest> for WavespeedGenerateRequest {
-        fn from(value: super::WavespeedGenerateRequest) -> Self {
+    impl ::std::convert::From<super::WavespeedEditRequest> for WavespeedEditRequest {
+        fn from(value: super::WavespeedEditRequest) -> Self {
             Self {
+                enable_base64_output: Ok(value.enable_base64_output),
+                enable_sync_mode: Ok(value.enable_sync_mode),
+                images: Ok(value.images),
                 prompt: Ok(value.prompt),
                 quality: Ok(value.quality),
+                size: Ok(value.size),
             }
         }
     }
     #[derive(Clone, Debug)]
     pub struct WavespeedTask {
+        created_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
         error: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
+        has_nsfw_contents: ::std::result::Result<::std::vec::Vec<bool>, ::std::string::String>,
         id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        model: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        outputs:
+            ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
         status: ::std::result::Result<::std::string::String, ::std::string::String>,
-        urls: ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        timings: ::std::result::Result<
+            ::std::option::Option<super::WavespeedTimings>,
+            ::std::string::String,
+        >,
+        urls: ::std::result::Result<
+            ::std::option::Option<super::WavespeedUrls>,
+            ::std::string::String,
+        >,
     }
     impl ::std::default::Default for WavespeedTask {
         fn default() -> Self {
             Self {
+                created_at: Ok(Default::default()),
                 error: Ok(Default::default()),
+                has_nsfw_contents: Ok(Default::default()),
                 id: Err("no value supplied for id".to_string()),
+                model: Ok(Default::default()),
+                outputs: Ok(Default::default()),
                 status: Err("no value supplied for status".to_string()),
+                timings: Ok(Default::default()),
                 urls: Ok(Default::default()),
             }
         }
     }
     impl WavespeedTask {
+        pub fn created_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.created_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+            self
+        }
         pub fn error<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -306,6 +698,16 @@ pub mod builder {
             self.error = value
                 .try_into()
                 .map_err(|e| format!("error converting supplied value for error: {e}"));
+            self
+        }
+        pub fn has_nsfw_contents<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.has_nsfw_contents = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for has_nsfw_contents: {e}"));
             self
         }
         pub fn id<T>(mut self, value: T) -> Self
@@ -318,6 +720,26 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for id: {e}"));
             self
         }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn outputs<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.outputs = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for outputs: {e}"));
+            self
+        }
         pub fn status<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<::std::string::String>,
@@ -328,9 +750,19 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for status: {e}"));
             self
         }
+        pub fn timings<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedTimings>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.timings = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for timings: {e}"));
+            self
+        }
         pub fn urls<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedUrls>>,
             T::Error: ::std::fmt::Display,
         {
             self.urls = value
@@ -345,9 +777,14 @@ pub mod builder {
             value: WavespeedTask,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
             Ok(Self {
+                created_at: value.created_at?,
                 error: value.error?,
+                has_nsfw_contents: value.has_nsfw_contents?,
                 id: value.id?,
+                model: value.model?,
+                outputs: value.outputs?,
                 status: value.status?,
+                timings: value.timings?,
                 urls: value.urls?,
             })
         }
@@ -355,8 +792,441 @@ pub mod builder {
     impl ::std::convert::From<super::WavespeedTask> for WavespeedTask {
         fn from(value: super::WavespeedTask) -> Self {
             Self {
+                created_at: Ok(value.created_at),
                 error: Ok(value.error),
+                has_nsfw_contents: Ok(value.has_nsfw_contents),
                 id: Ok(value.id),
+                model: Ok(value.model),
+                outputs: Ok(value.outputs),
+                status: Ok(value.status),
+                timings: Ok(value.timings),
+                urls: Ok(value.urls),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct WavespeedTaskResponse {
+        code: ::std::result::Result<i64, ::std::string::String>,
+        data: ::std::result::Result<
+            ::std::option::Option<super::WavespeedTask>,
+            ::std::string::String,
+        >,
+        message: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for WavespeedTaskResponse {
+        fn default() -> Self {
+            Self {
+                code: Err("no value supplied for code".to_string()),
+                data: Ok(Default::default()),
+                message: Ok(Default::default()),
+            }
+        }
+    }
+    impl WavespeedTaskResponse {
+        pub fn code<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.code = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for code: {e}"));
+            self
+        }
+        pub fn data<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedTask>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.data = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for data: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for message: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<WavespeedTaskResponse> for super::WavespeedTaskResponse {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: WavespeedTaskResponse,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                code: value.code?,
+                data: value.data?,
+                message: value.message?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::WavespeedTaskResponse> for WavespeedTaskResponse {
+        fn from(value: super::WavespeedTaskResponse) -> Self {
+            Self {
+                code: Ok(value.code),
+                data: Ok(value.data),
+                message: Ok(value.message),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct WavespeedTextToImageRequest {
+        background: ::std::result::Result<
+            ::std::option::Option<super::WavespeedBackground>,
+            ::std::string::String,
+        >,
+        enable_base64_output:
+            ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        enable_sync_mode: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        prompt:
+            ::std::result::Result<super::WavespeedTextToImageRequestPrompt, ::std::string::String>,
+        quality: ::std::result::Result<
+            ::std::option::Option<super::WavespeedQuality>,
+            ::std::string::String,
+        >,
+        size: ::std::result::Result<
+            ::std::option::Option<super::WavespeedSize>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for WavespeedTextToImageRequest {
+        fn default() -> Self {
+            Self {
+                background: Ok(Default::default()),
+                enable_base64_output: Ok(Default::default()),
+                enable_sync_mode: Ok(Default::default()),
+                prompt: Err("no value supplied for prompt".to_string()),
+                quality: Ok(Default::default()),
+                size: Ok(Default::default()),
+            }
+        }
+    }
+    impl WavespeedTextToImageRequest {
+        pub fn background<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedBackground>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.background = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for background: {e}"));
+            self
+        }
+        pub fn enable_base64_output<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.enable_base64_output = value.try_into().map_err(|e| {
+                format!("error converting supplied value for enable_base64_output: {e}")
+            });
+            self
+        }
+        pub fn enable_sync_mode<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.enable_sync_mode = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for enable_sync_mode: {e}"));
+            self
+        }
+        pub fn prompt<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::WavespeedTextToImageRequestPrompt>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.prompt = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for prompt: {e}"));
+            self
+        }
+        pub fn quality<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedQuality>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.quality = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for quality: {e}"));
+            self
+        }
+        pub fn size<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedSize>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.size = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for size: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<WavespeedTextToImageRequest> for super::WavespeedTextToImageRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: WavespeedTextToImageRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                background: value.background?,
+                enable_base64_output: value.enable_base64_output?,
+                enable_sync_mode: value.enable_sync_mode?,
+                prompt: value.prompt?,
+                quality: value.quality?,
+                size: value.size?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::WavespeedTextToImageRequest> for WavespeedTextToImageRequest {
+        fn from(value: super::WavespeedTextToImageRequest) -> Self {
+            Self {
+                background: Ok(value.background),
+                enable_base64_output: Ok(value.enable_base64_output),
+                enable_sync_mode: Ok(value.enable_sync_mode),
+                prompt: Ok(value.prompt),
+                quality: Ok(value.quality),
+                size: Ok(value.size),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct WavespeedTimings {
+        inference: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
+    }
+    impl ::std::default::Default for WavespeedTimings {
+        fn default() -> Self {
+            Self {
+                inference: Ok(Default::default()),
+            }
+        }
+    }
+    impl WavespeedTimings {
+        pub fn inference<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<f64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.inference = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for inference: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<WavespeedTimings> for super::WavespeedTimings {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: WavespeedTimings,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                inference: value.inference?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::WavespeedTimings> for WavespeedTimings {
+        fn from(value: super::WavespeedTimings) -> Self {
+            Self {
+                inference: Ok(value.inference),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct WavespeedUrls {
+        get: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for WavespeedUrls {
+        fn default() -> Self {
+            Self {
+                get: Ok(Default::default()),
+            }
+        }
+    }
+    impl WavespeedUrls {
+        pub fn get<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.get = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for get: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<WavespeedUrls> for super::WavespeedUrls {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: WavespeedUrls,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self { get: value.get? })
+        }
+    }
+    impl ::std::convert::From<super::WavespeedUrls> for WavespeedUrls {
+        fn from(value: super::WavespeedUrls) -> Self {
+            Self { get: Ok(value.get) }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct WavespeedWebhook {
+        created_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        error: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        has_nsfw_contents: ::std::result::Result<::std::vec::Vec<bool>, ::std::string::String>,
+        id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        model: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        outputs:
+            ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String>,
+        status: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        urls: ::std::result::Result<
+            ::std::option::Option<super::WavespeedUrls>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for WavespeedWebhook {
+        fn default() -> Self {
+            Self {
+                created_at: Ok(Default::default()),
+                error: Ok(Default::default()),
+                has_nsfw_contents: Ok(Default::default()),
+                id: Err("no value supplied for id".to_string()),
+                model: Ok(Default::default()),
+                outputs: Ok(Default::default()),
+                status: Ok(Default::default()),
+                urls: Ok(Default::default()),
+            }
+        }
+    }
+    impl WavespeedWebhook {
+        pub fn created_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.created_at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+            self
+        }
+        pub fn error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.error = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for error: {e}"));
+            self
+        }
+        pub fn has_nsfw_contents<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<bool>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.has_nsfw_contents = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for has_nsfw_contents: {e}"));
+            self
+        }
+        pub fn id<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for id: {e}"));
+            self
+        }
+        pub fn model<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.model = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for model: {e}"));
+            self
+        }
+        pub fn outputs<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.outputs = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for outputs: {e}"));
+            self
+        }
+        pub fn status<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.status = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for status: {e}"));
+            self
+        }
+        pub fn urls<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::WavespeedUrls>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.urls = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for urls: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<WavespeedWebhook> for super::WavespeedWebhook {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: WavespeedWebhook,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                created_at: value.created_at?,
+                error: value.error?,
+                has_nsfw_contents: value.has_nsfw_contents?,
+                id: value.id?,
+                model: value.model?,
+                outputs: value.outputs?,
+                status: value.status?,
+                urls: value.urls?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::WavespeedWebhook> for WavespeedWebhook {
+        fn from(value: super::WavespeedWebhook) -> Self {
+            Self {
+                created_at: Ok(value.created_at),
+                error: Ok(value.error),
+                has_nsfw_contents: Ok(value.has_nsfw_contents),
+                id: Ok(value.id),
+                model: Ok(value.model),
+                outputs: Ok(value.outputs),
                 status: Ok(value.status),
                 urls: Ok(value.urls),
             }
