@@ -19,7 +19,7 @@ use crate::download::Downloader;
 use crate::error::{Error, ErrorKind};
 use crate::provider::{ImageProvider, SubmitOptions, TaskRef, TaskState, TaskStatus};
 use crate::request::ImageRequest;
-use crate::retry::{CallKind, Jitter, Retrier, RetryPolicy};
+use crate::retry::{CallKind, ClientObserver, Jitter, Retrier, RetryPolicy};
 use crate::waiter::{PollPolicy, Wakers};
 use crate::webhook::WebhookCall;
 
@@ -70,6 +70,7 @@ pub(crate) struct Inner {
     pub downloader: Downloader,
     pub wakers: Wakers,
     pub events: broadcast::Sender<CallbackEvent>,
+    pub observer: Option<Arc<dyn ClientObserver>>,
 }
 
 /// Builds a [`Client`].
@@ -88,6 +89,7 @@ pub struct ClientBuilder {
     budgets: Option<Arc<Budgets>>,
     jitter_seed: Option<u64>,
     downloader: Option<Downloader>,
+    observer: Option<Arc<dyn ClientObserver>>,
 }
 
 impl ClientBuilder {
@@ -155,6 +157,12 @@ impl ClientBuilder {
         self.downloader = Some(downloader);
         self
     }
+    /// Tells `observer` whenever a request waits (rate budget, `Retry-After`,
+    /// backoff), for a progress display.
+    pub fn observer(mut self, observer: Arc<dyn ClientObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
 
     /// Builds the client. Fails without providers, or with two providers of
     /// the same name (task handles name their provider).
@@ -206,6 +214,7 @@ impl ClientBuilder {
                 downloader: self.downloader.unwrap_or_default(),
                 wakers: Wakers::default(),
                 events: broadcast::channel(256).0,
+                observer: self.observer,
             }),
         })
     }
@@ -412,6 +421,7 @@ impl Inner {
             kind,
             provider: entry.provider.name(),
             deadline,
+            observer: self.observer.as_deref(),
         }
     }
 

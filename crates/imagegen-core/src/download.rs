@@ -26,7 +26,7 @@ use crate::retry::{CallKind, Jitter, Retrier, RetryPolicy};
 use crate::sidecar::{TempFile, default_stem, place, sanitize_stem, write_sidecar};
 
 pub use crate::magic::{extension_for, sniff_image};
-pub use crate::sidecar::{SavedImage, Sidecar, SidecarSettings};
+pub use crate::sidecar::{SavedImage, Sidecar, SidecarSettings, slug};
 
 /// The default size cap for one image: 50 MiB.
 pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 50 * 1024 * 1024;
@@ -128,6 +128,7 @@ impl Downloader {
             kind: CallKind::Download,
             provider: "download",
             deadline,
+            observer: None,
         }
     }
 
@@ -184,6 +185,22 @@ impl Downloader {
         dir: impl AsRef<Path>,
         stem: Option<&str>,
     ) -> Result<SavedImage, Error> {
+        let labels = serde_json::Map::new();
+        self.save_labeled(generation, image, dir, stem, &labels)
+            .await
+    }
+
+    /// [`save_image`](Self::save_image) with `labels` added to the sidecar
+    /// as top-level members (a batch's job id, line and copy; the endpoint
+    /// host; the model): what traces a file back to what made it.
+    pub async fn save_labeled(
+        &self,
+        generation: &Generation,
+        image: &GeneratedImage,
+        dir: impl AsRef<Path>,
+        stem: Option<&str>,
+        labels: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<SavedImage, Error> {
         let dir = dir.as_ref();
         tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
         let (temp, source) = match &image.output {
@@ -196,7 +213,7 @@ impl Downloader {
         };
         let ext = extension_for(temp.media_type);
         let (path, sidecar_path) = place(temp.file, dir, &stem, ext).await?;
-        let sidecar = Sidecar::new(
+        let mut sidecar = Sidecar::new(
             generation,
             image,
             &temp.sha256,
@@ -204,6 +221,7 @@ impl Downloader {
             temp.media_type,
             &source,
         );
+        sidecar.labels = labels.clone();
         let sidecar_path = write_sidecar(&sidecar, dir, &sidecar_path, &path).await?;
         tracing::info!(path = %path.display(), bytes = temp.bytes, "image saved");
         Ok(SavedImage {

@@ -32,6 +32,35 @@ use crate::request::ImageRequest;
 use crate::retry::add_hint;
 use crate::waiter::{WaitOptions, WaitOutcome, Waiting, wait_task};
 
+/// Told about every create a client sends ([`Client::submit_logged`]), so
+/// a caller can record it durably: a journal, a job store.
+#[async_trait::async_trait]
+pub trait CreateLog: Send + Sync {
+    /// A create of `request` (one task's share) is about to be sent to
+    /// `provider`, after the capability check. An error stops it: nothing
+    /// is sent, and the create fails with that error.
+    async fn sending(&self, provider: &str, request: &ImageRequest) -> Result<(), Error>;
+    /// A create was accepted: its handle, the moment it is known. The log
+    /// must not lose it; if it cannot record it, it must say so itself
+    /// (the handle is also in the submission the client returns).
+    async fn accepted(&self, handle: &TaskHandle);
+    /// A create failed; [`Error::may_have_reached_server`] says whether it
+    /// may have been accepted (and charged) anyway.
+    async fn failed(&self, provider: &str, error: &Error);
+}
+
+/// The log of a plain submit: records nothing.
+struct NoLog;
+
+#[async_trait::async_trait]
+impl CreateLog for NoLog {
+    async fn sending(&self, _: &str, _: &ImageRequest) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn accepted(&self, _: &TaskHandle) {}
+    async fn failed(&self, _: &str, _: &Error) {}
+}
+
 /// The longest a create is held open for a caller that waits anyway (the
 /// providers that hold one cap it at a minute).
 const MAX_HOLD: Duration = Duration::from_secs(60);
@@ -94,11 +123,26 @@ impl Client {
         request: ImageRequest,
         options: &SubmitOptions,
     ) -> Result<Submission, Error> {
+        self.submit_logged(request, options, &NoLog).await
+    }
+
+    /// [`submit_with`](Self::submit_with), telling `log` about every create
+    /// as it happens: before it is sent (an error from the log stops it,
+    /// nothing sent), the moment it is accepted, and when it fails. This
+    /// is how a journal records a job before its create leaves and its
+    /// task id the instant it is known, whichever provider of the
+    /// fallback order takes it.
+    pub async fn submit_logged(
+        &self,
+        request: ImageRequest,
+        options: &SubmitOptions,
+        log: &dyn CreateLog,
+    ) -> Result<Submission, Error> {
         let providers = &self.inner.providers;
         let mut skipped: Vec<Warning> = Vec::new();
         for (i, entry) in providers.iter().enumerate() {
             let name = entry.provider.name();
-            match self.submit_to(entry, &request, options).await {
+            match self.submit_to(entry, &request, options, log).await {
                 Ok(mut submission) => {
                     skipped.append(&mut submission.warnings);
                     submission.warnings = skipped;
@@ -168,6 +212,7 @@ impl Client {
         entry: &Entry,
         request: &ImageRequest,
         options: &SubmitOptions,
+        log: &dyn CreateLog,
     ) -> Result<Submission, Error> {
         let provider = entry.provider.name();
         let caps = entry.provider.capabilities();
@@ -195,35 +240,43 @@ impl Client {
                 task_id = tracing::field::Empty
             );
             let create = async move {
-                let result = self.inner.create_call(entry, &task_request, options).await;
-                if let Ok(status) = &result {
-                    tracing::Span::current().record("task_id", status.task_id.as_str());
-                    tracing::info!("task accepted");
+                if let Err(error) = log.sending(provider, &task_request).await {
+                    let error = error
+                        .with_provider(provider)
+                        .with_may_have_reached_server(false);
+                    return Err(error);
                 }
-                (task_request, result)
+                match self.inner.create_call(entry, &task_request, options).await {
+                    Ok(status) => {
+                        tracing::Span::current().record("task_id", status.task_id.as_str());
+                        tracing::info!("task accepted");
+                        let mut handle = TaskHandle::new(provider, &status.task_id, task_request);
+                        handle.links = status.links.clone();
+                        if status.state.is_terminal() {
+                            handle.finished = Some(status);
+                        }
+                        log.accepted(&handle).await;
+                        Ok(handle)
+                    }
+                    Err(error) => {
+                        tracing::warn!(provider, %error, "create failed");
+                        log.failed(provider, &error).await;
+                        Err(error)
+                    }
+                }
             }
             .instrument(span);
             creates.push(create);
         }
         let mut handles = Vec::new();
         let mut failures = Vec::new();
-        for (task_request, result) in join_all(creates).await {
+        for result in join_all(creates).await {
             match result {
-                Ok(status) => {
-                    let mut handle = TaskHandle::new(provider, &status.task_id, task_request);
-                    handle.links = status.links.clone();
-                    if status.state.is_terminal() {
-                        handle.finished = Some(status);
-                    }
-                    handles.push(handle);
-                }
-                Err(error) => {
-                    tracing::warn!(provider, %error, "create failed");
-                    failures.push(TaskFailure {
-                        task_id: error.task_id().map(str::to_owned),
-                        error,
-                    })
-                }
+                Ok(handle) => handles.push(handle),
+                Err(error) => failures.push(TaskFailure {
+                    task_id: error.task_id().map(str::to_owned),
+                    error,
+                }),
             }
         }
         if handles.is_empty() {

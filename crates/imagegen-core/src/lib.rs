@@ -77,6 +77,7 @@ pub use codec::{Auth, BaseUrl, Codec, ProviderSpec, Setting, Settings, Target};
 pub use config::{ProviderConfig, ResolvedConfig};
 pub use download::{Downloader, SavedImage, Sidecar, SidecarSettings};
 pub use error::{Error, ErrorKind, Result};
+pub use generate::CreateLog;
 pub use generation::{
     GeneratedImage, Generation, Submission, TaskFailure, TaskHandle, TaskSummary, Timings,
 };
@@ -88,8 +89,9 @@ pub use provider::{
 };
 pub use rate::RateBudget;
 pub use request::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
-pub use retry::{Jitter, RetryBudget, RetryBudgetConfig, RetryPolicy};
+pub use retry::{ClientObserver, Jitter, RetryBudget, RetryBudgetConfig, RetryPolicy, Wait};
 pub use secret::ApiKey;
+pub use sidecar::{remove_partial_downloads, slug};
 pub use transport::HttpTransport;
 pub use waiter::{PollPolicy, WaitOptions};
 pub use webhook::WebhookCall;

@@ -184,6 +184,29 @@ pub(crate) struct Retrier<'a> {
     pub kind: CallKind,
     pub provider: &'a str,
     pub deadline: Instant,
+    pub observer: Option<&'a dyn ClientObserver>,
+}
+
+/// Why requests wait, as a [`ClientObserver`] hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wait {
+    /// The account's rate budget is full: the request waits for room.
+    RateBudget,
+    /// The provider asked to wait this long (`Retry-After`) before the
+    /// next attempt.
+    RetryAfter(Duration),
+    /// A retry after a transient failure, after this backoff.
+    Backoff(Duration),
+}
+
+/// Told what the client is waiting for, so a program can show it (a
+/// progress display's "waiting for the rate budget" line). Called from the
+/// request path: implementations must be quick and must not block.
+pub trait ClientObserver: Send + Sync + std::fmt::Debug {
+    /// A request to `provider` waits, for `why`; `error` is the failure
+    /// that caused a retry, if one did.
+    fn waiting(&self, provider: &str, why: Wait, error: Option<&Error>);
 }
 
 impl<'a> Retrier<'a> {
@@ -303,6 +326,13 @@ impl<'a> Retrier<'a> {
             match self.decide(&err, attempt, Instant::now()) {
                 Verdict::Retry { delay, cost } => {
                     spent += cost;
+                    if let Some(observer) = self.observer {
+                        let why = match err.retry_after() {
+                            Some(_) => Wait::RetryAfter(delay),
+                            None => Wait::Backoff(delay),
+                        };
+                        observer.waiting(self.provider, why, Some(&err));
+                    }
                     tracing::debug!(
                         provider = self.provider,
                         attempt,
@@ -352,6 +382,9 @@ impl<'a> Retrier<'a> {
         };
         if rate.try_acquire() {
             return Ok(());
+        }
+        if let Some(observer) = self.observer {
+            observer.waiting(self.provider, Wait::RateBudget, None);
         }
         timeout_at(self.deadline, rate.acquire())
             .await

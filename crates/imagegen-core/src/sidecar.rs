@@ -83,6 +83,10 @@ pub struct Sidecar {
     pub source: String,
     /// When it was saved (RFC 3339, UTC).
     pub created_at: String,
+    /// What the caller adds (a batch's job id, line and copy, the endpoint
+    /// host, the model), as top-level members.
+    #[serde(flatten)]
+    pub labels: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Sidecar {
@@ -124,23 +128,46 @@ impl Sidecar {
             created_at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
+            labels: serde_json::Map::new(),
         }
     }
 }
 
-/// A lowercase ASCII slug of `text`: letters, digits and single dashes, at
-/// most 48 characters, `image` when nothing is left.
-pub(crate) fn slug(text: &str) -> String {
+/// A file-name-safe slug of `text`: transliterated to ASCII (so "Ünïcödé
+/// Café" is `unicode-cafe` and a Japanese or Hebrew prompt keeps its words
+/// in Latin letters), lower-case letters and digits separated by single
+/// dashes, at most `max` bytes, cut at a word; `image` when nothing is left.
+///
+/// ```
+/// use imagegen_core::download::slug;
+/// assert_eq!(slug("Ünïcödé Café", 60), "unicode-cafe");
+/// assert_eq!(slug("A cinematic product photo of a ceramic lamp", 20), "a-cinematic-product");
+/// assert_eq!(slug("!!!", 60), "image");
+/// assert_ne!(slug("東京の夜景", 60), "image");
+/// ```
+pub fn slug(text: &str, max: usize) -> String {
     let mut out = String::new();
-    for c in text.chars() {
-        if out.len() >= 48 {
+    let mut dash = false;
+    for c in deunicode::deunicode(text).chars() {
+        if c.is_ascii_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            dash = true;
+        }
+        if out.len() > max + 1 {
             break;
         }
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
+    }
+    if out.len() > max {
+        let cut = out[..max]
+            .rfind('-')
+            .filter(|&i| i > max / 2)
+            .unwrap_or(max);
+        out.truncate(cut);
     }
     let out = out.trim_end_matches('-');
     if out.is_empty() {
@@ -173,7 +200,33 @@ pub(crate) fn sanitize_stem(stem: &str) -> String {
 /// `<slug of prompt>-<task id>-<index>`.
 pub(crate) fn default_stem(prompt: &str, task_id: &str, index: u32) -> String {
     let task: String = sanitize_stem(task_id).chars().take(64).collect();
-    format!("{}-{task}-{index}", slug(prompt))
+    format!("{}-{task}-{index}", slug(prompt, 48))
+}
+
+/// The prefix and suffix of a download's temporary file.
+const PARTIAL_PREFIX: &str = ".imagegen-";
+const PARTIAL_SUFFIX: &str = ".part";
+
+/// Removes the temporary files of downloads that a killed process left in
+/// `dir`; returns how many. Call it only while no other process downloads
+/// into `dir` (a batch holds its folder's lock).
+pub fn remove_partial_downloads(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(PARTIAL_PREFIX) && name.ends_with(PARTIAL_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// A temporary file in the destination directory, removed on drop unless
@@ -187,7 +240,10 @@ pub(crate) struct TempFile {
 impl TempFile {
     pub(crate) async fn create(dir: &Path) -> Result<TempFile, Error> {
         for _ in 0..16 {
-            let name = format!(".imagegen-{:016x}.part", rand::random::<u64>());
+            let name = format!(
+                "{PARTIAL_PREFIX}{:016x}{PARTIAL_SUFFIX}",
+                rand::random::<u64>()
+            );
             let path = dir.join(name);
             match tokio::fs::OpenOptions::new()
                 .write(true)
@@ -327,15 +383,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slugs_are_short_lowercase_and_dashed() {
+    fn slugs_are_short_lowercase_dashed_and_keep_every_script() {
         assert_eq!(
-            slug("A cinematic product photo of a ceramic lamp!"),
+            slug("A cinematic product photo of a ceramic lamp!", 48),
             "a-cinematic-product-photo-of-a-ceramic-lamp"
         );
-        assert_eq!(slug("  --Ünïcode ☃ only  "), "n-code-only");
-        assert_eq!(slug("☃☃"), "image");
-        let long = slug(&"word ".repeat(40));
+        assert_eq!(slug("  --Ünïcode ☃ only  ", 48), "unicode-snowman-only");
+        assert_eq!(slug("!!! ???", 48), "image");
+        // The CLI's README shows this one.
+        assert_eq!(slug("東京の猫", 60), "dong-jing-nomao");
+        let long = slug(&"word ".repeat(40), 48);
         assert!(long.len() <= 48 && !long.ends_with('-'), "{long}");
+        for (prompt, not) in [
+            ("חתול על גג", "image"),
+            ("قطة على السطح", "image"),
+            ("猫が屋根の上に", "image"),
+        ] {
+            let s = slug(prompt, 48);
+            assert_ne!(s, not, "{prompt}");
+            assert!(
+                s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{s}"
+            );
+        }
     }
 
     #[test]

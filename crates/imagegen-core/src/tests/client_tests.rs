@@ -369,3 +369,96 @@ fn futures_stay_small_for_ten_thousand_jobs() {
     assert!(std::mem::size_of_val(&client.generate(ImageRequest::new("x"))) < 2048);
     assert!(std::mem::size_of_val(&client.wait(&handle)) < 1024);
 }
+
+/// Records what the client says it waits for.
+#[derive(Debug, Default)]
+struct Waits(std::sync::Mutex<Vec<(String, crate::Wait)>>);
+
+impl crate::ClientObserver for Waits {
+    fn waiting(&self, provider: &str, why: crate::Wait, _: Option<&crate::Error>) {
+        self.0.lock().unwrap().push((provider.to_owned(), why));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_observer_hears_rate_budget_waits_and_retry_afters() {
+    let a = fake("a");
+    a.push_submit(Err(errors::rate_limited(Some(Duration::from_secs(2)))));
+    let waits = Arc::new(Waits::default());
+    let client = builder(&[&a])
+        .rate_limit("a", crate::RateLimit::new(1, Duration::from_secs(10)))
+        .observer(waits.clone())
+        .build()
+        .unwrap();
+    client.generate(ImageRequest::new("lamp")).await.unwrap();
+    let heard = waits.0.lock().unwrap().clone();
+    assert!(
+        heard.contains(&(
+            "a".to_owned(),
+            crate::Wait::RetryAfter(Duration::from_secs(2))
+        )),
+        "{heard:?}"
+    );
+    assert!(
+        heard.contains(&("a".to_owned(), crate::Wait::RateBudget)),
+        "one request a window: the retry and the poll wait for room: {heard:?}"
+    );
+}
+
+/// Records every create as a journal would.
+#[derive(Debug, Default)]
+struct Journal(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl crate::CreateLog for Journal {
+    async fn sending(&self, provider: &str, request: &ImageRequest) -> Result<(), crate::Error> {
+        let mut lines = self.0.lock().unwrap();
+        lines.push(format!("sending {provider} {}", request.count));
+        if provider == "refuses" {
+            return Err(crate::Error::invalid_request("disk full"));
+        }
+        Ok(())
+    }
+    async fn accepted(&self, handle: &TaskHandle) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("accepted {} {}", handle.provider, handle.task_id));
+    }
+    async fn failed(&self, provider: &str, error: &crate::Error) {
+        self.0.lock().unwrap().push(format!(
+            "failed {provider} reached={}",
+            error.may_have_reached_server()
+        ));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_log_hears_every_create_of_the_fallback_order_before_it_is_sent() {
+    let refuses = fake("refuses");
+    let a = fake("a");
+    a.push_submit(Err(errors::refused()));
+    let b = fake("b");
+    let client = builder(&[&refuses, &a, &b]).build().unwrap();
+    let journal = Journal::default();
+    let submission = client
+        .submit_logged(
+            ImageRequest::new("lamp"),
+            &crate::SubmitOptions::new(),
+            &journal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(submission.handles[0].provider, "a");
+    assert_eq!(
+        refuses.submit_count(),
+        0,
+        "the log's error stopped the create"
+    );
+    assert_eq!(
+        journal.0.lock().unwrap().clone(),
+        ["sending refuses 1", "sending a 1", "accepted a a-1",],
+        "a refused connection is retried on the same provider, then accepted"
+    );
+    let _ = b;
+}

@@ -30,6 +30,7 @@ fn retrier<'a>(
         kind,
         provider: "fake",
         deadline: Instant::now() + deadline,
+        observer: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn retrier<'a>(
         kind,
         provider: "fake",
         deadline: Instant::now() + policy.deadline,
+        observer: None,
     }
 }
 

@@ -1,0 +1,16 @@
+//! Durable image-generation jobs: what `imagegen batch` records so that a
+//! crash, a kill or a second process never loses or pays twice for work.
+//!
+//! * [`model`]: job states, jobs, outputs, summaries.
+//! * [`store`]: the [`JobStore`] interface a runner writes through, and
+//!   the promises every store keeps. It names no database.
+//! * [`sqlite`]: the batch journal of one folder on one machine, locked
+//!   against a second process.
+
+pub mod model;
+pub mod sqlite;
+pub mod store;
+
+pub use model::{Endpoint, JobRow, JobState, NewJob, OutputRow, Summary};
+pub use sqlite::SqliteStore;
+pub use store::{Claim, JobError, JobStore, StoreError, StoreErrorKind, StoreResult};
