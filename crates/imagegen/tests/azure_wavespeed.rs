@@ -1,18 +1,22 @@
 //! End-to-end for Azure OpenAI and WaveSpeed: the real provider crates,
 //! through the core `Client`, over real HTTP against `imagegen-sim` on
 //! loopback: counts, references in each provider's own form, documented
-//! errors mapped to kinds, and the ledger showing that nothing is paid twice
-//! under faults. (`e2e.rs` runs every provider, these two included, through
+//! errors mapped to kinds, the ledger showing that nothing is paid twice
+//! under faults, and WaveSpeed's signed webhook waking a waiter through an
+//! authenticated fetch. (`e2e.rs` runs every provider, these two included, through
 //! each aspect and quality.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::http::HeaderMap;
 use imagegen::{
     ApiKey, Client, ErrorKind, ImageOutput, ImageProvider, ImageRequest, PollPolicy,
-    ProviderConfig, RateLimit, ReferenceImage, RetryPolicy,
+    ProviderConfig, RateLimit, ReferenceImage, RetryPolicy, WebhookCall, WebhookOutcome,
 };
-use imagegen_sim::{FaultConfig, Sim, SimConfig, SimHandle};
+use imagegen_sim::{FaultConfig, LatencyProfile, Sim, SimConfig, SimHandle};
+use tokio::sync::mpsc;
 
 fn provider(sim: &SimHandle, name: &str, key: &str) -> Arc<dyn ImageProvider> {
     let spec = imagegen::registration(name).expect("registered").spec;
@@ -157,4 +161,77 @@ async fn faults_are_survived_and_nothing_is_paid_twice() {
         assert_eq!(totals.creates_accepted, 30, "{name}: one create per job");
         assert_eq!(totals.duplicate_creates, 0, "{name}");
     }
+}
+
+/// Listens on loopback for webhook calls and hands each over.
+async fn webhook_sink() -> (String, mpsc::UnboundedReceiver<WebhookCall>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(WebhookCall::new(headers, body, None));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx)
+}
+
+/// A waiter that would poll once an hour finishes as soon as WaveSpeed's
+/// signed (`v3`) webhook arrives: the codec verifies it and names the task,
+/// the client fetches the result with the key and wakes the waiter. A
+/// forged call is refused.
+#[tokio::test]
+async fn a_signed_wavespeed_webhook_wakes_the_waiter_through_an_authenticated_fetch() {
+    let sim = Sim::start(unlimited().latency(LatencyProfile::Fixed {
+        queue_ms: 300,
+        generate_ms: 200,
+    }))
+    .await
+    .unwrap();
+    let spec = imagegen::registration("wavespeed").unwrap().spec;
+    let config = ProviderConfig::new()
+        .api_key(ApiKey::new("sim-key"))
+        .base_url(format!("{}{}", sim.base_url(), spec.sim_path))
+        .setting("webhook_secret", sim.wavespeed_webhook_secret());
+    let client = Client::builder()
+        .provider_arc(imagegen::provider("wavespeed", config).unwrap())
+        .poll_policy(
+            PollPolicy::default()
+                .with_initial_interval(Duration::from_secs(3600))
+                .with_deadline(Duration::from_secs(7200)),
+        )
+        .build()
+        .unwrap();
+    let (url, mut calls) = webhook_sink().await;
+    let waiting = client.clone();
+    let generate = tokio::spawn(async move {
+        waiting
+            .generate(ImageRequest::new("a lamp").callback_url(url))
+            .await
+    });
+    let call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
+        .await
+        .expect("the webhook came")
+        .unwrap();
+    let mut forged = call.clone();
+    forged.body = Bytes::from_static(b"{\"id\": \"x\", \"status\": \"completed\"}");
+    let err = client.on_webhook("wavespeed", &forged).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    match client.on_webhook("wavespeed", &call).await.unwrap() {
+        WebhookOutcome::Woken(_) => {}
+        other => panic!("the waited task is fetched: {other:?}"),
+    }
+    let generation = tokio::time::timeout(Duration::from_secs(10), generate)
+        .await
+        .expect("the webhook ends the hour-long wait")
+        .unwrap()
+        .unwrap();
+    assert_eq!(generation.images().len(), 1);
+    assert_eq!(sim.ledger().totals("wavespeed").creates_charged, 1);
 }
