@@ -75,7 +75,8 @@ pub fn std_imagegen(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("imagegen"));
     cmd.current_dir(dir);
     for spec in imagegen::providers().iter().map(|p| p.spec) {
-        cmd.env_remove(spec.api_key_var).env_remove(spec.base_url_var);
+        cmd.env_remove(spec.api_key_var)
+            .env_remove(spec.base_url_var);
         for setting in spec.settings {
             cmd.env_remove(setting.var);
         }
