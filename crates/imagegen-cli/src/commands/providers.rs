@@ -35,9 +35,9 @@ fn secs(d: std::time::Duration) -> String {
 /// A rate window as its seller states it: `10s`, `1m`, `200ms`.
 fn window(d: std::time::Duration) -> String {
     let ms = d.as_millis();
-    if ms > 0 && ms % 60_000 == 0 {
+    if ms > 0 && ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms > 0 && ms % 1000 == 0 {
+    } else if ms > 0 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
