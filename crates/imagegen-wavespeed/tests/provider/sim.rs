@@ -373,3 +373,25 @@ async fn a_signed_webhook_ends_the_clients_wait() {
         .into();
     assert!(client.on_webhook("wavespeed", &forged).await.is_err());
 }
+
+#[tokio::test]
+async fn the_key_goes_as_a_bearer_token_to_the_model_path() {
+    let body =
+        json!({"code": 200, "message": "success", "data": {"id": "t1", "status": "created"}});
+    let (url, captured) = serve_once(answer(200, &[], body.to_string().as_bytes())).await;
+    let ws = provider(&url, "ws-key-123");
+    let task = ws
+        .submit(&ImageRequest::new("lamp"), &SubmitOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (task.task_id.as_str(), task.state),
+        ("t1", TaskState::Queued)
+    );
+    let captured = captured.await.unwrap();
+    assert_eq!(
+        captured.request_line(),
+        "POST /api/v3/openai/gpt-image-1.5/text-to-image HTTP/1.1"
+    );
+    assert_eq!(captured.header("authorization"), Some("Bearer ws-key-123"));
+}
