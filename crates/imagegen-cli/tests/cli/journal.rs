@@ -107,26 +107,18 @@ fn resume_goes_back_to_the_endpoint_the_batch_used() {
     let url = sim.url("runbase");
     // The environment points elsewhere; the batch names its endpoint.
     let dead = format!("http://127.0.0.1:{}/runbase/api/v1", free_port());
-    let mut cmd = sim.std_cmd(dir.path());
-    cmd.env("RUNBASE_BASE_URL", &dead)
-        .args([
-            "batch",
-            "prompts.txt",
-            "--out",
-            "out",
-            "-j",
-            "2",
-            "--base-url",
-            &url,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let journal = dir.path().join("out/imagegen-journal.sqlite");
-    assert!(wait_for(&mut child, || journal_counts(&journal)
-        .is_some_and(|(ids, _)| ids >= 3)));
-    child.kill().unwrap();
-    let _ = child.wait();
+    let mut batch = sim.std_cmd(dir.path());
+    batch.env("RUNBASE_BASE_URL", &dead).args([
+        "batch",
+        "prompts.txt",
+        "--out",
+        "out",
+        "-j",
+        "2",
+        "--base-url",
+        &url,
+    ]);
+    kill_batch_when_settled(batch, dir.path(), 3);
 
     // Another --base-url is refused: its tasks only exist at `url`.
     let out = sim
