@@ -217,6 +217,29 @@ impl HttpRequest {
         self
     }
 
+    /// Checks the body against strict wire types before it is sent: a JSON
+    /// body as `J`, the text fields of a multipart body (each a JSON string,
+    /// as a form sends it) as `F`. For a codec that builds its body with
+    /// another codec's types, or merges `provider_options` into it: a value
+    /// its own schema does not document is an `InvalidRequest` error naming
+    /// it, and nothing is sent.
+    pub fn check_body<J: DeserializeOwned, F: DeserializeOwned>(&self) -> Result<(), Error> {
+        let checked = match &self.body {
+            Body::Multipart(parts) => {
+                let text = |part: &Part| match &part.content {
+                    PartContent::Text(text) => Some((part.name.clone(), text.as_str().into())),
+                    PartContent::File { .. } => None,
+                };
+                let fields: serde_json::Map<_, _> = parts.iter().filter_map(text).collect();
+                serde_json::from_value::<F>(fields.into()).map(drop)
+            }
+            _ => serde_json::from_value::<J>(self.json_body()).map(drop),
+        };
+        checked.map_err(|e| {
+            Error::invalid_request(format!("the request cannot be sent: {e}")).with_source(e)
+        })
+    }
+
     /// The JSON body, parsed, for tests and snapshots (`Null` when the
     /// body is not JSON).
     pub fn json_body(&self) -> serde_json::Value {
@@ -487,6 +510,46 @@ mod tests {
                 proptest::prop_assert!(wait <= MAX_RETRY_AFTER);
             }
         }
+    }
+
+    #[test]
+    fn bodies_are_checked_against_strict_types() {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Json {
+            prompt: String,
+            n: Option<u8>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Form {
+            prompt: String,
+            n: Option<String>,
+        }
+        let url = Url::parse("http://h/v1/images").unwrap();
+        let request = ImageRequest::new("lamp");
+        let json = |body: serde_json::Value| {
+            HttpRequest::post(url.clone())
+                .json(&body, (&request, "acme", &[]))
+                .unwrap()
+        };
+        let check = |http: &HttpRequest| http.check_body::<Json, Form>();
+        check(&json(serde_json::json!({"prompt": "lamp", "n": 2}))).unwrap();
+        let err = check(&json(serde_json::json!({"prompt": "lamp", "seed": 7}))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert!(err.to_string().contains("unknown field `seed`"), "{err}");
+        let form = |parts| HttpRequest::post(url.clone()).multipart(parts);
+        let file = Part::file("image[]", "a.png", "image/png", Bytes::from_static(b"png"));
+        let ok = form(vec![
+            Part::text("prompt", "lamp"),
+            Part::text("n", "2"),
+            file,
+        ]);
+        check(&ok).unwrap();
+        let odd = form(vec![Part::text("prompt", "lamp"), Part::text("mask", "x")]);
+        assert!(check(&odd).unwrap_err().to_string().contains("`mask`"));
     }
 
     #[test]

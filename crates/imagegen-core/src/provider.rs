@@ -139,6 +139,22 @@ impl ImageOutput {
         ImageOutput::from_base64(payload, media_type)
     }
 
+    /// An output a provider sends as text that is either a URL (or `data:`
+    /// URI, see [`from_url`](Self::from_url)) or, for APIs that answer
+    /// base64 in place of URLs when asked, bare base64 image data of
+    /// `media_type` (see [`from_base64`](Self::from_base64)).
+    pub fn from_text(text: &str, media_type: &str) -> Result<ImageOutput, Error> {
+        let text = text.trim();
+        if ["http://", "https://", "data:"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme))
+        {
+            ImageOutput::from_url(text)
+        } else {
+            ImageOutput::from_base64(text, media_type)
+        }
+    }
+
     /// Inline bytes from base64 `text`; `media_type` is what the provider
     /// says (the bytes decide when they are recognizably PNG, JPEG or WebP).
     pub fn from_base64(text: &str, media_type: &str) -> Result<ImageOutput, Error> {
@@ -515,6 +531,27 @@ mod tests {
         );
         assert!(ImageOutput::from_url("data:image/png,raw").is_err());
         assert!(ImageOutput::from_url("data:image/png;base64,%%%").is_err());
+    }
+
+    #[test]
+    fn text_outputs_are_urls_data_uris_or_bare_base64() {
+        let png = crate::testing::FAKE_PNG;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(png);
+        for text in [b64.clone(), format!(" data:image/png;base64,{b64} ")] {
+            let ImageOutput::Inline { data, .. } =
+                ImageOutput::from_text(&text, "image/png").unwrap()
+            else {
+                panic!("inline expected for {text}")
+            };
+            assert_eq!(&data[..], png);
+        }
+        assert_eq!(
+            ImageOutput::from_text(" https://cdn.example/x.png", "image/png").unwrap(),
+            ImageOutput::Url {
+                url: "https://cdn.example/x.png".into()
+            }
+        );
+        assert!(ImageOutput::from_text("not base64!", "image/png").is_err());
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub struct OpenAiCodec {
     model: String,
     organization: Option<String>,
     project: Option<String>,
+    options: &'static str,
 }
 
 impl OpenAiCodec {
@@ -39,7 +40,15 @@ impl OpenAiCodec {
             model: model.into(),
             organization: None,
             project: None,
+            options: "openai",
         }
+    }
+
+    /// The same codec merging `provider_options[provider]` into its bodies,
+    /// for another API that speaks this format (`openai`'s by default).
+    pub fn options_of(mut self, provider: &'static str) -> Self {
+        self.options = provider;
+        self
     }
 
     /// The model in use.
@@ -49,7 +58,8 @@ impl OpenAiCodec {
 
     /// The generation (JSON) or, with reference images, the edit
     /// (multipart) for `request`, to the URL `url(path)` gives for
-    /// `images/generations` or `images/edits`.
+    /// `images/generations` or `images/edits`, with the request's
+    /// `provider_options` (see [`OpenAiCodec::options_of`]) merged in.
     pub fn images_request(
         &self,
         request: &ImageRequest,
@@ -72,7 +82,7 @@ impl OpenAiCodec {
             )?;
             return self.headers(
                 HttpRequest::post(url("images/generations"))
-                    .json(&body, (request, "openai", &[]))?,
+                    .json(&body, (request, self.options, &[]))?,
             );
         }
         let fields: OpenAiImageEditFields = build(
@@ -85,7 +95,7 @@ impl OpenAiCodec {
                 .input_fidelity(wire(request.input_fidelity.map(|f| f.as_str()))?),
         )?;
         let form =
-            HttpRequest::post(url("images/edits")).json(&fields, (request, "openai", &[]))?;
+            HttpRequest::post(url("images/edits")).json(&fields, (request, self.options, &[]))?;
         let mut parts = Part::fields_of(&form.json_body());
         for reference in &request.references {
             let ReferenceImage::Inline { file_name, data } = reference else {

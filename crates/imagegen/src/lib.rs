@@ -12,6 +12,8 @@ pub use imagegen_core::*;
 mod registry;
 pub use registry::{provider, providers, registration};
 
+#[cfg(feature = "azure")]
+pub use imagegen_azure as azure;
 #[cfg(feature = "fal")]
 pub use imagegen_fal as fal;
 #[cfg(feature = "gptimage15")]
@@ -22,3 +24,5 @@ pub use imagegen_openai as openai;
 pub use imagegen_replicate as replicate;
 #[cfg(feature = "runbase")]
 pub use imagegen_runbase as runbase;
+#[cfg(feature = "wavespeed")]
+pub use imagegen_wavespeed as wavespeed;

@@ -33,6 +33,10 @@ pub fn providers() -> Vec<Registration> {
         Registration::of::<crate::fal::FalCodec>(),
         #[cfg(feature = "replicate")]
         Registration::of::<crate::replicate::ReplicateCodec>(),
+        #[cfg(feature = "azure")]
+        Registration::of::<crate::azure::AzureCodec>(),
+        #[cfg(feature = "wavespeed")]
+        Registration::of::<crate::wavespeed::WavespeedCodec>(),
         // xtask new-provider: registrations above this line
     ]
 }

@@ -28,9 +28,17 @@ fn provider_with_key(sim: &SimHandle, name: &str, key: &str) -> Arc<dyn ImagePro
     .expect("provider builds")
 }
 
-/// A client tuned for a fast simulator: short polls, the sim's rate window.
+/// A client tuned for a fast simulator: short polls, the sim's rate window
+/// (the fast profile keeps each per-minute limit's count over a second).
 fn client_for(sim: &SimHandle, name: &str, key: &str) -> Client {
-    Client::builder()
+    let caps = imagegen::registration(name)
+        .expect("registered")
+        .capabilities();
+    let minute = caps.rate_limit.filter(|l| l.per == Duration::from_secs(60));
+    let second = minute.map(|l| RateLimit::new(l.requests, Duration::from_secs(1)));
+    second
+        .into_iter()
+        .fold(Client::builder(), |b, limit| b.rate_limit(name, limit))
         .provider_arc(provider_with_key(sim, name, key))
         .poll_policy(
             PollPolicy::default()

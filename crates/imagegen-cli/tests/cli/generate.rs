@@ -227,3 +227,42 @@ fn standalone_sim_serves_other_commands() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout.lines().count(), 1);
 }
+
+/// The newer sellers through `--sim`: the right PNG for 3:2 (Azure's
+/// endpoint, deployment and API version fit the simulator's URL layout),
+/// and a refusal inside the seller's answer as exit 1 with its reason.
+#[test]
+fn azure_and_wavespeed_with_sim() {
+    for provider in ["azure", "wavespeed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = imagegen(dir.path())
+            .args(["generate", "a lamp", "--sim", "--provider", provider])
+            .args(["--aspect", "3:2", "--json"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{provider}: {stderr}");
+        let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(r["provider"], provider);
+        let path = dir.path().join(r["path"].as_str().unwrap());
+        assert_eq!(png_size(&path), (1536, 1024), "{provider}");
+    }
+    for (provider, said) in [
+        ("azure", "(content filter: sexual)"),
+        (
+            "wavespeed",
+            "Content policy violation: the request was flagged",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = imagegen(dir.path())
+            .args(["generate", "a lamp sim:content-policy", "--sim"])
+            .args(["--provider", provider])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{provider}: {stderr}");
+        assert!(stderr.contains(said), "{provider}: {stderr}");
+        assert!(pngs(&dir.path().join("images")).is_empty());
+    }
+}

@@ -44,7 +44,15 @@ fn providers_table_and_json() {
         .collect();
     assert_eq!(
         names,
-        ["runbase", "gptimage15", "openai", "fal", "replicate"]
+        [
+            "runbase",
+            "gptimage15",
+            "openai",
+            "fal",
+            "replicate",
+            "azure",
+            "wavespeed"
+        ]
     );
     assert!(json[0]["capabilities"]["qualities"].is_array());
 }
