@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use imagegen_core::{
-    ApiKey, Budgets, Client, ClientObserver, ImageProvider, PollPolicy, ProviderConfig, RateLimit,
-    Strictness,
+    ApiKey, Budgets, Client, ClientObserver, ImageProvider, LatencyEstimates, PollPolicy,
+    ProviderConfig, RateLimit, Strictness,
 };
 use imagegen_jobs::Endpoint;
 use imagegen_sim::{Sim, SimConfig, SimHandle};
@@ -57,6 +57,9 @@ struct Reached {
 pub struct Connection {
     reached: BTreeMap<&'static str, Reached>,
     clients: Mutex<HashMap<(Vec<String>, bool), Client>>,
+    /// How long tasks took in earlier runs of the batch: every client
+    /// starts its poll schedule from it.
+    latency: Mutex<LatencyEstimates>,
     budgets: Arc<Budgets>,
     rate_limit: Option<(u32, Duration)>,
     poll_interval: Option<Duration>,
@@ -169,6 +172,7 @@ impl Connection {
         Ok(Connection {
             reached,
             clients: Mutex::new(HashMap::new()),
+            latency: Mutex::new(LatencyEstimates::default()),
             budgets: Arc::new(Budgets::default()),
             rate_limit,
             poll_interval,
@@ -193,6 +197,35 @@ impl Connection {
         self.reached.iter().map(|(name, r)| (*name, &r.endpoint))
     }
 
+    /// Starts the clients made from now on with `snapshot`, how long tasks
+    /// took in earlier runs.
+    pub fn restore_latency(&self, snapshot: LatencyEstimates) {
+        *self.latency.lock().unwrap_or_else(|p| p.into_inner()) = snapshot;
+    }
+
+    /// What every client learned about how long tasks take, with what it
+    /// started from; of two estimates of one kind of task, the one learned
+    /// from more tasks.
+    pub fn latency_estimates(&self) -> LatencyEstimates {
+        let mut all = self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        for client in clients.values() {
+            for entry in client.latency_estimates().entries {
+                let better = all
+                    .get(&entry.key)
+                    .is_none_or(|known| entry.estimate.samples >= known.samples);
+                if better {
+                    all.insert(entry.key, entry.estimate);
+                }
+            }
+        }
+        all
+    }
+
     /// The client that tries `order` in turn, with `strictness`.
     pub fn client(&self, order: &[String], strictness: Strictness) -> CliResult<Client> {
         let best_effort = strictness == Strictness::BestEffort;
@@ -201,7 +234,13 @@ impl Connection {
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
+        let latency = self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut builder = Client::builder()
+            .latency_estimates(latency)
             .strictness(strictness)
             .retry_ambiguous_creates(self.settings.retry_ambiguous)
             .budgets(self.budgets.clone());

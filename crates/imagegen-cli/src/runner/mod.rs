@@ -58,6 +58,10 @@ pub struct RunOptions {
     pub gallery: bool,
 }
 
+/// The journal's meta key of the clients' latency estimates (JSON of
+/// `LatencyEstimates`), kept from run to run of a batch.
+const LATENCY_KEY: &str = "latency_estimates";
+
 /// A run over one store.
 pub struct Runner {
     /// Where jobs are recorded.
@@ -92,6 +96,12 @@ impl Runner {
     pub async fn run(self) -> CliResult<Exit> {
         let started = std::time::Instant::now();
         let start = self.store.summary().await?;
+        // Polls aim at when tasks like these finished in earlier runs.
+        if let Some(json) = self.store.meta(LATENCY_KEY).await?
+            && let Ok(snapshot) = serde_json::from_str(&json)
+        {
+            self.conn.restore_latency(snapshot);
+        }
         let tally = Arc::new(Tally {
             committed_credits: Mutex::new(start.credits_reported + start.credits_estimated),
             ..Tally::default()
@@ -138,6 +148,9 @@ impl Runner {
         while running.join_next().await.is_some() {}
         this.store.release().await?;
         this.progress.finish();
+        let learned = serde_json::to_string(&this.conn.latency_estimates())
+            .expect("latency estimates serialize");
+        this.store.set_meta(LATENCY_KEY, &learned).await?;
         let exit = summarize(&*this.store, &this.dir, &this.progress, &tally).await?;
         crate::commands::gallery::add_wall_time(&*this.store, started.elapsed()).await?;
         if this.options.gallery {

@@ -337,3 +337,46 @@ fn failed_creates_are_retried_only_on_request() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(pngs(&dir.path().join("out")).len(), 3);
 }
+
+#[test]
+fn the_journal_keeps_how_long_tasks_took_for_the_next_run() {
+    let sim = TestSim::fast();
+    let dir = tempfile::tempdir().unwrap();
+    prompts(dir.path(), "prompts.txt", 3);
+    let out = sim
+        .cmd(dir.path())
+        .args(["batch", "prompts.txt", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let journal = dir.path().join("out/imagegen-journal.sqlite");
+    let read = || -> serde_json::Value {
+        let conn = rusqlite::Connection::open(&journal).unwrap();
+        let json: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'latency_estimates'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&json).unwrap()
+    };
+    let learned = read();
+    let runbase: Vec<&serde_json::Value> = learned["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["provider"] == "runbase")
+        .collect();
+    assert_eq!(runbase.len(), 1, "{learned}");
+    assert_eq!(runbase[0]["samples"], 3, "{learned}");
+
+    // A resume with nothing to do keeps what was learned.
+    let out = sim
+        .cmd(dir.path())
+        .args(["resume", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(read(), learned);
+}
