@@ -3,7 +3,7 @@
 //!
 //! Against the simulator (in this process, on its own runtime and thread)
 //! with a spread of task durations: the sim's realistic profile (1 s queued
-//! + 8 s generating for `medium`, each task ±20 %, uniformly), **divided by
+//! plus 8 s generating for `medium`, each task ±20 %, uniformly), **divided by
 //! `IMAGEGEN_BENCH_LATENCY_SCALE`** (default 5; 1 is real time) together
 //! with every interval and rate window, so a run takes minutes instead of
 //! a quarter of an hour. Figures are printed in real-time seconds (scaled

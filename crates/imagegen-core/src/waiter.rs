@@ -323,15 +323,43 @@ fn cancelled_error(provider: &str, task_id: &str) -> Error {
 }
 
 /// The error of a wait whose deadline passed: resumable with the task id.
-fn timed_out(provider: &str, task_id: &str, last_state: &str, budget: Duration) -> Error {
+/// When no status request was ever answered, the last failure says why
+/// (an unreachable host is not a task "still queued").
+fn timed_out(
+    provider: &str,
+    task_id: &str,
+    last_state: &str,
+    budget: Duration,
+    unanswered: Option<Error>,
+) -> Error {
+    if let Some(failure) = unanswered {
+        return failure
+            .with_task_id(task_id)
+            .with_retryable(false)
+            .with_hint(format!(
+                "no status request was answered within {}; the task keeps running at {provider} if it was created: wait for it again once {provider} answers",
+                seconds(budget)
+            ));
+    }
     Error::new(
         ErrorKind::Timeout,
-        format!("the task was still {last_state} after {budget:?}"),
+        format!("the task was still {last_state} after {}", seconds(budget)),
     )
     .with_provider(provider)
     .with_task_id(task_id)
     .with_retryable(false)
     .with_hint("the task may still finish; resume it later with wait")
+}
+
+/// `60s`, `4.5s`: a deadline as people write it (a deadline computed from
+/// a clock is rarely a whole number of nanoseconds).
+fn seconds(d: Duration) -> String {
+    let tenths = (d.as_millis() + 50) / 100;
+    if tenths.is_multiple_of(10) {
+        format!("{}s", tenths / 10)
+    } else {
+        format!("{}.{}s", tenths / 10, tenths % 10)
+    }
 }
 
 /// What a wait needs from the client: who is polled, how, and the two
@@ -429,6 +457,8 @@ where
     let cancel = options.cancel.as_ref();
     let mut warned_unknown = false;
     let mut last_state = "queued";
+    // The last failed poll while no poll has been answered yet.
+    let mut unanswered: Option<Error> = None;
     // What a success teaches: polled on schedule, the task finished within
     // the last interval (or since it was last seen running); polled late
     // (held back by the rate budget, or resumed late), only since it was
@@ -475,7 +505,13 @@ where
         }
 
         if Instant::now() >= deadline {
-            outcome.result = Err(timed_out(provider, task_id, last_state, budget));
+            outcome.result = Err(timed_out(
+                provider,
+                task_id,
+                last_state,
+                budget,
+                unanswered.take(),
+            ));
             return outcome;
         }
         // From its likely finish on, an aimed poll goes ahead of waiting
@@ -539,6 +575,7 @@ where
                 }
                 last_state = status.state.name();
                 pending = Some(polled_at);
+                unanswered = None;
             }
             Err(err) if err.kind() == ErrorKind::NotFound && polled_at < policy.not_found_grace => {
                 // Read-after-write lag: a task created moments ago may not
@@ -549,6 +586,9 @@ where
                 // The poll's own retries ran out; the task is paid for, so
                 // keep waiting on the schedule until the deadline.
                 tracing::warn!(provider, task_id, error = %err, "status poll failed; will poll again");
+                if pending.is_none() {
+                    unanswered = Some(err);
+                }
             }
             Err(err) => {
                 outcome.result = Err(err.with_task_id(task_id));
@@ -557,7 +597,13 @@ where
         }
 
         if Instant::now() >= deadline {
-            outcome.result = Err(timed_out(provider, task_id, last_state, budget));
+            outcome.result = Err(timed_out(
+                provider,
+                task_id,
+                last_state,
+                budget,
+                unanswered.take(),
+            ));
             return outcome;
         }
         schedule.polls += 1;

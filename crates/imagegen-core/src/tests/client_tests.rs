@@ -151,6 +151,39 @@ async fn the_deadline_ends_polling_with_a_resumable_timeout() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_wait_that_never_reached_the_provider_says_so_not_still_queued() {
+    let a = fake("a");
+    for _ in 0..1000 {
+        a.push_status("a-1", Err(errors::refused()));
+    }
+    let client = builder(&[&a]).build().unwrap();
+    let handle = TaskHandle::new("a", "a-1", ImageRequest::new("lamp"));
+    let options = WaitOptions::new().deadline(Duration::from_secs(30));
+    let err = client.wait_with(&handle, options).await.unwrap_err();
+    assert_eq!(err.kind(), errors::refused().kind(), "{err}");
+    assert_eq!(err.task_id(), Some("a-1"));
+    assert!(!err.to_string().contains("still"), "{err}");
+    assert!(
+        err.hint()
+            .is_some_and(|h| h.contains("no status request was answered")),
+        "{err:?}"
+    );
+
+    // Once a poll was answered, the deadline is a plain timeout.
+    let b = fake("b");
+    b.push_status("b-1", running("b-1"));
+    for _ in 0..1000 {
+        b.push_status("b-1", Err(errors::refused()));
+    }
+    let client = builder(&[&b]).build().unwrap();
+    let handle = TaskHandle::new("b", "b-1", ImageRequest::new("lamp"));
+    let options = WaitOptions::new().deadline(Duration::from_secs(30));
+    let err = client.wait_with(&handle, options).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("still running"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_unknown_status_is_in_progress_and_warned_once() {
     let a = fake("a");
     for _ in 0..3 {
