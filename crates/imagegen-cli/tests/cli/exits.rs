@@ -116,3 +116,26 @@ fn an_output_folder_that_cannot_take_files_is_refused_before_paying() {
     assert!(err.contains("nothing was sent"), "{err}");
     assert_eq!(sim.sim().ledger().totals("runbase").creates_accepted, 0);
 }
+
+#[test]
+fn a_wait_on_a_host_that_never_answers_is_unreachable_not_a_timeout() {
+    let sim = TestSim::fast();
+    let dead = format!("http://127.0.0.1:{}/api/v1", crate::support::free_port());
+    let (code, err) = run(
+        &sim,
+        &[
+            "wait",
+            "--provider",
+            "runbase",
+            "--base-url",
+            &dead,
+            "--timeout",
+            "2s",
+            "run_x",
+        ],
+    );
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("could not connect"), "{err}");
+    assert!(!err.contains("still queued"), "{err}");
+    assert!(err.contains("run_x"), "{err}");
+}
