@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 /// The crates under `crates/` that are not providers.
-const NOT_PROVIDERS: &[&str] = &["core", "sim", "cli", "test-support"];
+const NOT_PROVIDERS: &[&str] = &["core", "sim", "cli", "test-support", "jobs"];
 
 /// The most hand-written lines a provider crate may have.
 pub const DEFAULT_LIMIT: usize = 150;
