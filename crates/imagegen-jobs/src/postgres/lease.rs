@@ -49,8 +49,10 @@ WITH settled AS (
     SET state = 'ambiguous', lease_until = NULL, updated_at = now(),
         error_kind = COALESCE(error_kind, 'interrupted'),
         error = COALESCE(error, 'its worker stopped while its create was being sent; it may have been accepted')
-    WHERE queue_id = $1 AND state = 'submitting' AND task_id IS NULL
-      AND (lease_until IS NULL OR lease_until < now())
+    -- mark_submitting always sets a lease and release() settles its own
+    -- creates, so an expired lease finds them all; the condition on
+    -- lease_until lets the index of held jobs answer it without a scan.
+    WHERE queue_id = $1 AND lease_until < now() AND state = 'submitting' AND task_id IS NULL
     RETURNING queue_id, id, claimed_by
 )
 INSERT INTO imagegen.events(queue_id, job_id, state, detail)

@@ -16,6 +16,8 @@
 //!   renews the leases of this handle's unfinished claims
 //!   ([`PgOptions::heartbeat`]); a worker that dies stops renewing, and its
 //!   jobs are taken over when the lease runs out ([`PgOptions::lease`]).
+//!   [`JobStore::release`] gives a stopping worker's jobs back at once (a
+//!   create it was still sending becomes ambiguous).
 //! * **A dead worker's jobs:** `submitting` becomes `ambiguous` (its create
 //!   may have been accepted: handed out again only with
 //!   `Claim { ambiguous: true }`), `submitted` and `timed_out` are claimed by

@@ -512,7 +512,8 @@ impl JobStore for PgStore {
     ) -> StoreResult<()> {
         // The claim ends with any state but those of a create in flight:
         // the job is then another worker's to take (to retry, to poll), or
-        // settled.
+        // settled. A create in flight keeps its lease (or gets one that has
+        // already run out, when this handle did not hold the job).
         let keeps_claim = matches!(state, JobState::Submitting | JobState::Submitted);
         let conn = self.conn().await?;
         let moved = conn
@@ -521,7 +522,9 @@ impl JobStore for PgStore {
                      UPDATE imagegen.jobs
                      SET state = $3, error_kind = COALESCE($4, error_kind), error = COALESCE($5, error),
                          updated_at = now(),
-                         lease_until = CASE WHEN $6 THEN lease_until ELSE NULL END
+                         -- A create in flight always has a lease, so that
+                         -- the sweep of expired ones finds it.
+                         lease_until = CASE WHEN $6 THEN COALESCE(lease_until, now()) ELSE NULL END
                      WHERE queue_id = $1 AND id = $2
                      RETURNING queue_id, id
                  )
