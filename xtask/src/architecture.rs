@@ -127,6 +127,38 @@ fn provider_crates_are_pure_codecs() {
     }
 }
 
+/// Whether `line` names `name` (case-insensitively) as a word or a part of
+/// an identifier (`fal`, `FAL_KEY`, `imagegen_fal`, `FalCodec`), not inside
+/// a lower-case word (`false`, `default`).
+fn names_word(line: &str, name: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    let bytes = line.as_bytes();
+    let inside_word = |i: Option<usize>| {
+        i.and_then(|i| bytes.get(i))
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    lower
+        .match_indices(name)
+        .any(|(at, _)| !inside_word(at.checked_sub(1)) && !inside_word(Some(at + name.len())))
+}
+
+#[test]
+fn provider_names_are_found_as_words_not_inside_them() {
+    for line in [
+        "use imagegen_fal;",
+        "FAL_KEY",
+        "FalCodec",
+        "\"fal\"",
+        "a fal task",
+    ] {
+        assert!(names_word(line, "fal"), "{line}");
+    }
+    for line in ["false", "Fallback", "default", "refal"] {
+        assert!(!names_word(line, "fal"), "{line}");
+    }
+    assert!(names_word("RunbaseCodec::new()", "runbase"));
+}
+
 #[test]
 fn the_core_names_no_provider_and_reads_no_wire_field() {
     let root = workspace_root();
@@ -141,10 +173,9 @@ fn the_core_names_no_provider_and_reads_no_wire_field() {
         .collect();
     for file in sources(&root.join("crates/imagegen-core/src")) {
         for (n, line) in shipped_lines(&file) {
-            let lower = line.to_lowercase();
             for name in &names {
                 assert!(
-                    !lower.contains(name.as_str()),
+                    !names_word(&line, name),
                     "{}:{n} names the provider `{name}`: {line}",
                     file.display()
                 );
@@ -183,6 +214,29 @@ fn the_cli_reads_providers_from_the_registry() {
                 assert!(
                     !line.contains(&var),
                     "{}:{n} names a variable of `{name}`; read it from the registry: {line}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cli_is_a_shell_over_the_one_client() {
+    let root = workspace_root();
+    let deps = dependencies(&root.join("crates/imagegen-cli/Cargo.toml"));
+    for http in ["reqwest", "hyper", "ureq", "tower"] {
+        assert!(
+            !deps.iter().any(|d| d == http),
+            "imagegen-cli depends on {http}: the core is the only client"
+        );
+    }
+    for file in sources(&root.join("crates/imagegen-cli/src")) {
+        for (n, line) in shipped_lines(&file) {
+            for forbidden in ["reqwest", "hyper::", "RetryPolicy"] {
+                assert!(
+                    !line.contains(forbidden),
+                    "{}:{n} uses `{forbidden}`: sending, retrying and polling belong to the core",
                     file.display()
                 );
             }

@@ -119,7 +119,7 @@ async fn the_new_provider_is_registered_and_reached() {
     #[test]
     fn adding_optional_properties_and_a_provider_builds_and_passes() {
         let real = codegen::workspace_root();
-        let scratch = Scratch::new("schema-evolution");
+        let scratch = Scratch::at(target_dir().join("schema-evolution-scratch"));
         let root = &scratch.path;
         for dir in [".cargo", "crates", "schemas", "xtask", "benches", "docs"] {
             if real.join(dir).exists() {

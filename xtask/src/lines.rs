@@ -12,9 +12,6 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-/// The crates under `crates/` that are not providers.
-const NOT_PROVIDERS: &[&str] = &["core", "sim", "cli", "test-support", "jobs"];
-
 /// The most hand-written lines a provider crate may have.
 pub const DEFAULT_LIMIT: usize = 150;
 
@@ -48,23 +45,22 @@ pub fn limit(provider: &str) -> usize {
         .map_or(DEFAULT_LIMIT, |(_, limit)| *limit)
 }
 
-/// Counts every provider crate under `root/crates`, sorted by name.
+/// Counts every provider crate (one per `schemas/<name>/`, as codegen finds
+/// them) under `root/crates`, sorted by name.
 pub fn count_all(root: &Path) -> Result<Vec<Count>> {
     let mut counts = Vec::new();
-    let crates = root.join("crates");
-    for entry in fs::read_dir(&crates).with_context(|| format!("reading {}", crates.display()))? {
-        let entry = entry?;
-        let dir = entry.file_name().to_string_lossy().into_owned();
-        let Some(provider) = dir.strip_prefix("imagegen-") else {
-            continue;
-        };
-        if NOT_PROVIDERS.contains(&provider) || !entry.path().join("src").is_dir() {
+    for provider in crate::codegen::discover_providers(root)? {
+        let src = root
+            .join("crates")
+            .join(format!("imagegen-{}", provider.name))
+            .join("src");
+        if !src.is_dir() {
             continue;
         }
         counts.push(Count {
-            provider: provider.to_owned(),
-            lines: handwritten(&entry.path().join("src"))?,
-            limit: limit(provider),
+            lines: handwritten(&src)?,
+            limit: limit(&provider.name),
+            provider: provider.name,
         });
     }
     counts.sort_by(|a, b| a.provider.cmp(&b.provider));

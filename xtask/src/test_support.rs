@@ -12,7 +12,13 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     pub(crate) fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        Scratch::at(std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id())))
+    }
+
+    /// A scratch directory at a fixed `path`, emptied first: a build in it
+    /// keeps the same package ids from run to run, so its artifacts in a
+    /// shared target directory are replaced rather than piled up.
+    pub(crate) fn at(path: PathBuf) -> Self {
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("create scratch dir");
         Scratch { path }

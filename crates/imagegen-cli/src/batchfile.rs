@@ -1,20 +1,25 @@
-//! Batch files: one request a line.
+//! Batch files: one request a line, read as a stream (a million-line file
+//! is never held in memory).
 //!
 //! A line whose first non-blank character is `{` is a JSON object (JSONL):
-//! `prompt` plus per-line overrides of any `generate` option (`provider`,
+//! `prompt` plus per-line overrides of the `generate` options (`provider`,
 //! `aspect`, `size`, `quality`, `refs`, `fidelity`, `n`, `name`,
-//! `callback_url`). Any other line is a prompt on its own. Blank lines and
-//! lines starting with `#` are skipped. A line that cannot be understood is
-//! reported with its line number and does not stop the others.
+//! `callback_url`), parsed with the options' own value parsers and checked
+//! by the same [`Settings::request`](crate::input::Settings::request). A
+//! line starting with `[` is refused (an array is not a prompt). Any other
+//! line is a prompt on its own. Blank lines and lines starting with `#` are
+//! skipped. A line that cannot be understood is reported with its line
+//! number and does not stop the others.
 
+use std::io::BufRead;
 use std::path::Path;
 
-use imagegen_core::{Aspect, Fidelity, ImageSize, Quality, ReferenceImage};
 use serde::Deserialize;
 
 use crate::exit::{CliError, CliResult};
+use crate::input::Settings;
 
-/// One request line, as written in the file (overrides unparsed).
+/// One request line, as written in the file (values unparsed).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLine {
@@ -28,7 +33,7 @@ struct RawLine {
     refs: Option<StringOrList>,
     #[serde(alias = "input_fidelity")]
     fidelity: Option<String>,
-    n: Option<u32>,
+    n: Option<u64>,
     name: Option<String>,
     callback_url: Option<String>,
 }
@@ -60,22 +65,12 @@ pub struct LineSpec {
     pub prompt: String,
     /// Provider fallback order for this line, if overridden.
     pub providers: Option<Vec<String>>,
-    /// Aspect override.
-    pub aspect: Option<Aspect>,
-    /// Size override.
-    pub size: Option<ImageSize>,
-    /// Quality override.
-    pub quality: Option<Quality>,
-    /// Reference images (replace the command line's when given).
-    pub refs: Option<Vec<ReferenceImage>>,
-    /// Input fidelity override.
-    pub fidelity: Option<Fidelity>,
-    /// Number of images for this line.
-    pub n: Option<u32>,
+    /// The settings the line overrides.
+    pub settings: Settings,
+    /// Number of images for this line, if overridden (not yet capped).
+    pub n: Option<u64>,
     /// A file-name stem to use instead of the prompt's slug.
     pub name: Option<String>,
-    /// Webhook override.
-    pub callback_url: Option<String>,
 }
 
 /// One non-blank, non-comment line of the file.
@@ -87,32 +82,62 @@ pub struct Entry {
     pub spec: Result<LineSpec, String>,
 }
 
-/// Reads and parses a batch file.
-pub fn read(path: &Path) -> CliResult<Vec<Entry>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::invalid(format!("cannot read batch file {}: {e}", path.display()))
-    })?;
-    Ok(parse(&text))
+/// Where a batch file comes from, for messages: a path, or standard input.
+pub fn describe(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
 }
 
-/// Parses the text of a batch file.
-pub fn parse(text: &str) -> Vec<Entry> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, raw)| {
+/// Opens a batch file (`-` is standard input) as a stream of lines.
+pub fn open(path: &Path) -> CliResult<Box<dyn BufRead + Send>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::usage(format!("cannot read batch file {}: {e}", path.display())))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(CliError::usage(format!(
+            "{} is a folder; give a batch file (one prompt a line)",
+            path.display()
+        )));
+    }
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, file)))
+}
+
+/// The entries of a batch file, one at a time; an I/O error (or text that
+/// is not UTF-8) ends the stream with that error.
+pub fn entries(reader: impl BufRead) -> impl Iterator<Item = std::io::Result<Entry>> {
+    reader.lines().enumerate().filter_map(|(i, raw)| match raw {
+        Err(e) => Some(Err(e)),
+        Ok(raw) => {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 return None;
             }
-            Some(Entry {
+            Some(Ok(Entry {
                 line: i + 1,
                 spec: parse_line(line),
-            })
-        })
-        .collect()
+            }))
+        }
+    })
+}
+
+/// Parses the text of a batch file (tests and small inputs).
+#[cfg(test)]
+pub fn parse(text: &str) -> Vec<Entry> {
+    entries(text.as_bytes()).map(Result::unwrap).collect()
 }
 
 fn parse_line(line: &str) -> Result<LineSpec, String> {
+    if line.starts_with('[') {
+        return Err(
+            "a line is a prompt or a JSON object with a `prompt`; this one looks like a JSON array"
+                .to_owned(),
+        );
+    }
     if !line.starts_with('{') {
         return Ok(LineSpec {
             prompt: line.to_owned(),
@@ -131,32 +156,34 @@ fn parse_line(line: &str) -> Result<LineSpec, String> {
         Some(p) if !p.trim().is_empty() => p,
         _ => return Err("missing `prompt`".to_owned()),
     };
-    let err = |e: imagegen_core::Error| e.message().to_owned();
+    fn value<T>(field: &str, text: Option<String>) -> Result<Option<T>, String>
+    where
+        T: std::str::FromStr<Err = imagegen_core::Error>,
+    {
+        text.map(|s| crate::args::core_value::<T>(&s))
+            .transpose()
+            .map_err(|e| format!("`{field}`: {e}"))
+    }
     Ok(LineSpec {
         prompt,
         providers: raw.provider.map(StringOrList::into_vec),
-        aspect: raw.aspect.map(|s| s.parse()).transpose().map_err(err)?,
-        size: raw.size.map(|s| s.parse()).transpose().map_err(err)?,
-        quality: raw.quality.map(|s| s.parse()).transpose().map_err(err)?,
-        refs: raw.refs.map(|r| {
-            r.into_vec()
-                .iter()
-                .map(|s| ReferenceImage::parse(s))
-                .collect()
-        }),
-        fidelity: raw.fidelity.map(|s| s.parse()).transpose().map_err(err)?,
-        n: match raw.n {
-            Some(0) => return Err("`n` must be at least 1".to_owned()),
-            n => n,
+        settings: Settings {
+            aspect: value("aspect", raw.aspect)?,
+            size: value("size", raw.size)?,
+            quality: value("quality", raw.quality)?,
+            refs: raw.refs.map(StringOrList::into_vec).unwrap_or_default(),
+            fidelity: value("fidelity", raw.fidelity)?,
+            callback_url: raw.callback_url,
         },
+        n: raw.n,
         name: raw.name,
-        callback_url: raw.callback_url,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imagegen_core::{Aspect, Fidelity, Quality};
 
     #[test]
     fn plain_prompts_comments_and_blank_lines() {
@@ -177,18 +204,18 @@ mod tests {
             spec.providers.as_deref(),
             Some(&["gptimage15".to_owned(), "openai".to_owned()][..])
         );
-        assert_eq!(spec.aspect, Some(Aspect::Portrait));
-        assert_eq!(spec.quality, Some(Quality::Low));
-        assert_eq!(spec.fidelity, Some(Fidelity::High));
+        assert_eq!(spec.settings.aspect, Some(Aspect::Portrait));
+        assert_eq!(spec.settings.quality, Some(Quality::Low));
+        assert_eq!(spec.settings.fidelity, Some(Fidelity::High));
         assert_eq!(spec.n, Some(2));
         assert_eq!(spec.name.as_deref(), Some("lamp-a"));
-        assert_eq!(spec.refs.as_ref().unwrap().len(), 1);
+        assert_eq!(spec.settings.refs.len(), 1);
     }
 
     #[test]
     fn bad_lines_fail_alone_with_a_reason() {
         let entries = parse(
-            "good prompt\n{\"prompt\": \"x\", \"aspect\": \"4:3\"}\n{\"prompt\": \n{\"promt\": \"typo\"}\n{\"aspect\": \"1:1\"}\n{\"prompt\": \"x\", \"n\": 0}\n",
+            "good prompt\n{\"prompt\": \"x\", \"aspect\": \"4:3\"}\n{\"prompt\": \n{\"promt\": \"typo\"}\n{\"aspect\": \"1:1\"}\n[\"an\", \"array\"]\n",
         );
         assert_eq!(entries.len(), 6);
         assert!(entries[0].spec.is_ok());
@@ -204,6 +231,6 @@ mod tests {
             "{reasons:?}"
         );
         assert_eq!(reasons[3].1, "missing `prompt`");
-        assert!(reasons[4].1.contains("at least 1"));
+        assert!(reasons[4].1.contains("JSON array"), "{reasons:?}");
     }
 }

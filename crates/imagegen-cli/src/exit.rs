@@ -7,39 +7,54 @@
 use std::fmt;
 
 use imagegen_core::{Error, ErrorKind};
+use imagegen_jobs::{StoreError, StoreErrorKind};
 
-/// The documented exit codes (see `imagegen --help` and the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The documented exit codes (see `imagegen --help` and the README). One
+/// table for every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Exit {
     /// Everything asked for was done.
     Ok = 0,
-    /// Some jobs failed, or the generation failed (content policy, server).
+    /// A generation failed, some batch jobs failed, or anything else.
     Failed = 1,
-    /// The command line could not be parsed (clap's usage errors).
+    /// The command line or an option value is wrong (nothing was sent).
     Usage = 2,
-    /// The request is invalid for the provider; nothing was sent.
-    InvalidRequest = 3,
+    /// The request was refused before anything was sent or paid for.
+    Refused = 3,
     /// The API key is missing or was refused.
     Auth = 4,
     /// Out of credits or quota.
     Credits = 5,
     /// The host could not be reached.
-    Network = 6,
-    /// The deadline ran out; the task id is printed so `imagegen wait` can resume.
+    Unreachable = 6,
+    /// The deadline ran out; the task ids are printed so the work resumes.
     Timeout = 7,
-    /// Creates that may have been accepted were left unresolved (batch/resume).
+    /// Paid work may be unaccounted for: creates that may have been accepted
+    /// without their task id reaching us, or a task id the journal could not
+    /// record (printed on stderr).
     Ambiguous = 8,
 }
 
 impl Exit {
-    /// The exit code for a core error kind.
+    /// The exit code for a core error before or at a create: what was
+    /// refused, and why.
     pub fn for_kind(kind: ErrorKind) -> Exit {
         match kind {
-            ErrorKind::InvalidRequest => Exit::InvalidRequest,
+            ErrorKind::InvalidRequest => Exit::Refused,
             ErrorKind::Unauthorized | ErrorKind::Forbidden => Exit::Auth,
             ErrorKind::InsufficientCredits | ErrorKind::QuotaExhausted => Exit::Credits,
-            ErrorKind::Transport => Exit::Network,
+            ErrorKind::Transport => Exit::Unreachable,
+            ErrorKind::Timeout => Exit::Timeout,
+            _ => Exit::Failed,
+        }
+    }
+
+    /// The exit code for a core error after a task was accepted (and may be
+    /// paid for): never "refused before sending".
+    pub fn after_acceptance(kind: ErrorKind) -> Exit {
+        match kind {
+            ErrorKind::Transport => Exit::Unreachable,
             ErrorKind::Timeout => Exit::Timeout,
             _ => Exit::Failed,
         }
@@ -55,15 +70,16 @@ impl Exit {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
-  1  generation failed, or some batch jobs failed
-  2  usage error (bad command line)
-  3  invalid request for the provider; nothing was sent or paid for
+  1  a generation or some batch jobs failed, or another error
+  2  usage: a wrong option or value, or a folder without a batch journal
+  3  refused before sending: invalid for the provider; nothing was paid for
   4  API key missing or refused
   5  out of credits or quota
-  6  network: host unreachable
-  7  timed out (the task id is printed: `imagegen wait` resumes it)
-  8  creates left ambiguous (may have been paid): see `imagegen jobs`, then
-     `imagegen resume DIR --retry-ambiguous`";
+  6  host unreachable
+  7  timed out: the task ids are printed (`imagegen wait` or `resume` goes on)
+  8  paid work may be unaccounted: ambiguous creates (see `imagegen jobs DIR`,
+     then `imagegen resume DIR --retry-ambiguous`), or a task id the journal
+     could not record (printed with the `imagegen wait` command that fetches it)";
 
 /// An error as the CLI prints it: `error: MESSAGE`, then `hint: HINT`.
 #[derive(Debug)]
@@ -86,9 +102,9 @@ impl CliError {
         }
     }
 
-    /// An invalid-input error (exit 3).
-    pub fn invalid(message: impl Into<String>) -> Self {
-        CliError::new(Exit::InvalidRequest, message)
+    /// A usage error (exit 2): a wrong option, value or input.
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::new(Exit::Usage, message)
     }
 
     /// An error with exit 1.
@@ -186,9 +202,17 @@ impl From<std::io::Error> for CliError {
     }
 }
 
-impl From<rusqlite::Error> for CliError {
-    fn from(err: rusqlite::Error) -> Self {
-        CliError::failed(format!("journal: {err}"))
+impl From<StoreError> for CliError {
+    fn from(err: StoreError) -> Self {
+        let exit = match err.kind {
+            StoreErrorKind::Usage => Exit::Usage,
+            _ => Exit::Failed,
+        };
+        CliError {
+            message: err.message,
+            hint: err.hint,
+            exit,
+        }
     }
 }
 
@@ -207,6 +231,9 @@ mod tests {
         assert_eq!(Exit::for_kind(ErrorKind::Transport).code(), 6);
         assert_eq!(Exit::for_kind(ErrorKind::Timeout).code(), 7);
         assert_eq!(Exit::for_kind(ErrorKind::GenerationFailed).code(), 1);
+        // After a task was accepted, nothing is "refused before sending".
+        assert_eq!(Exit::after_acceptance(ErrorKind::InvalidRequest).code(), 1);
+        assert_eq!(Exit::after_acceptance(ErrorKind::Transport).code(), 6);
     }
 
     #[test]
@@ -222,7 +249,7 @@ mod tests {
             cli.render(),
             "error: runbase does not offer quality low; allowed: medium, high\nhint: pass --best-effort to use medium instead, with a warning"
         );
-        assert_eq!(cli.exit, Exit::InvalidRequest);
+        assert_eq!(cli.exit, Exit::Refused);
     }
 
     #[test]

@@ -1,8 +1,6 @@
-//! What the CLI prints: one JSON record per image on stdout (`--json`), and
-//! readable file names.
+//! What the CLI prints on stdout: one JSON record per image (`--json`).
 
 use std::io::Write;
-use std::path::Path;
 
 use serde::Serialize;
 
@@ -37,6 +35,30 @@ pub struct ImageRecord {
     pub job: Option<i64>,
 }
 
+impl ImageRecord {
+    /// The record of a batch job's saved image.
+    pub fn of_job(
+        job: &imagegen_jobs::JobRow,
+        provider: &str,
+        task_id: &str,
+        row: &imagegen_jobs::OutputRow,
+        credits: Option<f64>,
+    ) -> ImageRecord {
+        ImageRecord {
+            path: Some(row.path.clone()),
+            provider: provider.to_owned(),
+            task_id: task_id.to_owned(),
+            prompt: job.prompt.clone(),
+            sha256: Some(row.sha256.clone()),
+            width: row.width.and_then(|w| u32::try_from(w).ok()),
+            height: row.height.and_then(|h| u32::try_from(h).ok()),
+            credits,
+            url: row.url.clone(),
+            job: Some(job.id),
+        }
+    }
+}
+
 /// Prints one JSON record on stdout, flushing so a reader sees it at once.
 pub fn print_json<T: Serialize>(record: &T) {
     let line = serde_json::to_string(record).expect("records serialize");
@@ -46,65 +68,9 @@ pub fn print_json<T: Serialize>(record: &T) {
     let _ = out.flush();
 }
 
-/// A file-name-safe slug of `text`: lower-case ASCII letters and digits
-/// separated by single dashes, at most `max` characters, cut at a word.
-pub fn slug(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    let mut dash = false;
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            if dash && !out.is_empty() {
-                out.push('-');
-            }
-            dash = false;
-            out.push(c.to_ascii_lowercase());
-        } else {
-            dash = true;
-        }
-    }
-    if out.len() > max {
-        let cut = out[..max]
-            .rfind('-')
-            .filter(|&i| i > max / 2)
-            .unwrap_or(max);
-        out.truncate(cut);
-    }
-    if out.is_empty() {
-        out.push_str("image");
-    }
-    out
-}
-
-/// Width and height from a PNG's IHDR chunk; `None` if not a PNG.
-pub fn png_dimensions(path: &Path) -> Option<(u32, u32)> {
-    use std::io::Read;
-    let mut head = [0u8; 24];
-    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
-    if &head[..8] != b"\x89PNG\r\n\x1a\n" || &head[12..16] != b"IHDR" {
-        return None;
-    }
-    let w = u32::from_be_bytes(head[16..20].try_into().ok()?);
-    let h = u32::from_be_bytes(head[20..24].try_into().ok()?);
-    Some((w, h))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slugs_are_readable_and_bounded() {
-        assert_eq!(
-            slug("A cinematic product photo of a ceramic lamp", 60),
-            "a-cinematic-product-photo-of-a-ceramic-lamp"
-        );
-        assert_eq!(slug("  Héllo, wörld!! 42 ", 60), "h-llo-w-rld-42");
-        assert_eq!(slug("!!!", 60), "image");
-        let long = slug("one two three four five six seven eight", 20);
-        assert!(long.len() <= 20, "{long}");
-        assert!(!long.ends_with('-'), "{long}");
-        assert_eq!(long, "one-two-three-four");
-    }
 
     #[test]
     fn json_record_skips_unknown_fields() {

@@ -1,14 +1,9 @@
 //! Providers by name, from the facade's registry (the one list of them):
-//! checking a `--provider`, building one with keys from the environment (or
-//! the simulator's `sim-key`) and base URLs from `--base-url`, `*_BASE_URL`
-//! or `--sim`.
-//!
-//! This is the only module that builds providers.
-
-use std::sync::Arc;
+//! checking a `--provider`, and what the registry says about one (its
+//! variables, its price estimate). [`crate::connect`] builds them.
 
 use imagegen::Registration;
-use imagegen_core::{ApiKey, Error, ImageProvider, ProviderConfig};
+use imagegen_core::Error;
 
 use crate::exit::{CliError, Exit};
 
@@ -56,28 +51,6 @@ fn suggestion(asked: &str, names: &[&'static str]) -> Option<&'static str> {
 pub fn registration(name: &str) -> Result<Registration, Error> {
     imagegen::registration(name)
         .ok_or_else(|| Error::invalid_request(format!("unknown provider `{name}`")))
-}
-
-/// How to reach a provider.
-#[derive(Debug, Clone, Default)]
-pub struct Endpoint {
-    /// The key; `None` reads the provider's env var.
-    pub key: Option<ApiKey>,
-    /// The base URL; `None` reads `*_BASE_URL`, else the real host.
-    pub base_url: Option<String>,
-}
-
-/// Builds provider `name` (already checked by [`check_name`]). Unset key
-/// and base URL come from the provider's environment variables.
-pub fn build(name: &str, endpoint: &Endpoint) -> Result<Arc<dyn ImageProvider>, Error> {
-    let mut config = ProviderConfig::new();
-    if let Some(key) = &endpoint.key {
-        config = config.api_key(key.clone());
-    }
-    if let Some(url) = &endpoint.base_url {
-        config = config.base_url(url.clone());
-    }
-    imagegen::provider(name, config)
 }
 
 /// The base-URL variables of every provider, for hints.

@@ -19,3 +19,18 @@ mod batch;
 
 #[path = "cli/crash.rs"]
 mod crash;
+
+#[path = "cli/journal.rs"]
+mod journal;
+
+#[path = "cli/exits.rs"]
+mod exits;
+
+#[path = "cli/input.rs"]
+mod input;
+
+#[path = "cli/outputs.rs"]
+mod outputs;
+
+#[path = "cli/progress.rs"]
+mod progress;

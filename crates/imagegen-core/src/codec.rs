@@ -207,6 +207,27 @@ where
         .map_err(|e| Error::invalid_request(format!("the request cannot be sent: {e}")))
 }
 
+/// The number of images `request` asks for as wire type `T` (a generated
+/// count, which checks its documented range), or `None` for one image, the
+/// default everywhere, so that it is left out of the body.
+///
+/// ```
+/// use imagegen_core::{ImageRequest, codec::count};
+/// use std::num::NonZeroU64;
+/// assert_eq!(count::<NonZeroU64>(&ImageRequest::new("x")).unwrap(), None);
+/// assert_eq!(count::<NonZeroU64>(&ImageRequest::new("x").count(3)).unwrap().unwrap().get(), 3);
+/// ```
+pub fn count<T>(request: &ImageRequest) -> Result<Option<T>, Error>
+where
+    std::num::NonZeroU64: TryInto<T>,
+    <std::num::NonZeroU64 as TryInto<T>>::Error: fmt::Display,
+{
+    match std::num::NonZeroU64::new(request.count.into()) {
+        Some(n) if n.get() > 1 => build(n).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// Bytes that travel as base64 text in JSON (an image in an answer). They
 /// are decoded while the answer is parsed, straight from the answer's text,
 /// so a response of several megabytes is never copied as a `String` first.
@@ -370,6 +391,18 @@ impl<'a> Target<'a> {
             .with_retryable(false)),
         }
     }
+
+    /// The request `make` (`HttpRequest::get`, `put`, `post`) builds for a
+    /// task's `link` when its create answer handed one out, else for the
+    /// base URL with `segments` (see [`link_or`](Self::link_or)).
+    pub fn task_request(
+        &self,
+        link: &Option<String>,
+        segments: &[&str],
+        make: fn(Url) -> HttpRequest,
+    ) -> Result<HttpRequest, Error> {
+        Ok(make(self.link_or(link.as_deref(), segments)?))
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +443,18 @@ mod tests {
             target.link_or(None, &["x"]).unwrap().as_str(),
             "https://queue.example/v1/x"
         );
+        let link = Some("https://queue.example/app/requests/1".to_owned());
+        let put = target
+            .task_request(&link, &["x"], HttpRequest::put)
+            .unwrap();
+        assert_eq!(
+            (put.method.as_str(), put.url.as_str()),
+            ("PUT", "https://queue.example/app/requests/1")
+        );
+        let get = target
+            .task_request(&None, &["x"], HttpRequest::get)
+            .unwrap();
+        assert_eq!(get.url.as_str(), "https://queue.example/v1/x");
         for elsewhere in [
             "https://evil.example/steal",
             "http://queue.example/v1/x",

@@ -281,6 +281,21 @@ impl HttpResponse {
             .map_err(|e| Error::decode(what, &self.body, e).with_retryable(true))
     }
 
+    /// A 2xx answer's body as `T` (see [`json`](Self::json)), or for any
+    /// other status the error `error` reads from the answer: how a codec
+    /// reads an answer that is either the documented object or an error.
+    pub fn json_or<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        error: impl FnOnce(&HttpResponse) -> Error,
+    ) -> Result<T, Error> {
+        if self.is_success() {
+            self.json(what)
+        } else {
+            Err(error(self))
+        }
+    }
+
     /// An error for this answer whose kind follows from the HTTP status
     /// alone ([`ErrorKind::from_http_status`]).
     pub fn status_error(&self, message: impl Into<String>) -> Error {
@@ -495,6 +510,23 @@ mod tests {
             .json(&body, (&request, "other", &[]))
             .unwrap();
         assert_eq!(other.json_body(), body);
+    }
+
+    #[test]
+    fn json_or_reads_successes_and_hands_failures_to_the_codec() {
+        let error = |answer: &HttpResponse| answer.status_error(answer.message());
+        let ok: serde_json::Value = HttpResponse::new(201, r#"{"id":1}"#)
+            .json_or("a task", error)
+            .unwrap();
+        assert_eq!(ok["id"], 1);
+        let err = HttpResponse::new(404, r#"{"detail":"gone"}"#)
+            .json_or::<serde_json::Value>("a task", error)
+            .unwrap_err();
+        assert_eq!((err.kind(), err.message()), (ErrorKind::NotFound, "gone"));
+        let err = HttpResponse::new(200, "{")
+            .json_or::<serde_json::Value>("a task", error)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode);
     }
 
     #[test]

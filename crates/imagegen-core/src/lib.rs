@@ -91,6 +91,7 @@ pub use rate::RateBudget;
 pub use request::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
 pub use retry::{ClientObserver, Jitter, RetryBudget, RetryBudgetConfig, RetryPolicy, Wait};
 pub use secret::ApiKey;
+pub use sidecar::{remove_partial_downloads, slug};
 pub use transport::HttpTransport;
 pub use waiter::{PollPolicy, WaitOptions};
 pub use webhook::WebhookCall;

@@ -208,6 +208,15 @@ pub struct TaskLinks {
 }
 
 impl TaskLinks {
+    /// The links a create answer handed out: where the task's status, its
+    /// result and its cancel requests go.
+    pub fn new(status: Option<String>, result: Option<String>, cancel: Option<String>) -> Self {
+        TaskLinks {
+            status,
+            result,
+            cancel,
+        }
+    }
     /// Whether no link is set.
     pub fn is_empty(&self) -> bool {
         self.status.is_none() && self.result.is_none() && self.cancel.is_none()

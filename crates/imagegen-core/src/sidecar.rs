@@ -203,6 +203,32 @@ pub(crate) fn default_stem(prompt: &str, task_id: &str, index: u32) -> String {
     format!("{}-{task}-{index}", slug(prompt, 48))
 }
 
+/// The prefix and suffix of a download's temporary file.
+const PARTIAL_PREFIX: &str = ".imagegen-";
+const PARTIAL_SUFFIX: &str = ".part";
+
+/// Removes the temporary files of downloads that a killed process left in
+/// `dir`; returns how many. Call it only while no other process downloads
+/// into `dir` (a batch holds its folder's lock).
+pub fn remove_partial_downloads(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(PARTIAL_PREFIX) && name.ends_with(PARTIAL_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// A temporary file in the destination directory, removed on drop unless
 /// it was placed.
 pub(crate) struct TempFile {
@@ -214,7 +240,10 @@ pub(crate) struct TempFile {
 impl TempFile {
     pub(crate) async fn create(dir: &Path) -> Result<TempFile, Error> {
         for _ in 0..16 {
-            let name = format!(".imagegen-{:016x}.part", rand::random::<u64>());
+            let name = format!(
+                "{PARTIAL_PREFIX}{:016x}{PARTIAL_SUFFIX}",
+                rand::random::<u64>()
+            );
             let path = dir.join(name);
             match tokio::fs::OpenOptions::new()
                 .write(true)
@@ -361,6 +390,8 @@ mod tests {
         );
         assert_eq!(slug("  --Ünïcode ☃ only  ", 48), "unicode-snowman-only");
         assert_eq!(slug("!!! ???", 48), "image");
+        // The CLI's README shows this one.
+        assert_eq!(slug("東京の猫", 60), "dong-jing-nomao");
         let long = slug(&"word ".repeat(40), 48);
         assert!(long.len() <= 48 && !long.ends_with('-'), "{long}");
         for (prompt, not) in [

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, ErrorKind};
@@ -37,6 +37,64 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         mac.update(part);
     }
     mac.finalize().into_bytes().into()
+}
+
+/// The SHA-256 digest of `bytes` in lower-case hex, as schemes that sign a
+/// digest of the body in place of the body write it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The value of header `name` of `call`, or a refusal naming the header.
+pub fn header<'a>(call: &'a WebhookCall, name: &str) -> Result<&'a str, Error> {
+    call.header(name)
+        .ok_or_else(|| refused(format!("the webhook call has no `{name}` header")))
+}
+
+/// The refusal of every webhook call when nothing to verify them with is
+/// configured: the hint names the variable `var` to set.
+pub fn unverifiable(var: &str) -> Error {
+    refused("webhook calls are refused: no key or secret to verify them with is configured")
+        .with_hint(format!("set {var}"))
+}
+
+/// The HMAC key of a Standard Webhooks secret: the base64 after `whsec_`
+/// (a secret without the prefix is taken as base64 as a whole). Text that
+/// is not base64 is an `InvalidRequest` error.
+///
+/// ```
+/// use imagegen_core::signature::standard_secret;
+/// assert_eq!(standard_secret("whsec_aGk=").unwrap(), b"hi");
+/// assert!(standard_secret("whsec_%%%").is_err());
+/// ```
+pub fn standard_secret(secret: &str) -> Result<Vec<u8>, Error> {
+    let text = secret.trim();
+    let text = text.strip_prefix("whsec_").unwrap_or(text);
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| Error::invalid_request("a webhook secret is `whsec_` and base64"))
+}
+
+/// ED25519 public keys from a setting: a comma-separated list of keys,
+/// each 32 bytes in hex (blanks ignored). A key that is not is an
+/// `InvalidRequest` error naming it.
+///
+/// ```
+/// use imagegen_core::signature::ed25519_keys;
+/// let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+/// assert_eq!(ed25519_keys(&format!(" {key}, ")).unwrap(), [key]);
+/// assert!(ed25519_keys("abc").is_err());
+/// assert!(ed25519_keys("").unwrap().is_empty());
+/// ```
+pub fn ed25519_keys(list: &str) -> Result<Vec<String>, Error> {
+    let keys = list.split(',').map(str::trim).filter(|k| !k.is_empty());
+    keys.map(|key| match hex::decode(key) {
+        Ok(bytes) if bytes.len() == 32 => Ok(key.to_owned()),
+        _ => Err(Error::invalid_request(format!(
+            "`{key}` is not an ED25519 public key (64 hex digits)"
+        ))),
+    })
+    .collect()
 }
 
 /// Whether `a` and `b` are equal, in time that does not depend on where
@@ -114,13 +172,9 @@ pub fn standard_webhook(
     encoding: Encoding,
     tolerance: Duration,
 ) -> Result<(), Error> {
-    let header = |name: &str| {
-        call.header(name)
-            .ok_or_else(|| refused(format!("the webhook call has no `{name}` header")))
-    };
-    let id = header("webhook-id")?;
-    let timestamp = header("webhook-timestamp")?;
-    let signatures = header("webhook-signature")?;
+    let id = header(call, "webhook-id")?;
+    let timestamp = header(call, "webhook-timestamp")?;
+    let signatures = header(call, "webhook-signature")?;
     fresh(timestamp, call.received_at, tolerance)?;
     let expected = hmac_sha256(
         key,
@@ -142,15 +196,25 @@ pub fn standard_webhook(
 }
 
 /// Verifies an ED25519 `signature` (hex) of `message` against any of
-/// `public_keys` (each 32 bytes, hex).
-pub fn ed25519(public_keys: &[&str], message: &[u8], signature: &str) -> Result<(), Error> {
+/// `public_keys` (each 32 bytes, hex). With no key at all, every call is
+/// refused, saying that none is configured.
+pub fn ed25519<K: AsRef<str>>(
+    public_keys: &[K],
+    message: &[u8],
+    signature: &str,
+) -> Result<(), Error> {
+    if public_keys.is_empty() {
+        return Err(refused(
+            "webhook calls are refused: no public key to verify their signature with is configured",
+        ));
+    }
     let signature: [u8; 64] = hex::decode(signature.trim())
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| refused("the webhook's signature is not 64 bytes of hex"))?;
     let signature = ed25519_dalek::Signature::from_bytes(&signature);
     for key in public_keys {
-        let Some(key) = hex::decode(key.trim())
+        let Some(key) = hex::decode(key.as_ref().trim())
             .ok()
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
             .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok())
@@ -289,6 +353,31 @@ mod tests {
         assert!(ed25519(&[&public], b"massage", &signature).is_err());
         assert!(ed25519(&[&public], b"message", "zz").is_err());
         assert!(ed25519(&["not hex"], b"message", &signature).is_err());
+        let none: [&str; 0] = [];
+        let err = ed25519(&none, b"message", &signature).unwrap_err();
+        assert!(err.message().contains("no public key"), "{err}");
+    }
+
+    #[test]
+    fn helpers_for_other_schemes() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let call = call("msg_1", "1", "v1,x", "{}", 1);
+        assert_eq!(header(&call, "webhook-id").unwrap(), "msg_1");
+        let err = header(&call, "x-other").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthorized);
+        assert!(err.message().contains("`x-other`"), "{err}");
+        let err = unverifiable("ACME_WEBHOOK_SECRET");
+        assert_eq!(err.kind(), ErrorKind::Unauthorized);
+        assert!(!err.is_retryable());
+        assert_eq!(err.hint(), Some("set ACME_WEBHOOK_SECRET"));
+        let key = hex::encode([7u8; 32]);
+        assert_eq!(ed25519_keys(&format!("{key},{key}")).unwrap().len(), 2);
+        let err = ed25519_keys(&format!("{key}, 00ff")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert!(err.message().contains("`00ff`"), "{err}");
     }
 
     #[test]

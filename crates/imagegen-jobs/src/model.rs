@@ -90,9 +90,9 @@ impl fmt::Display for JobState {
 }
 
 /// Where a provider's API was reached: a base URL, or the in-process
-/// simulator (whose state lives in the batch folder).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// simulator (whose state lives in the batch folder). Serialized as it is
+/// stored: the URL, or `sim`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// A base URL (the provider's default, a variable's, or `--base-url`).
     Url(String),
@@ -126,6 +126,12 @@ impl Endpoint {
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .unwrap_or_else(|| "unknown host".to_owned()),
         }
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_stored())
     }
 }
 
@@ -242,12 +248,25 @@ pub struct Summary {
     pub credits_estimated: f64,
     /// Images saved.
     pub images: u64,
+    /// The kinds of the last errors of the jobs in each state, counted
+    /// (`failed` → `insufficient_credits` → 12): why jobs ended where they
+    /// did, without reading every job.
+    pub errors: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl Summary {
     /// Jobs in `state`.
     pub fn count(&self, state: JobState) -> u64 {
         self.by_state.get(state.as_str()).copied().unwrap_or(0)
+    }
+
+    /// The error kinds of the jobs in `state`, counted.
+    pub fn errors_in(&self, state: JobState) -> impl Iterator<Item = (&str, u64)> {
+        self.errors
+            .get(state.as_str())
+            .into_iter()
+            .flatten()
+            .map(|(kind, n)| (kind.as_str(), *n))
     }
 }
 

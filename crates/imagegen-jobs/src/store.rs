@@ -83,8 +83,9 @@ pub struct Claim {
     /// Ambiguous jobs without a task id (their create may have been paid
     /// for): the user accepted paying twice (`--retry-ambiguous`).
     pub ambiguous: bool,
-    /// Failed jobs without a task id (the provider refused the create):
-    /// the user asked to try again (`--retry-failed`).
+    /// Failed jobs: the user asked to try again (`--retry-failed`). A job
+    /// whose create was refused is submitted again; one with a task id (its
+    /// generation failed) is only polled again, never resubmitted.
     pub failed: bool,
 }
 

@@ -2,6 +2,7 @@
 //! CLI as `imagegen sim` through [`SimArgs`] and [`serve`].
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -36,9 +37,18 @@ pub struct SimArgs {
     /// Latency profile.
     #[arg(long, value_enum, default_value_t = Profile::Fast)]
     pub profile: Profile,
-    /// Seed of every random choice.
+    /// Seed of the fault dice (and of ids, with --seeded-ids).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Draw ids from the seed, so the same seed gives the same ids in every
+    /// run (for tests). By default every simulator hands out ids of its own.
+    #[arg(long)]
+    pub seeded_ids: bool,
+    /// Keep tasks, ledger and counters in DIR (created if missing), so a
+    /// simulator restarted on DIR answers the earlier one's tasks and goes
+    /// on with its ledger. One simulator at a time per DIR.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Fault injection as JSON, e.g. '{"create_500": 0.1, "burst_429": 0.05}'.
     ///
     /// Each fault is a probability from 0 to 1 (default 0): create_500,
@@ -123,6 +133,12 @@ impl SimArgs {
         }
         if let Some(seed) = self.seed {
             config = config.seed(seed);
+        }
+        if self.seeded_ids {
+            config = config.seeded_ids();
+        }
+        if let Some(dir) = &self.state_dir {
+            config = config.state_dir(dir.clone());
         }
         if let Some(credits) = self.credits {
             config = config.credits(credits);
@@ -215,7 +231,27 @@ pub fn banner(sim: &SimHandle, config: &SimConfig) -> String {
         crate::magic::ALL.join(", "),
         config.seed,
         config.credits,
-    )
+    ) + &state_line(sim)
+}
+
+/// `  state dir: DIR (N tasks restored)`, or nothing.
+fn state_line(sim: &SimHandle) -> String {
+    match sim.restored() {
+        Some(r) => {
+            let skipped = if r.lines_skipped > 0 {
+                format!(", {} unreadable journal lines skipped", r.lines_skipped)
+            } else {
+                String::new()
+            };
+            format!(
+                "  state dir: {} ({} task{} restored{skipped})\n",
+                r.dir.display(),
+                r.tasks,
+                if r.tasks == 1 { "" } else { "s" }
+            )
+        }
+        None => String::new(),
+    }
 }
 
 /// Runs the simulator until Ctrl-C, printing its URLs and keys first.

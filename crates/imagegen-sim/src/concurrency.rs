@@ -113,6 +113,43 @@ impl Slots {
         }
     }
 
+    /// Puts back the bookings of `key`'s restored tasks, as `(seq, start,
+    /// end)`: its slots are busy until the latest `limit` ends still to
+    /// come (booked greedily, those are each slot's last task), tasks not
+    /// started at `now` wait in creation order, and creation numbers go on
+    /// after theirs.
+    pub fn restore(
+        &self,
+        provider: Provider,
+        key: &str,
+        limit: u32,
+        mut tasks: Vec<(u64, Instant, Instant)>,
+        now: Instant,
+    ) {
+        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let k = map.entry((provider, key.to_string())).or_default();
+        k.next_seq = tasks
+            .iter()
+            .map(|&(seq, _, _)| seq + 1)
+            .fold(k.next_seq, u64::max);
+        if limit > 0 {
+            let mut ends: Vec<Instant> = tasks
+                .iter()
+                .map(|&(_, _, end)| end)
+                .filter(|&end| end > now)
+                .collect();
+            ends.sort_unstable_by(|a, b| b.cmp(a));
+            ends.truncate(limit as usize);
+            k.free_at = ends;
+        }
+        tasks.sort_unstable_by_key(|&(seq, _, _)| seq);
+        k.starts = tasks
+            .into_iter()
+            .filter(|&(_, start, _)| start > now)
+            .map(|(seq, start, _)| (seq, start))
+            .collect();
+    }
+
     pub fn reset(&self) {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -141,6 +178,19 @@ mod tests {
         // Unlimited: no wait.
         let free = slots.book(Provider::Wavespeed, "k", 0, t0, t0, g);
         assert_eq!(free.start, t0);
+    }
+
+    #[test]
+    fn restored_bookings_keep_later_tasks_waiting() {
+        let slots = Slots::default();
+        let t0 = Instant::now();
+        let g = Duration::from_millis(100);
+        // Two running until t0 + g, one waiting to start at t0 + g.
+        let restored = vec![(0, t0, t0 + g), (1, t0, t0 + g), (2, t0 + g, t0 + 2 * g)];
+        slots.restore(Provider::Fal, "k", 2, restored, t0);
+        assert_eq!(slots.position(Provider::Fal, "k", 3, t0), 1);
+        let next = slots.book(Provider::Fal, "k", 2, t0, t0, g);
+        assert_eq!((next.seq, next.start, next.ahead), (3, t0 + g, 1));
     }
 
     #[test]

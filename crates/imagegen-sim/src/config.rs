@@ -26,11 +26,13 @@
 //! | WaveSpeed sync-mode gateway limit | 60 s | 1 s | [`SimConfig::wavespeed_sync_timeout`] |
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::faults::FaultConfig;
+pub use crate::ids::IdMode;
 
 /// The API key every sim accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "sim-key";
@@ -101,6 +103,16 @@ impl QualityLevel {
             QualityLevel::Low => "low",
             QualityLevel::Medium => "medium",
             QualityLevel::High => "high",
+        }
+    }
+
+    /// From `low`, `medium` or `high`.
+    pub(crate) fn from_label(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(QualityLevel::Low),
+            "medium" => Some(QualityLevel::Medium),
+            "high" => Some(QualityLevel::High),
+            _ => None,
         }
     }
 }
@@ -181,8 +193,17 @@ pub struct SimConfig {
     /// Accepted API keys; `["sim-key"]` by default. The magic keys
     /// (see [`crate::magic`]) are always accepted as well.
     pub api_keys: Vec<String>,
-    /// Seed of every random choice (ids, and so images, and faults).
+    /// Seed of the fault dice and of the realistic profile's jitter; also of
+    /// ids (and so images) with [`IdMode::Seeded`].
     pub seed: u64,
+    /// How ids are drawn: unique to each simulator (the default), or from
+    /// the seed (see [`crate::ids`]).
+    pub ids: IdMode,
+    /// A folder where the simulator keeps its tasks, ledger and counters, so
+    /// that a simulator started later on the same folder goes on where it
+    /// stopped (see [`crate::persist`]). `None` (the default): nothing is
+    /// written anywhere.
+    pub state_dir: Option<PathBuf>,
     /// Latency model at start.
     pub latency: LatencyProfile,
     /// Fault injection at start.
@@ -242,6 +263,8 @@ impl SimConfig {
             port: 0,
             api_keys: vec![DEFAULT_API_KEY.to_string()],
             seed: 0x5eed,
+            ids: IdMode::Unique,
+            state_dir: None,
             latency: LatencyProfile::Fast,
             faults: FaultConfig::default(),
             credits: DEFAULT_CREDITS,
@@ -308,6 +331,25 @@ impl SimConfig {
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Draws ids from the seed and the order of creation only, so the same
+    /// seed gives the same ids (and images) in every simulator; for tests
+    /// that need fixed ids. By default ([`IdMode::Unique`]) every simulator
+    /// hands out ids no other one does.
+    pub fn seeded_ids(mut self) -> Self {
+        self.ids = IdMode::Seeded;
+        self
+    }
+
+    /// Keeps the simulator's state in `dir` (created if missing): tasks,
+    /// ledger and counters are written there as they change and read back
+    /// at start, so a simulator restarted on the same folder answers the
+    /// earlier one's tasks and goes on with its ledger. Only one simulator
+    /// may use a folder at a time. See [`crate::persist`].
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
         self
     }
 

@@ -20,13 +20,22 @@
 //! - `polls` counts authenticated status requests; `rate_limited` every 429
 //!   sent; `errors_sent` every 4xx/5xx answer, 429s included. Requests
 //!   without a key are booked under the key `""`, wrong keys under that key.
+//!
+//! With a state dir every change is also written to the journal, as it is
+//! made, under the ledger's lock (see [`crate::persist`]): a new account
+//! (with its starting credits), each accepted create (with its body hash,
+//! so a create sent again after a restart still counts as a duplicate),
+//! each refund (with its task), poll, error and callback. A restarted
+//! simulator replays them, so its ledger goes on from the last one's.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use crate::Provider;
+use crate::persist::{Journal, Line};
 
 /// One key's account on one provider.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -112,6 +121,42 @@ struct Account {
     seen_bodies: HashSet<u64>,
 }
 
+fn apply_create(a: &mut Account, body_hash: u64, cost: u64, charge: bool) {
+    a.entry.creates_accepted += 1;
+    if !a.seen_bodies.insert(body_hash) {
+        a.entry.duplicate_creates += 1;
+    }
+    if charge {
+        a.entry.creates_charged += 1;
+        a.entry.credits_charged += cost;
+        a.entry.credits_left = a.entry.credits_left.saturating_sub(cost);
+    }
+}
+
+fn apply_refund(a: &mut Account, credits: u64) {
+    a.entry.credits_refunded += credits;
+    a.entry.credits_left += credits;
+}
+
+fn apply_status(a: &mut Account, status: u16) {
+    a.entry.errors_sent += 1;
+    if status == 429 {
+        a.entry.rate_limited += 1;
+    }
+}
+
+fn apply_callback(a: &mut Account, delivered: bool) {
+    if delivered {
+        a.entry.callbacks_delivered += 1;
+    } else {
+        a.entry.callbacks_failed += 1;
+    }
+}
+
+fn parse_hash(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s, 16).map_err(|_| format!("bad body hash {s:?}"))
+}
+
 /// Outcome of trying to charge a create.
 pub(crate) enum Charge {
     /// Accepted (and charged if asked).
@@ -124,6 +169,18 @@ pub(crate) enum Charge {
 pub(crate) struct LedgerStore {
     accounts: Mutex<HashMap<(Provider, String), Account>>,
     starting_credits: u64,
+    /// Where changes are written, with a state dir (set once restored).
+    journal: OnceLock<Arc<Journal>>,
+}
+
+/// A change of the ledger, as a journal line.
+fn line(provider: Provider, key: &str, kind: &str, fields: serde_json::Value) -> Line {
+    Line::Ledger {
+        p: provider.name().to_string(),
+        k: key.to_string(),
+        op: kind.to_string(),
+        fields,
+    }
 }
 
 impl LedgerStore {
@@ -131,23 +188,55 @@ impl LedgerStore {
         LedgerStore {
             accounts: Mutex::new(HashMap::new()),
             starting_credits,
+            journal: OnceLock::new(),
         }
     }
 
-    fn with<R>(&self, provider: Provider, key: &str, f: impl FnOnce(&mut Account) -> R) -> R {
+    /// From now on, writes every change to `journal`.
+    pub fn attach(&self, journal: Arc<Journal>) {
+        let _ = self.journal.set(journal);
+    }
+
+    /// Runs `f` on the account of `key` on `provider` (opened if new), then
+    /// writes the line `change` makes of `f`'s result, if any, while the
+    /// ledger is still locked (so the journal has the changes in order).
+    fn with<R>(
+        &self,
+        provider: Provider,
+        key: &str,
+        f: impl FnOnce(&mut Account) -> R,
+        change: impl FnOnce(&R) -> Option<Line>,
+    ) -> R {
         let mut map = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        let account = map
-            .entry((provider, key.to_string()))
-            .or_insert_with(|| Account {
-                entry: LedgerEntry {
-                    provider: provider.name().to_string(),
-                    api_key: key.to_string(),
-                    credits_left: crate::magic::starting_credits(key, self.starting_credits),
-                    ..Default::default()
-                },
-                seen_bodies: HashSet::new(),
-            });
-        f(account)
+        let journal = self.journal.get();
+        let account = match map.entry((provider, key.to_string())) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let a = v.insert(Account {
+                    entry: LedgerEntry {
+                        provider: provider.name().to_string(),
+                        api_key: key.to_string(),
+                        credits_left: crate::magic::starting_credits(key, self.starting_credits),
+                        ..Default::default()
+                    },
+                    seen_bodies: HashSet::new(),
+                });
+                if let Some(j) = journal {
+                    j.append(&Line::Account {
+                        entry: a.entry.clone(),
+                        bodies: Vec::new(),
+                    });
+                }
+                a
+            }
+        };
+        let r = f(account);
+        if let Some(j) = journal
+            && let Some(l) = change(&r)
+        {
+            j.append(&l);
+        }
+        r
     }
 
     /// Books an answer's status: errors and 429s.
@@ -155,22 +244,34 @@ impl LedgerStore {
         if status < 400 {
             return;
         }
-        self.with(provider, key, |a| {
-            a.entry.errors_sent += 1;
-            if status == 429 {
-                a.entry.rate_limited += 1;
-            }
-        });
+        self.with(
+            provider,
+            key,
+            |a| apply_status(a, status),
+            |_| {
+                Some(line(
+                    provider,
+                    key,
+                    "status",
+                    serde_json::json!({ "code": status }),
+                ))
+            },
+        );
     }
 
     /// Books a status request.
     pub fn record_poll(&self, provider: Provider, key: &str) {
-        self.with(provider, key, |a| a.entry.polls += 1);
+        self.with(
+            provider,
+            key,
+            |a| a.entry.polls += 1,
+            |_| Some(line(provider, key, "poll", serde_json::json!({}))),
+        );
     }
 
     /// Credits left.
     pub fn credits_left(&self, provider: Provider, key: &str) -> u64 {
-        self.with(provider, key, |a| a.entry.credits_left)
+        self.with(provider, key, |a| a.entry.credits_left, |_| None)
     }
 
     /// Accepts a create of `cost` credits with body hash `body_hash`, if the
@@ -183,42 +284,156 @@ impl LedgerStore {
         cost: u64,
         charge: bool,
     ) -> Charge {
-        self.with(provider, key, |a| {
-            if charge && a.entry.credits_left < cost {
-                return Charge::Insufficient {
-                    left: a.entry.credits_left,
-                };
-            }
-            a.entry.creates_accepted += 1;
-            if !a.seen_bodies.insert(body_hash) {
-                a.entry.duplicate_creates += 1;
-            }
-            if charge {
-                a.entry.creates_charged += 1;
-                a.entry.credits_charged += cost;
-                a.entry.credits_left -= cost;
-            }
-            Charge::Ok
-        })
+        self.with(
+            provider,
+            key,
+            |a| {
+                if charge && a.entry.credits_left < cost {
+                    return Charge::Insufficient {
+                        left: a.entry.credits_left,
+                    };
+                }
+                apply_create(a, body_hash, cost, charge);
+                Charge::Ok
+            },
+            |r| {
+                matches!(r, Charge::Ok).then(|| {
+                    line(
+                        provider,
+                        key,
+                        "create",
+                        serde_json::json!({
+                            "h": format!("{body_hash:016x}"),
+                            "cost": cost,
+                            "charged": charge,
+                        }),
+                    )
+                })
+            },
+        )
     }
 
-    /// Gives `credits` back.
-    pub fn refund(&self, provider: Provider, key: &str, credits: u64) {
-        self.with(provider, key, |a| {
-            a.entry.credits_refunded += credits;
-            a.entry.credits_left += credits;
-        });
+    /// Gives `credits` back for the task `task`.
+    pub fn refund(&self, provider: Provider, key: &str, task: &str, credits: u64) {
+        self.with(
+            provider,
+            key,
+            |a| apply_refund(a, credits),
+            |_| {
+                Some(line(
+                    provider,
+                    key,
+                    "refund",
+                    serde_json::json!({ "id": task, "credits": credits }),
+                ))
+            },
+        );
     }
 
     /// Books a callback outcome.
     pub fn record_callback(&self, provider: Provider, key: &str, delivered: bool) {
-        self.with(provider, key, |a| {
-            if delivered {
-                a.entry.callbacks_delivered += 1;
-            } else {
-                a.entry.callbacks_failed += 1;
+        self.with(
+            provider,
+            key,
+            |a| apply_callback(a, delivered),
+            |_| {
+                Some(line(
+                    provider,
+                    key,
+                    "callback",
+                    serde_json::json!({ "ok": delivered }),
+                ))
+            },
+        );
+    }
+
+    /// Replays a journal line of the ledger (nothing is written); returns the
+    /// task a refund line names, so its task can be marked refunded. `None`
+    /// also when the line makes no sense (it is skipped).
+    pub fn replay(&self, l: &Line) -> Result<Option<(Provider, String)>, String> {
+        match l {
+            Line::Account { entry, bodies } => {
+                let provider = Provider::from_name(&entry.provider)
+                    .ok_or_else(|| format!("unknown provider {:?}", entry.provider))?;
+                let mut seen = HashSet::with_capacity(bodies.len());
+                for b in bodies {
+                    seen.insert(parse_hash(b)?);
+                }
+                let mut map = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+                map.insert(
+                    (provider, entry.api_key.clone()),
+                    Account {
+                        entry: entry.clone(),
+                        seen_bodies: seen,
+                    },
+                );
+                Ok(None)
             }
+            Line::Ledger { p, k, op, fields } => {
+                let provider =
+                    Provider::from_name(p).ok_or_else(|| format!("unknown provider {p:?}"))?;
+                let u = |name: &str| {
+                    fields[name]
+                        .as_u64()
+                        .ok_or_else(|| format!("{op}: no {name}"))
+                };
+                let b = |name: &str| {
+                    fields[name]
+                        .as_bool()
+                        .ok_or_else(|| format!("{op}: no {name}"))
+                };
+                let mut refunded = None;
+                let change: Box<dyn FnOnce(&mut Account)> = match op.as_str() {
+                    "create" => {
+                        let h = parse_hash(fields["h"].as_str().unwrap_or_default())?;
+                        let (cost, charged) = (u("cost")?, b("charged")?);
+                        Box::new(move |a| apply_create(a, h, cost, charged))
+                    }
+                    "refund" => {
+                        let credits = u("credits")?;
+                        let id = fields["id"].as_str().unwrap_or_default().to_string();
+                        refunded = Some((provider, id));
+                        Box::new(move |a| apply_refund(a, credits))
+                    }
+                    "poll" => Box::new(|a| a.entry.polls += 1),
+                    "status" => {
+                        let code = u("code")? as u16;
+                        Box::new(move |a| apply_status(a, code))
+                    }
+                    "callback" => {
+                        let ok = b("ok")?;
+                        Box::new(move |a| apply_callback(a, ok))
+                    }
+                    other => return Err(format!("unknown ledger change {other:?}")),
+                };
+                self.with(provider, k, change, |_| None);
+                Ok(refunded)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Every account with the hashes of the bodies it has seen (compaction).
+    pub fn accounts(&self) -> Vec<Line> {
+        let map = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<Line> = map
+            .values()
+            .map(|a| {
+                let mut bodies: Vec<u64> = a.seen_bodies.iter().copied().collect();
+                bodies.sort_unstable();
+                Line::Account {
+                    entry: a.entry.clone(),
+                    bodies: bodies.iter().map(|h| format!("{h:016x}")).collect(),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| match (a, b) {
+            (Line::Account { entry: x, .. }, Line::Account { entry: y, .. }) => {
+                (&x.provider, &x.api_key).cmp(&(&y.provider, &y.api_key))
+            }
+            _ => std::cmp::Ordering::Equal,
         });
+        all
     }
 
     /// A sorted snapshot.

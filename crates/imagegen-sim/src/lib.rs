@@ -63,6 +63,33 @@
 //!   [`SimConfig::fast`] with minute windows scaled to a second.
 //! - A task's latency is decided at its creation from the profile in force;
 //!   its status is computed from timestamps at each poll.
+//! - Ids (task, request and prediction ids) are unique to each simulator
+//!   instance: a random tag drawn at start is mixed into every one, so a
+//!   client that kept an id from an earlier simulator gets a 404, never
+//!   another task. [`SimConfig::seeded_ids`] draws them from the seed
+//!   instead, for tests that need fixed ids. See [`ids`].
+//!
+//! ## Restarting on the same state
+//!
+//! With [`SimConfig::state_dir`] (`--state-dir DIR`) the simulator writes
+//! its tasks, ledger and counters to a journal in `DIR` as they change, and
+//! a simulator started later on `DIR` reads them back: it answers the
+//! status, result and images of the earlier one's tasks, each going on from
+//! its wall-clock creation time, and its ledger goes on from the earlier
+//! one's (so it still proves nothing was paid twice). One simulator at a
+//! time may use a folder. Without a state dir nothing is written. See
+//! [`persist`] for what is kept, the file format, durability and the lock.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use imagegen_sim::{Sim, SimConfig};
+//! let first = Sim::start(SimConfig::fast().state_dir("/tmp/my-batch/sim")).await?;
+//! // ... create tasks, then stop (or crash) ...
+//! drop(first);
+//! let again = Sim::start(SimConfig::fast().state_dir("/tmp/my-batch/sim")).await?;
+//! // ... the first simulator's tasks answer here, and its ledger goes on.
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -76,9 +103,11 @@ pub mod cli;
 mod concurrency;
 pub mod config;
 pub mod faults;
+pub mod ids;
 pub mod images;
 pub mod ledger;
 pub mod magic;
+pub mod persist;
 pub mod providers;
 pub mod ratelimit;
 mod state;
@@ -91,7 +120,9 @@ pub use config::{
     SimConfig,
 };
 pub use faults::FaultConfig;
+pub use ids::IdMode;
 pub use ledger::{Ledger, LedgerEntry};
+pub use persist::Restored;
 pub use state::RuntimeConfig;
 
 use state::AppState;
@@ -140,6 +171,11 @@ impl Provider {
         }
     }
 
+    /// The provider whose [`Provider::name`] is `name`.
+    pub fn from_name(name: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     /// The sim's path prefix that stands for the provider's base URL.
     pub fn prefix(self) -> &'static str {
         match self {
@@ -160,10 +196,18 @@ pub struct Sim;
 impl Sim {
     /// Binds `config.host:config.port` and serves on the current tokio
     /// runtime until the returned handle is dropped or shut down.
+    ///
+    /// With a [`SimConfig::state_dir`], first takes the folder's lock (an
+    /// [`std::io::ErrorKind::ResourceBusy`] error if another simulator holds
+    /// it) and restores what the journal there holds (see [`persist`]).
     pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         if let Err(e) = providers::admin::check_faults(&config.faults) {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
         }
+        let locked = match &config.state_dir {
+            Some(dir) => Some(persist::lock_dir(dir)?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind((config.host, config.port)).await?;
         let addr = listener.local_addr()?;
         let shown = if addr.ip().is_unspecified() {
@@ -173,6 +217,10 @@ impl Sim {
         };
         let base_url = format!("http://{shown}");
         let state = Arc::new(AppState::new(&config, base_url.clone()));
+        let restored = match locked {
+            Some(locked) => Some(persist::restore(&state, locked)?),
+            None => None,
+        };
         let app = providers::router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -187,6 +235,7 @@ impl Sim {
             addr,
             base_url,
             state,
+            restored,
             stop: Some(tx),
             server: Some(server),
         })
@@ -199,6 +248,7 @@ pub struct SimHandle {
     addr: SocketAddr,
     base_url: String,
     state: Arc<AppState>,
+    restored: Option<Restored>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -304,29 +354,47 @@ impl SimHandle {
         self.state.reset();
     }
 
+    /// What was found in the state dir at start (`None` without one).
+    pub fn restored(&self) -> Option<&Restored> {
+        self.restored.as_ref()
+    }
+
+    /// The state dir, if any (see [`SimConfig::state_dir`]).
+    pub fn state_dir(&self) -> Option<std::path::PathBuf> {
+        self.state.state_dir()
+    }
+
+    /// How this simulator draws its ids.
+    pub fn id_mode(&self) -> IdMode {
+        self.state.id_mode
+    }
+
     /// Number of tasks held in memory.
     pub fn tasks_in_store(&self) -> usize {
         self.state.tasks.len()
     }
 
     /// Stops accepting, closes connections gracefully (at most 2 s), and
-    /// waits for the server to end.
+    /// waits for the server to end; then syncs and closes the state dir's
+    /// journal and releases its lock.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(mut server) = self.server.take() {
-            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut server)
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(std::time::Duration::from_secs(2), &mut server)
                 .await
                 .is_err()
-            {
-                server.abort();
-            }
+        {
+            server.abort();
         }
+        self.state.stop();
     }
 }
 
 impl Drop for SimHandle {
+    /// Stops the server and the timers of webhooks and callbacks, and
+    /// releases the state dir (a simulator may be started on it at once).
     fn drop(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -334,5 +402,6 @@ impl Drop for SimHandle {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+        self.state.stop();
     }
 }

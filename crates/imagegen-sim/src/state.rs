@@ -1,9 +1,10 @@
 //! Shared server state and the per-request context every provider handler
 //! goes through: authentication, the fault dice, and booking of answers.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -17,8 +18,10 @@ use crate::Provider;
 use crate::concurrency::Slots;
 use crate::config::{LatencyProfile, QualityLevel, RateLimit, SimConfig};
 use crate::faults::{Dice, Fault, FaultConfig, mix};
+use crate::ids::{IdMint, IdMode};
 use crate::images::ImageCache;
 use crate::ledger::{Ledger, LedgerStore};
+use crate::persist::{BLOCK, Journal, Line};
 use crate::ratelimit::{Bursts, RateLimiter};
 use crate::tasks::{Outcome, Task, TaskStore};
 
@@ -40,6 +43,16 @@ pub(crate) struct AppState {
     pub runtime: RwLock<RuntimeConfig>,
     request_counter: AtomicU64,
     id_counter: AtomicU64,
+    /// How ids are drawn, and this instance's tag.
+    pub id_mode: IdMode,
+    ids: IdMint,
+    /// With a state dir: the journal, and the counters it has reserved.
+    journal: OnceLock<Arc<Journal>>,
+    reserved_ids: AtomicU64,
+    reserved_requests: AtomicU64,
+    reserving: Mutex<()>,
+    /// The handle was dropped or shut down: timers still pending do nothing.
+    stopped: AtomicBool,
     pub ledger: LedgerStore,
     pub tasks: TaskStore,
     pub images: ImageCache,
@@ -121,6 +134,13 @@ impl AppState {
             }),
             request_counter: AtomicU64::new(0),
             id_counter: AtomicU64::new(0),
+            id_mode: config.ids,
+            ids: IdMint::new(config.ids, config.seed),
+            journal: OnceLock::new(),
+            reserved_ids: AtomicU64::new(0),
+            reserved_requests: AtomicU64::new(0),
+            reserving: Mutex::new(()),
+            stopped: AtomicBool::new(false),
             ledger: LedgerStore::new(config.credits),
             tasks: TaskStore::new(config.task_ttl),
             images: ImageCache::default(),
@@ -172,7 +192,7 @@ impl AppState {
         }
         let dice = Dice {
             seed: self.seed,
-            request_no: self.request_counter.fetch_add(1, Ordering::Relaxed),
+            request_no: self.count(&self.request_counter),
             faults: self.runtime().faults,
         };
         Ok(Ctx {
@@ -183,40 +203,106 @@ impl AppState {
         })
     }
 
-    /// A fresh task id for `provider`.
+    /// A fresh id for `provider`, in its style (see [`crate::ids`]).
     pub fn next_id(&self, provider: Provider) -> String {
-        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
-        let h = mix(self.seed ^ mix(n ^ ((provider as u64) << 56)));
-        match provider {
-            Provider::Runbase => format!("run_{h:016x}"),
-            Provider::Gptimage15 => format!("n{:02}{:012x}gptimg", n % 100, h & 0xffff_ffff_ffff),
-            Provider::Openai => format!("img_{h:016x}"),
-            // A UUID, like fal's request ids.
-            Provider::Fal | Provider::Azure => {
-                let l = mix(h);
-                format!(
-                    "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-                    h >> 32,
-                    (h >> 16) & 0xffff,
-                    h & 0xfff,
-                    0x8000 | (l >> 48 & 0x3fff),
-                    l & 0xffff_ffff_ffff
-                )
-            }
-            // 26 characters of [0-9a-z], like Replicate's prediction ids.
-            Provider::Replicate => {
-                const DIGITS: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
-                let mut x = u128::from(h) << 64 | u128::from(mix(h));
-                let mut id = String::with_capacity(26);
-                for _ in 0..26 {
-                    id.push(DIGITS[(x % 32) as usize] as char);
-                    x /= 32;
+        self.ids.id(provider, self.count(&self.id_counter))
+    }
+
+    /// The next value of `counter` (ids or request numbers); with a state
+    /// dir, a `counters` line reserves the next block before a value past
+    /// the last reservation is handed out.
+    fn count(&self, counter: &AtomicU64) -> u64 {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(journal) = self.journal.get() {
+            let reserved = if std::ptr::eq(counter, &self.id_counter) {
+                &self.reserved_ids
+            } else {
+                &self.reserved_requests
+            };
+            if n >= reserved.load(Ordering::Acquire) {
+                let _one_at_a_time = self.reserving.lock().unwrap_or_else(|e| e.into_inner());
+                if n >= reserved.load(Ordering::Acquire) {
+                    reserved.store(n + 1 + BLOCK, Ordering::Release);
+                    journal.append(&self.counters_line());
                 }
-                id
             }
-            // 32 hex digits, like WaveSpeed's task ids.
-            Provider::Wavespeed => format!("{h:016x}{:016x}", mix(h)),
         }
+        n
+    }
+
+    /// The `counters` line of the reservations in force.
+    fn counters_line(&self) -> Line {
+        Line::Counters {
+            next_id: self.reserved_ids.load(Ordering::Acquire),
+            next_request: self.reserved_requests.load(Ordering::Acquire),
+        }
+    }
+
+    /// Goes on counting from what a journal used up; reserves a block of
+    /// each and returns the line that says so.
+    pub fn restore_counters(&self, next_id: u64, next_request: u64) -> Line {
+        let ids = self.id_counter.load(Ordering::Relaxed).max(next_id);
+        let requests = self
+            .request_counter
+            .load(Ordering::Relaxed)
+            .max(next_request);
+        self.id_counter.store(ids, Ordering::Relaxed);
+        self.request_counter.store(requests, Ordering::Relaxed);
+        self.reserved_ids.store(ids + BLOCK, Ordering::Release);
+        self.reserved_requests
+            .store(requests + BLOCK, Ordering::Release);
+        self.counters_line()
+    }
+
+    /// Rebuilds the fal and WaveSpeed queues from the restored tasks: each
+    /// key's slots are busy until the latest ends of its tasks, and tasks
+    /// not started yet keep their place.
+    pub fn restore_queues(&self, now: Instant) {
+        type Booked = Vec<(u64, Instant, Instant)>;
+        let mut keys: HashMap<(Provider, String), Booked> = HashMap::new();
+        self.tasks.each(|t| {
+            if matches!(t.provider, Provider::Fal | Provider::Wavespeed) {
+                keys.entry((t.provider, t.api_key.clone()))
+                    .or_default()
+                    // A cancelled task no longer waits: its start is its end.
+                    .push((t.more.seq, t.start_at().min(t.end_at()), t.end_at()));
+            }
+        });
+        for ((provider, key), tasks) in keys {
+            let limit = match provider {
+                Provider::Fal => self.sellers.fal_concurrency,
+                _ => self.sellers.wavespeed_concurrency,
+            };
+            self.sellers
+                .slots
+                .restore(provider, &key, limit, tasks, now);
+        }
+    }
+
+    /// From now on, journals every change (ledger, tasks, counters).
+    pub fn attach(&self, journal: Arc<Journal>) {
+        self.ledger.attach(journal.clone());
+        self.tasks.attach(journal.clone());
+        let _ = self.journal.set(journal);
+    }
+
+    /// The state dir, if any.
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        self.journal.get().map(|j| j.dir().to_path_buf())
+    }
+
+    /// The handle is gone: pending timers do nothing, and the journal is
+    /// closed (its lock released).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        if let Some(j) = self.journal.get() {
+            j.close();
+        }
+    }
+
+    /// Whether [`AppState::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// Books the refund task `id` is due now, if any.
@@ -227,7 +313,7 @@ impl AppState {
                 .tasks
                 .with(provider, id, |t| t.api_key.clone())
                 .unwrap_or_default();
-            self.ledger.refund(provider, &key, credits);
+            self.ledger.refund(provider, &key, id, credits);
         }
     }
 
@@ -245,7 +331,7 @@ impl AppState {
         });
         let (task, refund) = found.flatten()?;
         if let Some(credits) = refund {
-            self.ledger.refund(provider, key, credits);
+            self.ledger.refund(provider, key, id, credits);
         }
         Some(task)
     }
@@ -256,11 +342,11 @@ impl AppState {
         let mut refunds = Vec::new();
         self.tasks.for_each(|t| {
             if let Some(cost) = take_refund(t, now) {
-                refunds.push((t.provider, t.api_key.clone(), cost));
+                refunds.push((t.provider, t.api_key.clone(), t.id.clone(), cost));
             }
         });
-        for (provider, key, cost) in refunds {
-            self.ledger.refund(provider, &key, cost);
+        for (provider, key, id, cost) in refunds {
+            self.ledger.refund(provider, &key, &id, cost);
         }
     }
 
@@ -270,6 +356,9 @@ impl AppState {
     }
 
     pub fn reset(&self) {
+        if let Some(j) = self.journal.get() {
+            j.append(&Line::Reset);
+        }
         self.tasks.reset();
         self.ledger.reset();
         self.limiter.reset();
@@ -466,10 +555,60 @@ pub(crate) fn public_base(state: &AppState, headers: &HeaderMap) -> String {
     }
 }
 
+/// A 64-bit hasher whose values do not change between builds or runs (the
+/// standard library's may), so body hashes kept in a state dir still match
+/// after a restart with another build. The bytes written, whatever the
+/// calls, are read as one stream of little-endian 64-bit words, each mixed
+/// into the state, and the tail and total length are mixed in at the end.
+#[derive(Default)]
+pub(crate) struct StableHasher {
+    state: u64,
+    /// Bytes of the word being filled, and how many.
+    tail: u64,
+    filled: u32,
+    len: u64,
+}
+
+impl StableHasher {
+    fn word(&mut self, w: u64) {
+        self.state = mix(self.state ^ w);
+    }
+}
+
+impl std::hash::Hasher for StableHasher {
+    fn write(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        while self.filled > 0 && !bytes.is_empty() {
+            self.tail |= u64::from(bytes[0]) << (8 * self.filled);
+            self.filled += 1;
+            bytes = &bytes[1..];
+            if self.filled == 8 {
+                let w = self.tail;
+                self.word(w);
+                (self.tail, self.filled) = (0, 0);
+            }
+        }
+        let mut words = bytes.chunks_exact(8);
+        for c in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.word(u64::from_le_bytes(w));
+        }
+        for (i, &b) in words.remainder().iter().enumerate() {
+            self.tail |= u64::from(b) << (8 * i);
+            self.filled += 1;
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        mix(mix(self.state ^ self.tail) ^ self.len)
+    }
+}
+
 /// A hash of a JSON body with object keys sorted.
 pub(crate) fn body_hash(v: &Value) -> u64 {
     use std::hash::{Hash, Hasher};
-    fn feed(v: &Value, h: &mut std::collections::hash_map::DefaultHasher) {
+    fn feed(v: &Value, h: &mut StableHasher) {
         match v {
             Value::Null => 0u8.hash(h),
             Value::Bool(b) => (1u8, b).hash(h),
@@ -492,7 +631,60 @@ pub(crate) fn body_hash(v: &Value) -> u64 {
             }
         }
     }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = StableHasher::default();
     feed(v, &mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hasher;
+
+    use super::*;
+
+    #[test]
+    fn body_hashes_differ_for_different_bodies() {
+        let mut seen = HashMap::new();
+        for i in 0..20_000 {
+            let v = serde_json::json!({"prompt": format!("task {i}")});
+            if let Some(j) = seen.insert(body_hash(&v), i) {
+                panic!("task {i} has the hash of task {j}");
+            }
+        }
+        let a = serde_json::json!({"a": 1, "b": [true, null, "x"]});
+        let b = serde_json::json!({"b": [true, null, "x"], "a": 1});
+        assert_eq!(body_hash(&a), body_hash(&b), "keys sorted");
+    }
+
+    #[test]
+    fn the_stable_hasher_reads_one_stream_whatever_the_calls() {
+        let whole = {
+            let mut h = StableHasher::default();
+            h.write(b"0123456789abcdefXYZ");
+            h.finish()
+        };
+        let pieces = {
+            let mut h = StableHasher::default();
+            for p in [&b"012"[..], b"3456789a", b"", b"bcdefXY", b"Z"] {
+                h.write(p);
+            }
+            h.finish()
+        };
+        assert_eq!(whole, pieces);
+        let padded = {
+            let mut h = StableHasher::default();
+            h.write(b"0123456789abcdefXYZ\0");
+            h.finish()
+        };
+        assert_ne!(whole, padded, "the length counts");
+    }
+
+    /// The value never changes between builds: it is kept in state dirs.
+    /// (Lengths are hashed as `usize`, in native byte order.)
+    #[test]
+    #[cfg(all(target_endian = "little", target_pointer_width = "64"))]
+    fn body_hashes_are_pinned() {
+        let h = body_hash(&serde_json::json!({"prompt": "a lamp"}));
+        assert_eq!(h, 1_433_976_851_939_724_486);
+    }
 }

@@ -6,18 +6,25 @@
 //! `callback_url` spawns one, to call it). Tasks live in a sharded map; a
 //! finished task older than the configured TTL is swept away on later
 //! creates, so memory stays bounded by the rate of work.
+//!
+//! With a state dir, every task is written to the journal when it is
+//! created, and again whenever something that outlives a restart changes
+//! (a cancel, the webhook or callback sent, the first poll of a task that
+//! shows an undocumented status first); see [`crate::persist`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::Provider;
 use crate::config::QualityLevel;
 use crate::images::{ImageFormat, ImageSize, ImageSpec};
+use crate::persist::{Clock, Journal, Line};
 
 const SHARDS: usize = 16;
 
@@ -211,6 +218,101 @@ impl Task {
             .transparent(self.more.transparent)
     }
 
+    /// What of the task changes after its creation and must outlive a
+    /// restart (refunds are booked by the ledger's lines).
+    fn fingerprint(&self) -> (bool, Option<Instant>, bool) {
+        (
+            self.unknown_status && self.polls > 0,
+            self.more.canceled_at,
+            self.more.notified,
+        )
+    }
+
+    /// The task as written to the journal.
+    pub fn record(&self) -> TaskRecord {
+        let after = |t: Option<Instant>| {
+            t.map(|t| t.saturating_duration_since(self.created).as_nanos() as u64)
+        };
+        TaskRecord {
+            provider: self.provider.name().to_string(),
+            id: self.id.clone(),
+            key: self.api_key.clone(),
+            created_at: crate::persist::wall_to_string(self.created_wall),
+            queue_ns: self.queue.as_nanos() as u64,
+            generate_ns: self.generate.as_nanos() as u64,
+            failure: self.failure.clone(),
+            server_error: self.more.server_error,
+            request: self.request.clone(),
+            prompt: self.prompt.clone(),
+            size: self.size.wxh().to_string(),
+            quality: self.quality.label().to_string(),
+            references: self.references,
+            images: self.more.images,
+            format: self.more.format.map(|f| f.label().to_string()),
+            transparent: self.more.transparent,
+            inline_images: self.more.inline_images,
+            unknown_status: self.unknown_status,
+            polls: self.polls,
+            cost: self.cost,
+            refunded: self.refunded,
+            canceled_after_ns: after(self.more.canceled_at),
+            deadline_after_ns: after(self.more.deadline),
+            webhook: self.more.webhook.clone(),
+            events: self.more.events,
+            notified: self.more.notified,
+            endpoint: self.more.endpoint.to_string(),
+            seq: self.more.seq,
+        }
+    }
+
+    /// The task a journal record describes, its instants placed on this
+    /// process's clock from its wall-clock creation time (a task created 40 s
+    /// before a restart is 40 s old after it). `None` when the record names
+    /// no known provider, size, quality or format.
+    pub fn from_record(r: TaskRecord, clock: &Clock) -> Option<Task> {
+        let provider = Provider::from_name(&r.provider)?;
+        let created_wall = crate::persist::wall_from_string(&r.created_at)?;
+        let created = clock.instant_of(created_wall);
+        let format = match r.format {
+            Some(f) => Some(ImageFormat::from_label(&f)?),
+            None => None,
+        };
+        let ns = Duration::from_nanos;
+        Some(Task {
+            provider,
+            id: r.id,
+            api_key: r.key,
+            created,
+            created_wall,
+            queue: ns(r.queue_ns),
+            generate: ns(r.generate_ns),
+            failure: r.failure,
+            request: r.request,
+            prompt: r.prompt,
+            size: ImageSize::from_wxh(&r.size)?,
+            quality: QualityLevel::from_label(&r.quality)?,
+            references: r.references,
+            unknown_status: r.unknown_status,
+            polls: r.polls,
+            cost: r.cost,
+            refunded: r.refunded,
+            more: TaskMore {
+                images: r.images,
+                format,
+                transparent: r.transparent,
+                server_error: r.server_error,
+                canceled_at: r.canceled_after_ns.map(|n| created + ns(n)),
+                deadline: r.deadline_after_ns.map(|n| created + ns(n)),
+                webhook: r.webhook,
+                notified: r.notified,
+                inline_images: r.inline_images,
+                endpoint: static_endpoint(&r.endpoint),
+                seq: r.seq,
+                events: r.events,
+            },
+        })
+    }
+
     /// Generation time actually spent, in milliseconds (0 before the start).
     pub fn inference_ms(&self) -> u64 {
         let end = self.end_at();
@@ -218,11 +320,83 @@ impl Task {
     }
 }
 
+/// The endpoint names a task may carry (they are `&'static str`).
+fn static_endpoint(s: &str) -> &'static str {
+    use crate::providers::{fal, wavespeed};
+    [
+        fal::MODEL,
+        fal::EDIT,
+        wavespeed::TEXT_TO_IMAGE,
+        wavespeed::EDIT,
+    ]
+    .into_iter()
+    .find(|e| *e == s)
+    .unwrap_or("")
+}
+
+/// One task as the journal holds it (`{"t": "task", ...}`): everything
+/// decided at its creation, and what changed since. Instants are written as
+/// the wall-clock creation time (`created_at`, RFC 3339 with nanoseconds)
+/// and offsets from it, in nanoseconds.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub(crate) struct TaskRecord {
+    /// [`Provider::name`].
+    pub provider: String,
+    pub id: String,
+    /// The API key that created it.
+    pub key: String,
+    pub created_at: String,
+    pub queue_ns: u64,
+    pub generate_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(default)]
+    pub server_error: bool,
+    pub request: Value,
+    pub prompt: String,
+    /// `WIDTHxHEIGHT`.
+    pub size: String,
+    /// `low`, `medium` or `high`.
+    pub quality: String,
+    pub references: usize,
+    #[serde(default)]
+    pub images: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub transparent: bool,
+    #[serde(default)]
+    pub inline_images: bool,
+    #[serde(default)]
+    pub unknown_status: bool,
+    #[serde(default)]
+    pub polls: u64,
+    pub cost: u64,
+    #[serde(default)]
+    pub refunded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canceled_after_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_after_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    #[serde(default)]
+    pub events: u8,
+    #[serde(default)]
+    pub notified: bool,
+    #[serde(default)]
+    pub endpoint: String,
+    #[serde(default)]
+    pub seq: u64,
+}
+
 /// All tasks of every provider.
 pub(crate) struct TaskStore {
     shards: Vec<Mutex<HashMap<String, Task>>>,
     creates: AtomicU64,
     ttl: Duration,
+    /// Where tasks are written, with a state dir (set once restored).
+    journal: OnceLock<Arc<Journal>>,
 }
 
 fn shard_of(id: &str) -> usize {
@@ -238,7 +412,13 @@ impl TaskStore {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             creates: AtomicU64::new(0),
             ttl,
+            journal: OnceLock::new(),
         }
+    }
+
+    /// From now on, writes every new or changed task to `journal`.
+    pub fn attach(&self, journal: Arc<Journal>) {
+        let _ = self.journal.set(journal);
     }
 
     fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, HashMap<String, Task>> {
@@ -253,7 +433,30 @@ impl TaskStore {
         if n % 1024 == 1023 {
             self.sweep(((n / 1024) as usize) % SHARDS);
         }
+        // Written before anyone can see (and change) the task, so its
+        // later lines follow this one; and outside the shard's lock.
+        if let Some(j) = self.journal.get() {
+            j.append(&Line::Task(Box::new(task.record())));
+        }
         self.shard(&task.id).insert(task.id.clone(), task);
+    }
+
+    /// Puts back a task read from the journal (nothing is written). A task
+    /// seen before keeps its `refunded` flag: refunds are the ledger's
+    /// lines' to tell, so a refund is never lost nor booked twice.
+    pub fn restore(&self, mut task: Task) {
+        let mut shard = self.shard(&task.id);
+        if let Some(old) = shard.get(&task.id) {
+            task.refunded = old.refunded;
+        }
+        shard.insert(task.id.clone(), task);
+    }
+
+    /// Forgets every finished task older than the TTL (at restore).
+    pub fn sweep_all(&self) {
+        for shard in 0..SHARDS {
+            self.sweep(shard);
+        }
     }
 
     fn sweep(&self, shard: usize) {
@@ -274,7 +477,17 @@ impl TaskStore {
     ) -> Option<R> {
         let mut shard = self.shard(id);
         match shard.get_mut(id) {
-            Some(t) if t.provider == provider => Some(f(t)),
+            Some(t) if t.provider == provider => {
+                let Some(j) = self.journal.get() else {
+                    return Some(f(t));
+                };
+                let before = t.fingerprint();
+                let r = f(t);
+                if t.fingerprint() != before {
+                    j.append(&Line::Task(Box::new(t.record())));
+                }
+                Some(r)
+            }
             _ => None,
         }
     }
@@ -289,8 +502,25 @@ impl TaskStore {
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             for t in shard.values_mut() {
-                f(t);
+                match self.journal.get() {
+                    None => f(t),
+                    Some(j) => {
+                        let before = t.fingerprint();
+                        f(t);
+                        if t.fingerprint() != before {
+                            j.append(&Line::Task(Box::new(t.record())));
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    /// Calls `f` on every task, read only (nothing is written).
+    pub fn each(&self, mut f: impl FnMut(&Task)) {
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.values().for_each(&mut f);
         }
     }
 

@@ -16,5 +16,6 @@ mod sim {
     mod openai;
     mod replicate;
     mod runbase;
+    mod state;
     mod wavespeed;
 }

@@ -12,9 +12,13 @@ pub use imagegen_core::*;
 mod registry;
 pub use registry::{provider, providers, registration};
 
+#[cfg(feature = "fal")]
+pub use imagegen_fal as fal;
 #[cfg(feature = "gptimage15")]
 pub use imagegen_gptimage15 as gptimage15;
 #[cfg(feature = "openai")]
 pub use imagegen_openai as openai;
+#[cfg(feature = "replicate")]
+pub use imagegen_replicate as replicate;
 #[cfg(feature = "runbase")]
 pub use imagegen_runbase as runbase;

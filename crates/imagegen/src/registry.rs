@@ -29,6 +29,10 @@ pub fn providers() -> Vec<Registration> {
         Registration::of::<crate::gptimage15::Gptimage15Codec>(),
         #[cfg(feature = "openai")]
         Registration::of::<crate::openai::OpenAiCodec>(),
+        #[cfg(feature = "fal")]
+        Registration::of::<crate::fal::FalCodec>(),
+        #[cfg(feature = "replicate")]
+        Registration::of::<crate::replicate::ReplicateCodec>(),
         // xtask new-provider: registrations above this line
     ]
 }

@@ -1,235 +1,246 @@
-//! `imagegen batch FILE`: record every job in the journal, then run them.
+//! `imagegen batch FILE`: record every job in a new journal (streaming the
+//! file), then run them.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use imagegen_core::Strictness;
+use imagegen_jobs::{JobStore, NewJob, SqliteStore};
+
 use crate::args::BatchArgs;
-use crate::batchfile::{self, LineSpec};
-use crate::commands::runner::Runner;
-use crate::commands::{RequestDefaults, connect, strictness};
-use crate::engine::Engine;
-use crate::exit::{CliError, CliResult, Exit, describe};
-use crate::journal::{JobState, Journal, NewJob};
+use crate::batchfile::{self, Entry, LineSpec};
+use crate::commands::{provider_names, run_options, strictness};
+use crate::connect::{ClientSettings, Connection, Recorded};
+use crate::exit::{CliError, CliResult, Exit};
+use crate::input::Settings;
 use crate::progress::{Mode, Progress};
-use crate::providers::check_name;
-use crate::providers::estimate_credits;
+use crate::providers::{check_name, registration};
+use crate::runner::Runner;
+
+/// Jobs written to the journal per transaction while the file is read.
+const INGEST_CHUNK: usize = 5_000;
+
+/// Invalid lines listed one by one before the rest are counted.
+const INVALID_SHOWN: usize = 10;
 
 pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
-    let default_providers = args
-        .provider
-        .iter()
-        .map(|p| check_name(p))
-        .collect::<CliResult<Vec<_>>>()?;
-    let defaults = RequestDefaults::parse(&args.request)?;
-    if args.n == 0 {
-        return Err(CliError::new(Exit::Usage, "-n must be at least 1"));
-    }
-    let entries = batchfile::read(&args.file)?;
-    if entries.is_empty() {
-        return Err(
-            CliError::invalid(format!("{} holds no prompts", args.file.display()))
-                .hint("write one prompt a line, or one JSON object a line with a `prompt`"),
-        );
-    }
+    let defaults = provider_names(&args.provider)?;
+    let flags = Settings::from_flags(&args.request);
+    let max_count = args.request.max_count;
+    // The options alone must make a valid request, as a line must.
+    flags
+        .request("check", args.n, max_count)
+        .map_err(|why| CliError::usage(why.replace("the image count", "-n")))?;
+    let strictness = strictness(args.request.best_effort);
+    let reader = batchfile::open(&args.file)?;
+    let source = batchfile::describe(&args.file);
 
-    // Every provider any line names must be known and reachable (keys!) before anything is sent.
-    let mut names: Vec<&'static str> = default_providers.clone();
-    for entry in &entries {
-        if let Ok(LineSpec {
-            providers: Some(ps),
-            ..
-        }) = &entry.spec
-        {
-            for p in ps {
-                if let Ok(name) = check_name(p)
-                    && !names.contains(&name)
-                {
-                    names.push(name);
-                }
+    let store = SqliteStore::create(&args.out)?;
+    store.set_meta("batch_file", &source).await?;
+    store
+        .set_meta("strictness", strictness_name(strictness))
+        .await?;
+    let plan = Plan {
+        flags: &flags,
+        defaults: &defaults,
+        default_n: args.n,
+        max_count,
+        strictness,
+    };
+    let mut used: BTreeSet<&'static str> = BTreeSet::new();
+    let mut invalid: Vec<String> = Vec::new();
+    let mut chunk = Vec::with_capacity(INGEST_CHUNK);
+    for entry in batchfile::entries(reader) {
+        let entry = entry.map_err(|e| {
+            CliError::usage(format!("cannot read batch file {source}: {e}"))
+                .hint("a batch file is UTF-8 text, one prompt or JSON object a line")
+        })?;
+        for job in plan.jobs(&entry, &mut used) {
+            if let Some(why) = &job.invalid {
+                invalid.push(why.clone());
             }
+            chunk.push(job);
+        }
+        if chunk.len() >= INGEST_CHUNK {
+            store.add_jobs(&chunk).await?;
+            chunk.clear();
         }
     }
-    if Journal::path_in(&args.output.out).exists()
-        && Journal::open(&args.output.out)?.job_count()? > 0
-    {
-        return Err(CliError::new(
-            Exit::Usage,
-            format!(
-                "{} already holds a batch journal",
-                args.output.out.display()
-            ),
-        )
-        .hint(format!(
-            "`imagegen resume {}` continues it; or pass another --out",
-            args.output.out.display()
-        )));
+    store.add_jobs(&chunk).await?;
+    let total = store.finish_ingest().await?;
+    if total == 0 {
+        drop(store);
+        remove_journal(&args.out);
+        return Err(CliError::usage(format!("{source} holds no prompts"))
+            .hint("write one prompt a line, or one JSON object a line with a `prompt`"));
     }
-    let session = connect(
-        &args.conn,
-        &names,
-        strictness(args.request.best_effort),
-        args.retry_ambiguous,
-    )
-    .await?;
-    let engine = session.engine.clone();
+    let names: Vec<&'static str> = used.into_iter().collect();
+    store.set_meta("providers", &names.join(",")).await?;
 
-    let jobs = plan(&entries, &defaults, &default_providers, args.n, &engine);
-    let journal = Journal::create(&args.output.out)?;
-    journal.set_meta("batch_file", &args.file.display().to_string())?;
-    journal.set_meta(
-        "strictness",
-        if args.request.best_effort {
-            "best_effort"
-        } else {
-            "strict"
-        },
-    )?;
-    journal.add_jobs(&jobs)?;
-
-    let total = journal.job_count()?;
-    let progress = Arc::new(Progress::new(mode, total));
-    let invalid = journal.summary()?.count(JobState::Invalid);
+    let progress = Arc::new(Progress::jobs(mode, total - invalid.len() as u64));
     progress.say(format!(
-        "batch: {} jobs from {} ({} invalid), journal {}",
-        total,
-        args.file.display(),
-        invalid,
-        journal.path().display()
+        "batch: {total} jobs from {source} ({} invalid), journal {}",
+        invalid.len(),
+        store.path().display()
     ));
-    for job in journal
-        .jobs()?
-        .iter()
-        .filter(|j| j.state == JobState::Invalid)
-    {
+    for why in invalid.iter().take(INVALID_SHOWN) {
+        progress.warn(format!("invalid: {why}"));
+    }
+    if invalid.len() > INVALID_SHOWN {
         progress.warn(format!(
-            "invalid: {}",
-            job.error.as_deref().unwrap_or("invalid line")
+            "invalid: {} more; `imagegen jobs {}` lists them",
+            invalid.len() - INVALID_SHOWN,
+            args.out.display()
         ));
     }
-
+    if names.is_empty() {
+        progress.warn("nothing to send: every line is invalid");
+        return Ok(Exit::Failed);
+    }
+    let settings = ClientSettings {
+        retry_ambiguous: args.run.retry_ambiguous,
+        observer: Some(progress.clone()),
+    };
+    let conn = Connection::open(
+        &names,
+        &args.conn,
+        &Recorded::default(),
+        Some(&args.out),
+        settings,
+    )
+    .await
+    .map_err(|e| {
+        let hint = format!(
+            "nothing was sent; the jobs are recorded: fix this, then `imagegen resume {}`",
+            args.out.display()
+        );
+        CliError {
+            hint: Some(e.hint.map_or(hint.clone(), |h| format!("{h}; {hint}"))),
+            ..e
+        }
+    })?;
+    for (name, endpoint) in conn.endpoints() {
+        store.set_endpoint(name, endpoint).await?;
+    }
     Runner {
-        engine,
-        journal,
-        out: args.output.out.clone(),
+        store: Arc::new(store),
+        conn: Arc::new(conn),
+        dir: args.out.clone(),
         progress,
-        json: args.output.json,
-        timeout: args.output.timeout,
-        concurrency: args.concurrency as usize,
-        max_credits: args.max_credits,
-        retry_ambiguous: args.retry_ambiguous,
-        stop: Default::default(),
-        stop_notify: Default::default(),
+        options: run_options(&args.run, false),
     }
     .run()
     .await
 }
 
-/// Turns the file's lines into jobs: one per image, invalid lines kept with their reason.
-fn plan(
-    entries: &[batchfile::Entry],
-    defaults: &RequestDefaults,
-    default_providers: &[&'static str],
+fn strictness_name(strictness: Strictness) -> &'static str {
+    match strictness {
+        Strictness::BestEffort => "best_effort",
+        _ => "strict",
+    }
+}
+
+/// Removes the journal of a batch that recorded nothing, so the folder
+/// can take a batch again.
+fn remove_journal(dir: &std::path::Path) {
+    let path = SqliteStore::path_in(dir);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// How lines become jobs.
+struct Plan<'a> {
+    flags: &'a Settings,
+    defaults: &'a [&'static str],
     default_n: u32,
-    engine: &Engine,
-) -> Vec<NewJob> {
-    let mut jobs = Vec::new();
-    for entry in entries {
-        let invalid = |prompt: String, why: String| NewJob {
-            line: entry.line,
-            copy: 0,
-            name: None,
-            prompt,
-            providers: default_providers.iter().map(|p| p.to_string()).collect(),
-            request: None,
-            invalid: Some(why),
-            est_credits: 0.0,
+    max_count: u32,
+    strictness: Strictness,
+}
+
+impl Plan<'_> {
+    /// The jobs of one line: one per image, or one invalid job with the
+    /// reason. Adds the providers the jobs use to `used`.
+    fn jobs(&self, entry: &Entry, used: &mut BTreeSet<&'static str>) -> Vec<NewJob> {
+        let line = entry.line;
+        let invalid = |prompt: &str, why: String| {
+            vec![NewJob {
+                line,
+                copy: 0,
+                name: None,
+                prompt: prompt.to_owned(),
+                providers: self.defaults.iter().map(|p| p.to_string()).collect(),
+                request: None,
+                strictness: strictness_name(self.strictness).to_owned(),
+                invalid: Some(format!("line {line}: {why}")),
+            }]
         };
-        let spec = match &entry.spec {
+        let spec: &LineSpec = match &entry.spec {
             Ok(spec) => spec,
-            Err(why) => {
-                jobs.push(invalid(
-                    String::new(),
-                    format!("line {}: {why}", entry.line),
-                ));
-                continue;
-            }
+            Err(why) => return invalid("", why.clone()),
         };
-        let providers: Result<Vec<&'static str>, CliError> = match &spec.providers {
-            Some(ps) => ps.iter().map(|p| check_name(p)).collect(),
-            None => Ok(default_providers.to_vec()),
-        };
-        let providers = match providers {
-            Ok(p) if !p.is_empty() => p,
-            Ok(_) => {
-                jobs.push(invalid(
-                    spec.prompt.clone(),
-                    format!("line {}: empty provider list", entry.line),
-                ));
-                continue;
-            }
-            Err(e) => {
-                jobs.push(invalid(
-                    spec.prompt.clone(),
-                    format!("line {}: {}", entry.line, e.message),
-                ));
-                continue;
-            }
-        };
-        let mut line_defaults = defaults.clone();
-        if let Some(a) = spec.aspect {
-            line_defaults.aspect = Some(a);
-            line_defaults.size = None;
-        }
-        if let Some(s) = spec.size {
-            line_defaults.size = Some(s);
-            line_defaults.aspect = None;
-        }
-        if spec.quality.is_some() {
-            line_defaults.quality = spec.quality;
-        }
-        if let Some(refs) = &spec.refs {
-            line_defaults.refs = refs.clone();
-        }
-        if spec.fidelity.is_some() {
-            line_defaults.fidelity = spec.fidelity;
-        }
-        if spec.callback_url.is_some() {
-            line_defaults.callback_url = spec.callback_url.clone();
-        }
-        let request = line_defaults.request(&spec.prompt, 1);
-        // Refused by every provider of the line: invalid, before anything is sent.
-        let accepted = providers
-            .iter()
-            .map(|p| engine.check(p, &request))
-            .collect::<Vec<_>>();
-        if let Some(Err(first)) = accepted.first()
-            && accepted.iter().all(Result::is_err)
-        {
-            jobs.push(invalid(
-                spec.prompt.clone(),
-                format!("line {}: {}", entry.line, describe(first)),
-            ));
-            continue;
-        }
-        let request_json = serde_json::to_string(&request).expect("requests serialize");
-        let n = spec.n.unwrap_or(default_n);
-        for copy in 0..n {
-            jobs.push(NewJob {
-                line: entry.line,
-                copy,
-                name: spec.name.as_ref().map(|name| {
-                    if n > 1 {
-                        format!("{name}-{}", copy + 1)
-                    } else {
-                        name.clone()
+        let providers = match &spec.providers {
+            None => self.defaults.to_vec(),
+            Some(list) => {
+                let mut names = Vec::new();
+                for name in list {
+                    match check_name(name) {
+                        Ok(n) if !names.contains(&n) => names.push(n),
+                        Ok(_) => {}
+                        Err(e) => {
+                            let hint = e.hint.map(|h| format!("; {h}")).unwrap_or_default();
+                            return invalid(&spec.prompt, format!("{}{hint}", e.message));
+                        }
                     }
-                }),
+                }
+                if names.is_empty() {
+                    return invalid(&spec.prompt, "`provider` names no provider".to_owned());
+                }
+                names
+            }
+        };
+        let n = match spec.n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)) {
+            Some(n) => n,
+            None => self.default_n,
+        };
+        if let Err(why) = crate::args::check_count(n, self.max_count, "`n`") {
+            return invalid(&spec.prompt, why);
+        }
+        let settings = self.flags.overridden_by(&spec.settings);
+        let request = match settings.request(&spec.prompt, 1, self.max_count) {
+            Ok(request) => request,
+            Err(why) => return invalid(&spec.prompt, why),
+        };
+        // Refused by every provider of the line: invalid, before anything is sent.
+        let mut first_refusal = None;
+        let accepted = providers.iter().any(|p| {
+            let checked =
+                registration(p).map(|r| r.capabilities().check(p, &request, self.strictness));
+            match checked {
+                Ok(Ok(_)) => true,
+                Ok(Err(e)) | Err(e) => {
+                    first_refusal.get_or_insert(e);
+                    false
+                }
+            }
+        });
+        if !accepted {
+            let why = first_refusal.map_or_else(String::new, |e| crate::exit::describe(&e));
+            return invalid(&spec.prompt, why);
+        }
+        used.extend(providers.iter().copied());
+        let request = serde_json::to_string(&request).expect("requests serialize");
+        (0..n)
+            .map(|copy| NewJob {
+                line,
+                copy,
+                name: spec.name.clone(),
                 prompt: spec.prompt.clone(),
                 providers: providers.iter().map(|p| p.to_string()).collect(),
-                request: Some(request_json.clone()),
+                request: Some(request.clone()),
+                strictness: strictness_name(self.strictness).to_owned(),
                 invalid: None,
-                est_credits: estimate_credits(providers[0], 1),
-            });
-        }
+            })
+            .collect()
     }
-    jobs
 }

@@ -1,155 +1,263 @@
-//! `imagegen generate PROMPT`.
+//! `imagegen generate PROMPT`: one request, through the client's fallback
+//! order, waited for and saved, all within `--timeout`.
 
-use imagegen_core::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use imagegen_core::{
+    CreateLog, Error, ErrorKind, ImageOutput, ImageRequest, SubmitOptions, TaskHandle, WaitOptions,
+};
+use tokio::time::Instant;
 
 use crate::args::GenerateArgs;
-use crate::commands::{RequestDefaults, check_ref_files, connect, strictness};
-use crate::engine::{Engine, Finished, Task};
-use crate::exit::{CliError, CliResult, Exit};
-use crate::output::{ImageRecord, print_json, slug};
+use crate::commands::{provider_names, strictness};
+use crate::connect::{ClientSettings, Connection, Recorded};
+use crate::exit::{CliError, CliResult, Exit, describe};
+use crate::files::Owner;
+use crate::input::{Settings, read_prompt};
+use crate::output::{ImageRecord, print_json};
 use crate::progress::{Mode, Progress, human_duration};
-use crate::providers::check_name;
+
+/// The longest a provider that can hold a create open until its task is
+/// done is asked to.
+const MAX_HOLD: Duration = Duration::from_secs(60);
 
 pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
-    let provider = check_name(&args.provider)?;
-    let defaults = RequestDefaults::parse(&args.request)?;
-    if args.n == 0 {
-        return Err(CliError::new(Exit::Usage, "-n must be at least 1"));
-    }
-    check_ref_files(&defaults.refs)?;
-    let request = defaults.request(&args.prompt, args.n);
-    let session = connect(
-        &args.conn,
-        &[provider],
-        strictness(args.request.best_effort),
-        false,
-    )
-    .await?;
-    let engine = &session.engine;
-    let progress = Progress::new(if mode == Mode::Bar { Mode::Lines } else { mode }, 0);
+    let deadline = Instant::now() + args.timeout;
+    let prompt = read_prompt(&args.prompt)?;
+    let names = provider_names(&args.provider)?;
+    let request = Settings::from_flags(&args.request)
+        .request(&prompt, args.n, args.request.max_count)
+        .map_err(|why| CliError::usage(why.replace("the image count", "-n")))?;
+    check_writable(&args.out)?;
 
-    // The core checks the request before anything is sent: a refusal here
-    // cost nothing.
-    let (tasks, warnings) = engine.submit(provider, &request).await?;
-    for w in &warnings {
+    let progress = Arc::new(Progress::spinner(mode));
+    let settings = ClientSettings {
+        retry_ambiguous: false,
+        observer: Some(progress.clone()),
+    };
+    let conn = Connection::open(&names, &args.conn, &Recorded::default(), None, settings).await?;
+    let order: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let client = conn.client(&order, strictness(args.request.best_effort))?;
+
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    let log = Announce {
+        progress: &progress,
+        order: &order,
+    };
+    let options = SubmitOptions::new()
+        .hold(remaining().min(MAX_HOLD))
+        .deadline(remaining());
+    let submission = match client.submit_logged(request, &options, &log).await {
+        Ok(submission) => submission,
+        Err(err) => {
+            progress.finish();
+            return Err(create_error(err));
+        }
+    };
+    for w in submission
+        .warnings
+        .iter()
+        .filter(|w| w.setting != "provider")
+    {
         progress.warn(format!("warning: {}", w.message));
     }
-    for t in &tasks {
-        progress.say(format!("submitted {} task {}", t.provider, t.task_id));
-    }
-
-    let mut exit = Exit::Ok;
-    let mut last_error = None;
-    for task in &tasks {
-        match finish(engine, task, &args, &progress).await {
-            Ok(()) => {}
-            Err(err) => {
-                if exit == Exit::Ok {
-                    exit = err.exit;
-                }
-                if tasks.len() > 1 {
-                    eprintln!("{}", err.render());
-                } else {
-                    last_error = Some(err);
-                }
-            }
-        }
-    }
-    if let Some(err) = last_error {
-        return Err(err);
-    }
-    progress.say(format!(
-        "finished in {}",
-        human_duration(progress.elapsed())
-    ));
-    Ok(exit)
-}
-
-/// Waits for one task and saves (or prints) its images.
-async fn finish(
-    engine: &Engine,
-    task: &Task,
-    args: &GenerateArgs,
-    progress: &Progress,
-) -> CliResult<()> {
-    let finished = engine
-        .wait(task, args.output.timeout)
-        .await
-        .map_err(|e| wait_error(e, task))?;
-    emit(
-        engine,
-        &finished,
-        &args.prompt,
-        &args.output.out,
-        args.no_download,
-        args.output.json,
-        progress,
-    )
-    .await
-}
-
-/// Turns a wait failure into the CLI's error, naming the task so it can be resumed.
-pub fn wait_error(err: imagegen_core::Error, task: &Task) -> CliError {
-    let timed_out = err.kind() == ErrorKind::Timeout;
-    let mut cli = CliError::from(err);
-    if timed_out {
-        cli.message = format!(
-            "timed out waiting for {} task {}; it keeps running",
-            task.provider, task.task_id
-        );
-        cli.hint = Some(format!(
-            "`imagegen wait --provider {} {}` picks it up again",
-            task.provider, task.task_id
+    for failure in &submission.failures {
+        progress.warn(format!(
+            "warning: one of the creates failed: {}",
+            describe(&failure.error)
         ));
-    } else if !cli.message.contains(&task.task_id) {
-        cli.message = format!("{} [task {}]", cli.message, task.task_id);
     }
-    cli
-}
-
-/// Saves a finished task's images and prints one record per image.
-pub async fn emit(
-    engine: &Engine,
-    finished: &Finished,
-    prompt: &str,
-    out: &std::path::Path,
-    no_download: bool,
-    json: bool,
-    progress: &Progress,
-) -> CliResult<()> {
-    let stem = slug(prompt, 60);
-    for (idx, output) in finished.outputs.iter().enumerate() {
-        let url = match output {
-            imagegen_core::ImageOutput::Url { url } => Some(url.clone()),
-            _ => None,
-        };
-        let mut record = ImageRecord {
+    let handles = submission.handles;
+    let provider = handles[0].provider.clone();
+    let ids: Vec<&str> = handles.iter().map(|h| h.task_id.as_str()).collect();
+    progress.status(format!("waiting for {provider} task {}", ids.join(", ")));
+    let wait = WaitOptions::new().deadline(remaining());
+    let generation = match client.wait_all(&handles, wait).await {
+        Ok(generation) => generation,
+        Err(err) => {
+            progress.finish();
+            return Err(after_acceptance(err, &handles, &args.out));
+        }
+    };
+    let owner = Owner {
+        job: None,
+        title: prompt.clone(),
+        endpoint_host: conn
+            .endpoint(&provider)
+            .map(|e| e.host())
+            .unwrap_or_default(),
+        adopts_earlier_files: false,
+    };
+    let mut results = Vec::new();
+    for image in &generation.images {
+        let record = ImageRecord {
             path: None,
-            provider: finished.provider.clone(),
-            task_id: finished.task_id.clone(),
-            prompt: prompt.to_owned(),
+            provider: provider.clone(),
+            task_id: image.task_id.clone(),
+            prompt: prompt.clone(),
             sha256: None,
             width: None,
             height: None,
-            credits: finished.credits,
-            url: url.clone(),
+            credits: generation.task_credits(&image.task_id),
+            url: None,
             job: None,
         };
-        if !no_download {
-            let saved = engine.save(finished, idx, out, &stem, prompt).await?;
-            record.path = Some(saved.path.display().to_string());
-            record.sha256 = Some(saved.sha256.clone());
-            record.width = saved.width;
-            record.height = saved.height;
+        let url = match &image.output {
+            ImageOutput::Url { url } => Some(url.clone()),
+            ImageOutput::Inline { .. } => None,
+        };
+        // Inline images exist nowhere else: they are saved even with --no-download.
+        if args.no_download && url.is_some() {
+            results.push(ImageRecord { url, ..record });
+            continue;
         }
-        // stdout: a JSON record, or the path (the URL with --no-download), one per line.
-        if json {
-            print_json(&record);
-        } else if let Some(path) = record.path.as_ref().or(url.as_ref()) {
-            println!("{path}");
-        } else {
-            progress.warn("the image came inline (no URL); drop --no-download to save it");
+        progress.status(format!(
+            "saving image {} of {}",
+            image.index + 1,
+            generation.images.len()
+        ));
+        let saved = tokio::time::timeout(
+            remaining(),
+            crate::files::save(&client, &generation, image, &args.out, &owner),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(
+                Error::new(ErrorKind::Timeout, "the download did not finish in time")
+                    .with_provider(&provider)
+                    .with_task_id(&image.task_id),
+            )
+        })
+        .map_err(|err| {
+            progress.finish();
+            after_acceptance(err, &handles, &args.out)
+        })?;
+        results.push(ImageRecord {
+            path: Some(saved.path.display().to_string()),
+            sha256: Some(saved.sha256),
+            width: saved.dimensions.map(|d| d.0),
+            height: saved.dimensions.map(|d| d.1),
+            url,
+            ..record
+        });
+    }
+    progress.finish();
+    for record in &results {
+        if args.json {
+            print_json(record);
+        } else if let Some(line) = record.path.as_ref().or(record.url.as_ref()) {
+            println!("{line}");
         }
     }
+    for failure in &generation.failures {
+        progress.warn(format!("warning: {}", describe(&failure.error)));
+    }
+    progress.say(format!(
+        "{} image(s) from {provider} in {}",
+        results.len(),
+        human_duration(progress.elapsed())
+    ));
+    Ok(if generation.failures.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+/// Refuses an output folder that cannot take files, before anything is
+/// sent or paid for.
+pub fn check_writable(dir: &Path) -> CliResult<()> {
+    let problem = |e: std::io::Error| {
+        CliError::usage(format!("cannot save images in {}: {e}", dir.display()))
+            .hint("pass a folder you can write to with --out; nothing was sent")
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(problem(std::io::Error::other("it is not a folder")));
+    }
+    std::fs::create_dir_all(dir).map_err(problem)?;
+    tempfile::Builder::new()
+        .prefix(".imagegen-check-")
+        .tempfile_in(dir)
+        .map_err(problem)?;
     Ok(())
+}
+
+/// A create that failed: nothing accepted, or maybe accepted (exit 8).
+fn create_error(err: Error) -> CliError {
+    if err.may_have_reached_server() {
+        let mut cli = CliError::from(err);
+        cli.exit = Exit::Ambiguous;
+        cli.message = format!(
+            "{} (the create may have reached the provider and been paid for)",
+            cli.message
+        );
+        return cli;
+    }
+    CliError::from(err)
+}
+
+/// An error after the provider accepted the tasks: they keep running (and
+/// may be paid for), so the command to fetch them is printed.
+fn after_acceptance(err: Error, handles: &[TaskHandle], out: &Path) -> CliError {
+    let exit = Exit::after_acceptance(err.kind());
+    let provider = &handles[0].provider;
+    let ids: Vec<&str> = handles.iter().map(|h| h.task_id.as_str()).collect();
+    let timed_out = err.kind() == ErrorKind::Timeout;
+    let mut cli = CliError::from(err);
+    cli.exit = exit;
+    if timed_out {
+        cli.message = format!(
+            "timed out waiting for {provider} task {}; it keeps running",
+            ids.join(", ")
+        );
+    } else if !ids.iter().any(|id| cli.message.contains(id)) {
+        cli.message = format!("{} [task {}]", cli.message, ids.join(", "));
+    }
+    cli.hint = Some(format!(
+        "`imagegen wait --provider {provider} --out {} {}` fetches the images",
+        out.display(),
+        ids.join(" ")
+    ));
+    cli
+}
+
+/// Tells the person watching which provider each create goes to, and why
+/// the next one is tried.
+struct Announce<'a> {
+    progress: &'a Progress,
+    order: &'a [String],
+}
+
+#[imagegen_core::async_trait]
+impl CreateLog for Announce<'_> {
+    async fn sending(&self, provider: &str, _: &ImageRequest) -> Result<(), Error> {
+        self.progress
+            .status(format!("sending the create to {provider}"));
+        Ok(())
+    }
+
+    async fn accepted(&self, handle: &TaskHandle) {
+        let line = format!("submitted {} task {}", handle.provider, handle.task_id);
+        self.progress.status(&line);
+        self.progress.event(line);
+    }
+
+    async fn failed(&self, provider: &str, error: &Error) {
+        if error.may_have_reached_server() {
+            return;
+        }
+        let next = self
+            .order
+            .iter()
+            .position(|p| p == provider)
+            .and_then(|i| self.order.get(i + 1));
+        if let Some(next) = next {
+            self.progress.warn(format!(
+                "{provider} refused ({}); trying {next}",
+                describe(error)
+            ));
+        }
+    }
 }

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
+use imagegen_jobs::{JobRow, JobState, JobStore, SqliteStore, Summary};
+
 use crate::args::JobsArgs;
 use crate::exit::{CliResult, Exit};
-use crate::journal::{JobRow, JobState, Journal, Summary};
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -13,10 +14,10 @@ struct Report<'a> {
     jobs: Vec<&'a JobRow>,
 }
 
-pub fn run(args: JobsArgs) -> CliResult<Exit> {
-    let journal = Journal::open(&args.dir)?;
-    let summary = journal.summary()?;
-    let jobs = journal.jobs()?;
+pub async fn run(args: JobsArgs) -> CliResult<Exit> {
+    let journal = SqliteStore::open_to_read(&args.dir)?;
+    let summary = journal.summary().await?;
+    let jobs = journal.jobs().await?;
     if args.json {
         let report = Report {
             journal: journal.path().display().to_string(),
@@ -61,11 +62,19 @@ pub fn run(args: JobsArgs) -> CliResult<Exit> {
                     .unwrap_or_default(),
                 j.error.as_deref().unwrap_or(&j.prompt),
             ));
+            for output in &j.outputs {
+                out.push_str(&format!("      {}\n", output.path));
+            }
         }
     };
     show(
         "failed",
         &|j| matches!(j.state, JobState::Failed | JobState::Invalid),
+        &mut out,
+    );
+    show(
+        "retryable (nothing was charged; `imagegen resume DIR` sends them)",
+        &|j| j.state == JobState::Retryable,
         &mut out,
     );
     show(

@@ -32,6 +32,18 @@ fn secs(d: std::time::Duration) -> String {
     crate::progress::human_duration(d)
 }
 
+/// A rate window as its seller states it: `10s`, `1m`, `200ms`.
+fn window(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms > 0 && ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms > 0 && ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 pub fn run(args: ProvidersArgs) -> CliResult<Exit> {
     let rows: Vec<Row> = crate::providers::all()
         .into_iter()
@@ -109,7 +121,7 @@ pub fn run(args: ProvidersArgs) -> CliResult<Exit> {
         (
             "rate limit",
             Box::new(|r: &Row| match r.capabilities.rate_limit {
-                Some(rl) => format!("{} per {}", rl.requests, secs(rl.per)),
+                Some(rl) => format!("{} per {}", rl.requests, window(rl.per)),
                 None => "not published".into(),
             }),
         ),

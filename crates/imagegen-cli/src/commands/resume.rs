@@ -1,82 +1,143 @@
-//! `imagegen resume DIR`: continue a batch from its journal.
+//! `imagegen resume DIR`: continue a batch from its journal, at the
+//! endpoints it recorded.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use imagegen_jobs::{JobState, JobStore, SqliteStore};
+
 use crate::args::ResumeArgs;
-use crate::commands::connect;
-use crate::commands::runner::Runner;
+use crate::commands::run_options;
+use crate::connect::{ClientSettings, Connection, Recorded};
 use crate::exit::{CliResult, Exit};
-use crate::journal::{JobState, Journal};
 use crate::progress::{Mode, Progress};
 use crate::providers::check_name;
+use crate::runner::Runner;
+
+/// Ambiguous jobs listed one by one before the rest are counted.
+const AMBIGUOUS_SHOWN: usize = 20;
 
 pub async fn run(args: ResumeArgs, mode: Mode) -> CliResult<Exit> {
-    let journal = Journal::open(&args.dir)?;
-    let jobs = journal.jobs()?;
-    let mut names: Vec<&'static str> = Vec::new();
-    for job in &jobs {
-        for p in job.providers.iter().chain(job.provider.iter()) {
-            let name = check_name(p)?;
-            if !names.contains(&name) {
-                names.push(name);
-            }
+    let store = SqliteStore::open(&args.dir)?;
+    // This process holds the folder: downloads a killed run left half
+    // written are its own to clean.
+    let _ = imagegen_core::remove_partial_downloads(&args.dir);
+    let names = providers_of(&store).await?;
+    let mut recorded = Recorded {
+        endpoints: BTreeMap::new(),
+        moved: args.endpoint_moved,
+    };
+    for name in &names {
+        if let Some(endpoint) = store.endpoint(name).await? {
+            recorded.endpoints.insert(name.to_string(), endpoint);
         }
     }
-    let strictness =
-        crate::commands::strictness(journal.meta("strictness")?.as_deref() == Some("best_effort"));
-    let session = connect(&args.conn, &names, strictness, args.retry_ambiguous).await?;
-
-    let summary = journal.summary()?;
-    let todo = summary.total
-        - summary.count(JobState::Done)
-        - summary.count(JobState::Failed)
-        - summary.count(JobState::Invalid);
-    let progress = Arc::new(Progress::new(mode, summary.total));
+    let summary = store.summary().await?;
+    let settled = summary.count(JobState::Done)
+        + summary.count(JobState::Invalid)
+        + if args.run.retry_ambiguous {
+            0
+        } else {
+            summary.count(JobState::Ambiguous)
+        }
+        + if args.retry_failed {
+            0
+        } else {
+            summary.count(JobState::Failed)
+        };
+    let progress = Arc::new(Progress::jobs(mode, summary.total - settled));
+    let settings = ClientSettings {
+        retry_ambiguous: args.run.retry_ambiguous,
+        observer: Some(progress.clone()),
+    };
+    let conn = Connection::open(&names, &args.conn, &recorded, Some(&args.dir), settings).await?;
+    for (name, endpoint) in conn.endpoints() {
+        if recorded.endpoints.get(name) != Some(endpoint) {
+            store.set_endpoint(name, endpoint).await?;
+        }
+    }
+    for note in conn.notes() {
+        progress.say(note);
+    }
     progress.say(format!(
         "resume: {} jobs, {} done, {} to check or finish",
         summary.total,
         summary.count(JobState::Done),
-        todo
+        summary.total - settled
     ));
-    let ambiguous: Vec<_> = jobs.iter().filter(|j| j.state.is_ambiguous()).collect();
-    if !ambiguous.is_empty() {
-        let verb = if args.retry_ambiguous {
-            "resubmitting (--retry-ambiguous)"
-        } else {
-            "not resubmitted without --retry-ambiguous"
-        };
-        progress.warn(format!(
-            "{} ambiguous job(s) (their create may have reached {}), {verb}:",
-            ambiguous.len(),
-            ambiguous
-                .iter()
-                .filter_map(|j| j.provider.clone())
-                .next()
-                .unwrap_or_else(|| "the provider".into())
-        ));
-        for j in &ambiguous {
-            progress.warn(format!(
-                "  job {} (line {}): {}",
-                j.id,
-                j.line,
-                j.error.as_deref().unwrap_or("interrupted while submitting")
-            ));
-        }
+    if summary.count(JobState::Ambiguous) > 0 {
+        list_ambiguous(&store, &progress, args.run.retry_ambiguous).await?;
     }
-
     Runner {
-        engine: session.engine.clone(),
-        journal,
-        out: args.dir.clone(),
+        store: Arc::new(store),
+        conn: Arc::new(conn),
+        dir: args.dir.clone(),
         progress,
-        json: args.json,
-        timeout: args.timeout,
-        concurrency: args.concurrency as usize,
-        max_credits: args.max_credits,
-        retry_ambiguous: args.retry_ambiguous,
-        stop: Default::default(),
-        stop_notify: Default::default(),
+        options: run_options(&args.run, args.retry_failed),
     }
     .run()
     .await
+}
+
+/// The providers a batch uses: recorded at ingest, or (journals from
+/// before that) read from its jobs.
+async fn providers_of(store: &SqliteStore) -> CliResult<Vec<&'static str>> {
+    let listed: Vec<String> = match store.meta("providers").await? {
+        Some(list) => list
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => {
+            let mut all = std::collections::BTreeSet::new();
+            for job in store.jobs().await? {
+                all.extend(job.providers);
+                all.extend(job.provider);
+            }
+            all.into_iter().collect()
+        }
+    };
+    let mut names = Vec::new();
+    for name in listed {
+        let name = check_name(&name)?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Says which jobs are ambiguous and what happens to them.
+async fn list_ambiguous(store: &SqliteStore, progress: &Progress, retry: bool) -> CliResult<()> {
+    let ambiguous: Vec<_> = store
+        .jobs()
+        .await?
+        .into_iter()
+        .filter(|j| j.state.is_ambiguous() && j.task_id.is_none())
+        .collect();
+    let verb = if retry {
+        "sending again (--retry-ambiguous: each may be paid twice)"
+    } else {
+        "not sent again without --retry-ambiguous"
+    };
+    progress.warn(format!(
+        "{} ambiguous job(s): their create may have been accepted; {verb}:",
+        ambiguous.len()
+    ));
+    for job in ambiguous.iter().take(AMBIGUOUS_SHOWN) {
+        progress.warn(format!(
+            "  job {} (line {}, {}): {}",
+            job.id,
+            job.line,
+            job.provider.as_deref().unwrap_or("?"),
+            job.error.as_deref().unwrap_or("interrupted while sending")
+        ));
+    }
+    if ambiguous.len() > AMBIGUOUS_SHOWN {
+        progress.warn(format!(
+            "  and {} more (`imagegen jobs DIR` lists them)",
+            ambiguous.len() - AMBIGUOUS_SHOWN
+        ));
+    }
+    Ok(())
 }

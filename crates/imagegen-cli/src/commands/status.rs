@@ -1,22 +1,27 @@
-//! `imagegen status` and `imagegen wait`: one task by id.
+//! `imagegen status TASK`: one status request.
 
 use imagegen_core::{Strictness, TaskState};
 
-use crate::args::{TaskArgs, WaitArgs};
-use crate::commands::connect;
-use crate::commands::generate::{emit, wait_error};
+use crate::args::TaskArgs;
+use crate::connect::{ClientSettings, Connection, Recorded};
 use crate::exit::{CliError, CliResult, Exit};
-use crate::progress::{Mode, Progress};
 use crate::providers::check_name;
 
-pub async fn status(args: TaskArgs) -> CliResult<Exit> {
+pub async fn run(args: TaskArgs) -> CliResult<Exit> {
     let provider = check_name(&args.provider)?;
-    let session = connect(&args.conn, &[provider], Strictness::Strict, false).await?;
-    let status = session
-        .engine
-        .status(provider, &args.task_id)
+    let conn = Connection::open(
+        &[provider],
+        &args.conn,
+        &Recorded::default(),
+        None,
+        ClientSettings::default(),
+    )
+    .await?;
+    let client = conn.client(&[provider.to_owned()], Strictness::Strict)?;
+    let status = client
+        .status(provider, args.task_id.as_str())
         .await
-        .map_err(|e| sim_hint(e, args.conn.sim))?;
+        .map_err(|e| sim_hint(e.into(), args.conn.sim))?;
     if args.json {
         let mut value = serde_json::to_value(&status).expect("statuses serialize");
         if let Some(obj) = value.as_object_mut() {
@@ -49,33 +54,9 @@ pub async fn status(args: TaskArgs) -> CliResult<Exit> {
     })
 }
 
-pub async fn wait(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
-    let provider = check_name(&args.provider)?;
-    let session = connect(&args.conn, &[provider], Strictness::Strict, false).await?;
-    let engine = &session.engine;
-    let progress = Progress::new(if mode == Mode::Bar { Mode::Lines } else { mode }, 0);
-    let task = engine.task(provider, &args.task_id)?;
-    let finished = engine
-        .wait(&task, args.output.timeout)
-        .await
-        .map_err(|e| sim_hint(wait_error(e, &task), args.conn.sim))?;
-    // The prompt is not known from a bare task id: files are named `image-<task id>`.
-    emit(
-        engine,
-        &finished,
-        "",
-        &args.output.out,
-        args.no_download,
-        args.output.json,
-        &progress,
-    )
-    .await?;
-    Ok(Exit::Ok)
-}
-
-/// With `--sim`, a task id from elsewhere is unknown to the fresh simulator: say so.
-fn sim_hint(err: impl Into<CliError>, sim: bool) -> CliError {
-    let err = err.into();
+/// With `--sim`, a task id from elsewhere is unknown to the fresh
+/// simulator: say so.
+pub fn sim_hint(err: CliError, sim: bool) -> CliError {
     if sim && err.message.contains("HTTP 404") {
         err.hint("--sim starts a fresh simulator that knows no earlier task; run `imagegen sim` once and point *_BASE_URL at it to share tasks between commands")
     } else {

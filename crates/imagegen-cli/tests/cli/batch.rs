@@ -18,7 +18,10 @@ fn text_batch_with_a_bad_line_fails_that_line_only() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("line 5: unknown aspect `4:3`"), "{stderr}");
+    assert!(
+        stderr.contains("line 5: `aspect`: unknown aspect `4:3`"),
+        "{stderr}"
+    );
     assert_eq!(stdout.lines().count(), 5, "{stdout}");
     for line in stdout.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -26,13 +29,18 @@ fn text_batch_with_a_bad_line_fails_that_line_only() {
     }
     let files = pngs(&dir.path().join("out"));
     assert_eq!(files.len(), 5);
+    // Named after the job and the line's `name`, one file per copy.
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert!(
-        files.iter().any(|f| f
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("black-2")),
-        "{files:?}"
+        names.iter().any(|n| n.starts_with("00005-black-")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("00006-black-")),
+        "{names:?}"
     );
 
     let out = sim
@@ -48,7 +56,10 @@ fn text_batch_with_a_bad_line_fails_that_line_only() {
     let out = sim.cmd(dir.path()).args(["jobs", "out"]).output().unwrap();
     let (stdout, _) = text(&out);
     assert!(stdout.contains("invalid     1"), "{stdout}");
-    assert!(stdout.contains("line 5: unknown aspect"), "{stdout}");
+    assert!(
+        stdout.contains("line 5: `aspect`: unknown aspect"),
+        "{stdout}"
+    );
 
     // A finished batch resumes to nothing new: no create, no download.
     let before = sim.sim().ledger().totals("runbase");
@@ -131,7 +142,7 @@ fn max_credits_stops_submitting() {
         .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("not submitted 1"), "{stderr}");
+    assert!(stderr.contains("not sent 1"), "{stderr}");
     assert_eq!(sim.sim().ledger().totals("gptimage15").creates_charged, 2);
 }
 
@@ -187,7 +198,7 @@ fn ambiguous_creates_are_listed_and_resent_only_on_request() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(8), "{stderr}");
     assert!(
-        stderr.contains("not resubmitted without --retry-ambiguous"),
+        stderr.contains("not sent again without --retry-ambiguous"),
         "{stderr}"
     );
     assert_eq!(sim.sim().ledger().totals("runbase").creates_accepted, 0);

@@ -6,37 +6,7 @@ use std::time::{Duration, Instant};
 
 use imagegen_sim::{FaultConfig, SimConfig};
 
-use crate::support::{TestSim, pngs, text};
-
-fn journal_counts(path: &std::path::Path) -> Option<(i64, i64)> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .ok()?;
-    conn.busy_timeout(Duration::from_secs(2)).ok()?;
-    let with_id: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM jobs WHERE task_id IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .ok()?;
-    let submitting: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM jobs WHERE state = 'submitting'",
-            [],
-            |r| r.get(0),
-        )
-        .ok()?;
-    Some((with_id, submitting))
-}
-
-fn signal(pid: u32, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig} {pid}");
-}
+use crate::support::{TestSim, journal_counts, pngs, signal, text};
 
 #[test]
 fn killed_batch_resumes_with_every_image_and_nothing_paid_twice() {

@@ -45,10 +45,12 @@ fn unsupported_quality_lists_what_the_provider_offers_and_sends_nothing() {
 #[test]
 fn bad_aspect_size_and_duration() {
     let dir = tempfile::tempdir().unwrap();
+    // A value no provider could take is a usage error, like `-n abc`.
     let (code, err) =
         fails(imagegen(dir.path()).args(["generate", "a lamp", "--aspect", "4:3", "--sim"]));
-    assert_eq!(code, 3);
+    assert_eq!(code, 2);
     insta::assert_snapshot!("error_bad_aspect", err);
+    // A well-formed size the provider does not offer is its refusal.
     let (code, err) =
         fails(imagegen(dir.path()).args(["generate", "a lamp", "--size", "512x512", "--sim"]));
     assert_eq!(code, 3);
@@ -77,8 +79,14 @@ fn unreachable_host() {
         "http://127.0.0.1:9/api/v1",
     ]));
     assert_eq!(code, 6, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains("hint: "), "{err}");
+    // Retries are reported as they happen; the error comes last.
+    assert!(err.contains("retrying in"), "{err}");
+    let error = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(error.contains("could not connect"), "{err}");
+    assert!(err.contains("\nhint: "), "{err}");
 }
 
 #[test]
@@ -98,8 +106,8 @@ fn refused_key() {
 fn resume_and_jobs_need_a_journal() {
     let dir = tempfile::tempdir().unwrap();
     let (code, err) = fails(imagegen(dir.path()).args(["jobs", "nowhere"]));
-    assert_eq!(code, 3);
+    assert_eq!(code, 2);
     insta::assert_snapshot!("error_no_journal", err);
     let (code, _) = fails(imagegen(dir.path()).args(["resume", "nowhere", "--sim"]));
-    assert_eq!(code, 3);
+    assert_eq!(code, 2);
 }

@@ -42,6 +42,9 @@ fn providers_table_and_json() {
         .iter()
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["runbase", "gptimage15", "openai"]);
+    assert_eq!(
+        names,
+        ["runbase", "gptimage15", "openai", "fal", "replicate"]
+    );
     assert!(json[0]["capabilities"]["qualities"].is_array());
 }

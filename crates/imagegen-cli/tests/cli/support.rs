@@ -34,12 +34,10 @@ impl TestSim {
         self.handle.as_ref().unwrap()
     }
 
+    /// The base URL of `provider` at this sim (from the registry).
     pub fn url(&self, provider: &str) -> String {
-        match provider {
-            "runbase" => self.sim().runbase_url(),
-            "gptimage15" => self.sim().gptimage15_url(),
-            _ => self.sim().openai_url(),
-        }
+        let spec = imagegen::registration(provider).unwrap().spec;
+        format!("{}{}", self.sim().base_url(), spec.sim_path)
     }
 
     /// `imagegen` with every key set to `sim-key` and every base URL at this sim.
@@ -50,12 +48,9 @@ impl TestSim {
     /// The same as a `std::process::Command` (to spawn and kill).
     pub fn std_cmd(&self, dir: &Path) -> std::process::Command {
         let mut cmd = std_imagegen(dir);
-        for (p, key, url) in [
-            ("runbase", "RUNBASE_API_KEY", "RUNBASE_BASE_URL"),
-            ("gptimage15", "GPTIMAGE15_API_KEY", "GPTIMAGE15_BASE_URL"),
-            ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-        ] {
-            cmd.env(key, "sim-key").env(url, self.url(p));
+        for spec in imagegen::providers().iter().map(|p| p.spec) {
+            cmd.env(spec.api_key_var, imagegen_sim::DEFAULT_API_KEY)
+                .env(spec.base_url_var, self.url(spec.name));
         }
         cmd.env("IMAGEGEN_POLL_INTERVAL", "20ms")
             .env("IMAGEGEN_RATE_LIMIT", "1000/1s");
@@ -75,16 +70,18 @@ pub fn imagegen(dir: &Path) -> Command {
     Command::from_std(std_imagegen(dir))
 }
 
-fn std_imagegen(dir: &Path) -> std::process::Command {
+/// [`imagegen`] as a `std` command, to spawn and kill.
+pub fn std_imagegen(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("imagegen"));
     cmd.current_dir(dir);
+    for spec in imagegen::providers().iter().map(|p| p.spec) {
+        cmd.env_remove(spec.api_key_var)
+            .env_remove(spec.base_url_var);
+        for setting in spec.settings {
+            cmd.env_remove(setting.var);
+        }
+    }
     for var in [
-        "RUNBASE_API_KEY",
-        "GPTIMAGE15_API_KEY",
-        "OPENAI_API_KEY",
-        "RUNBASE_BASE_URL",
-        "GPTIMAGE15_BASE_URL",
-        "OPENAI_BASE_URL",
         "IMAGEGEN_PROVIDER",
         "IMAGEGEN_RATE_LIMIT",
         "IMAGEGEN_POLL_INTERVAL",
@@ -123,4 +120,96 @@ pub fn pngs(dir: &Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// Jobs with a task id, and jobs mid-create, in a batch journal (read-only;
+/// `None` while it cannot be read).
+pub fn journal_counts(path: &Path) -> Option<(i64, i64)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    conn.busy_timeout(std::time::Duration::from_secs(2)).ok()?;
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).ok();
+    Some((
+        count("SELECT COUNT(*) FROM jobs WHERE task_id IS NOT NULL")?,
+        count("SELECT COUNT(*) FROM jobs WHERE state = 'submitting'")?,
+    ))
+}
+
+/// Runs SQL on a batch journal, as a person editing it by hand would.
+pub fn edit_journal(dir: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(dir.join("imagegen-journal.sqlite")).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// Sends `sig` (`-STOP`, `-CONT`, `-KILL`) to `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// Waits (at most a minute) until `ready` says yes, or `child` ends.
+pub fn wait_for(child: &mut std::process::Child, mut ready: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
+
+/// Writes `n` distinct prompts to `dir/name`.
+pub fn prompts(dir: &Path, name: &str, n: usize) {
+    let text: String = (1..=n)
+        .map(|i| format!("prompt {i}: a ceramic lamp, variation {i}\n"))
+        .collect();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Spawns `batch` (an `imagegen batch ... --out out` run in `dir`) and kills
+/// it (SIGKILL) once `tasks` jobs have a task id and none is mid-create, so
+/// nothing it leaves is ambiguous.
+pub fn kill_batch_when_settled(mut batch: std::process::Command, dir: &Path, tasks: i64) {
+    let journal = dir.join("out/imagegen-journal.sqlite");
+    let log = dir.join("batch.log");
+    batch
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = batch.spawn().unwrap();
+    let pid = child.id();
+    let killed = wait_for(&mut child, || {
+        if journal_counts(&journal).is_none_or(|(with_id, _)| with_id < tasks) {
+            return false;
+        }
+        signal(pid, "-STOP");
+        if journal_counts(&journal).is_some_and(|(_, submitting)| submitting == 0) {
+            return true;
+        }
+        signal(pid, "-CONT");
+        false
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        killed,
+        "the batch ended before it could be killed: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }

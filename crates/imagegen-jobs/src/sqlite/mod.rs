@@ -87,7 +87,8 @@ pub struct SqliteStore {
     /// The last job id [`JobStore::claim`] handed out: each job once per
     /// run (this process is the folder's only worker).
     claimed_up_to: Arc<Mutex<i64>>,
-    _lock: Arc<FolderLock>,
+    /// The folder's lock; `None` for a reader that found it held.
+    _lock: Option<Arc<FolderLock>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -125,7 +126,7 @@ impl SqliteStore {
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
             [SCHEMA_VERSION.to_string()],
         )?;
-        Ok(Self::wrap(conn, path, lock))
+        Ok(Self::wrap(conn, path, Some(lock)))
     }
 
     /// Opens the batch in `dir`: locks it, migrates an older schema,
@@ -147,7 +148,43 @@ impl SqliteStore {
         migrate(&mut conn)?;
         validate(&conn, dir)?;
         settle_interrupted_creates(&mut conn)?;
-        Ok(Self::wrap(conn, path, lock))
+        Ok(Self::wrap(conn, path, Some(lock)))
+    }
+
+    /// Opens the batch in `dir` to read it (`imagegen jobs`, a gallery),
+    /// also while another process runs it: with the folder's lock when it
+    /// is free (as [`open`](Self::open)), else read-only, refusing a
+    /// journal that would need migrating first. A reader never writes.
+    pub fn open_to_read(dir: &Path) -> StoreResult<SqliteStore> {
+        match Self::open(dir) {
+            Err(e) if e.kind == StoreErrorKind::InUse => {}
+            other => return other,
+        }
+        let path = Self::path_in(dir);
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+            return Err(StoreError::new(
+                StoreErrorKind::InUse,
+                format!(
+                    "the batch journal in {} is in use and has schema version {}; it can be read once the process using it ends",
+                    dir.display(),
+                    version.as_deref().unwrap_or("unknown")
+                ),
+            ));
+        }
+        validate(&conn, dir)?;
+        Ok(Self::wrap(conn, path, None))
     }
 
     fn connect(path: &Path) -> StoreResult<Connection> {
@@ -159,12 +196,12 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    fn wrap(conn: Connection, path: PathBuf, lock: FolderLock) -> SqliteStore {
+    fn wrap(conn: Connection, path: PathBuf, lock: Option<FolderLock>) -> SqliteStore {
         SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
             claimed_up_to: Arc::new(Mutex::new(0)),
-            _lock: Arc::new(lock),
+            _lock: lock.map(Arc::new),
         }
     }
 
@@ -426,9 +463,9 @@ impl JobStore for SqliteStore {
                 "SELECT {JOB_COLUMNS} FROM jobs
                  WHERE id > ?1 AND (
                      state IN ('pending', 'retryable', 'skipped', 'submitted', 'timed_out')
-                     OR (task_id IS NOT NULL AND state NOT IN ('done', 'invalid'))
+                     OR (task_id IS NOT NULL AND state NOT IN ('done', 'invalid', 'failed'))
                      OR (?2 AND task_id IS NULL AND state IN ('ambiguous', 'submitting'))
-                     OR (?3 AND task_id IS NULL AND state = 'failed'))
+                     OR (?3 AND state = 'failed'))
                  ORDER BY id LIMIT ?4"
             ))?;
             let rows = stmt.query_map(
@@ -561,6 +598,21 @@ impl JobStore for SqliteStore {
                 |r| r.get(0),
             )?;
             s.images = c.query_row("SELECT COUNT(*) FROM outputs", [], |r| r.get(0))?;
+            let mut stmt = c.prepare(
+                "SELECT state, error_kind, COUNT(*) FROM jobs
+                 WHERE error_kind IS NOT NULL AND state NOT IN ('done', 'pending')
+                 GROUP BY state, error_kind",
+            )?;
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u64>(2)?,
+                ))
+            })? {
+                let (state, kind, n) = row?;
+                s.errors.entry(state).or_default().insert(kind, n);
+            }
             Ok(s)
         })
     }

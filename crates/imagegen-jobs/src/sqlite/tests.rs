@@ -103,6 +103,9 @@ async fn a_second_opener_is_refused_naming_the_holder_and_a_dead_holder_never_bl
     );
     let err = SqliteStore::create(dir.path()).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::InUse);
+    // A reader still sees it.
+    let reader = SqliteStore::open_to_read(dir.path()).unwrap();
+    assert_eq!(reader.jobs().await.unwrap().len(), 1);
     drop(store);
     // The lock file stays behind, naming a process that no longer holds it.
     assert!(dir.path().join(LOCK_NAME).exists());
@@ -195,7 +198,7 @@ async fn a_create_interrupted_mid_send_becomes_ambiguous_at_the_next_open() {
 }
 
 #[tokio::test]
-async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_failed_creates_only_on_request()
+async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_failed_jobs_only_on_request()
  {
     let dir = tempfile::tempdir().unwrap();
     let store = batch(dir.path(), &["a", "b", "c", "d"]).await;
@@ -219,12 +222,18 @@ async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_faile
         .record_state(3, JobState::Ambiguous, None)
         .await
         .unwrap();
+    let summary = store.summary().await.unwrap();
+    assert_eq!(
+        summary.errors_in(JobState::Failed).collect::<Vec<_>>(),
+        [("invalid_request", 2)]
+    );
     drop(store);
     let ids = |jobs: Vec<JobRow>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
     let store = SqliteStore::open(dir.path()).unwrap();
+    // The failed generation is polled again only on request, like the failed create.
     assert_eq!(
         ids(store.claim(10, &Claim::default()).await.unwrap()),
-        [2, 3, 4]
+        [3, 4]
     );
     drop(store);
     let store = SqliteStore::open(dir.path()).unwrap();

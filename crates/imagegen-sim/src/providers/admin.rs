@@ -2,7 +2,8 @@
 //!
 //! - `GET /_sim/ledger`: the [`crate::Ledger`] as JSON (failed gptimage15
 //!   tasks are refunded first, so the figures are settled).
-//! - `GET /_sim/config`: `{faults, latency, seed, api_keys, magic_keys,
+//! - `GET /_sim/config`: `{faults, latency, seed, ids ("unique" or
+//!   "seeded"), state_dir (null without one), api_keys, magic_keys,
 //!   magic_prompts, credits, runbase_rate_limit: {requests, window_ms},
 //!   runbase_usage_quota, fal: {concurrency, webhook_public_key (hex)},
 //!   replicate: {rate_limit, other_rate_limit, max_wait_ms, webhook_secret},
@@ -12,7 +13,8 @@
 //! - `PUT /_sim/config`: `{"faults"?: FaultConfig, "latency"?: LatencyProfile}`;
 //!   each field given replaces the one in force (a `faults` object replaces
 //!   all fault settings; missing probabilities are 0). Answers like GET.
-//! - `POST /_sim/reset`: forgets tasks, ledger, rate-limit windows and bursts.
+//! - `POST /_sim/reset`: forgets tasks, ledger, rate-limit windows and bursts
+//!   (with a state dir, the journal forgets them too; id counters go on).
 //! - `GET /_sim/health`: `{"status": "ok", "tasks": N}`.
 
 use std::sync::Arc;
@@ -46,6 +48,8 @@ fn config_json(state: &AppState) -> Value {
         "faults": rt.faults,
         "latency": rt.latency,
         "seed": state.seed,
+        "ids": state.id_mode,
+        "state_dir": state.state_dir(),
         "api_keys": keys,
         "magic_keys": crate::magic::ALL,
         "credits": state.credits,

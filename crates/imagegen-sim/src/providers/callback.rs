@@ -26,12 +26,18 @@ pub(crate) fn spawn(state: Arc<AppState>, task: &Task, url: String) {
     let failed = task.failure.is_some();
     tokio::spawn(async move {
         tokio::time::sleep_until(done_at).await;
+        if state.stopped() {
+            return;
+        }
         let now = Instant::now();
-        if let Some(Some(credits)) = state
-            .tasks
-            .with(Provider::Gptimage15, &id, |t| take_refund(t, now))
-        {
-            state.ledger.refund(Provider::Gptimage15, &key, credits);
+        // The callback is on its way: a restarted simulator will not send it.
+        if let Some(Some(credits)) = state.tasks.with(Provider::Gptimage15, &id, |t| {
+            t.more.notified = true;
+            take_refund(t, now)
+        }) {
+            state
+                .ledger
+                .refund(Provider::Gptimage15, &key, &id, credits);
         }
         let body = json!({ "task_id": id, "status": if failed { "FAILED" } else { "SUCCESS" } });
         let mut backoff = Duration::from_millis(100);

@@ -107,7 +107,7 @@ pub const IMAGE_COST: u64 = 1;
 /// Most images per request.
 pub const MAX_IMAGES: i64 = 4;
 
-const EDIT: &str = "fal-ai/gpt-image-1.5/edit";
+pub(crate) const EDIT: &str = "fal-ai/gpt-image-1.5/edit";
 
 const CONTENT_POLICY_MESSAGE: &str = "The content could not be processed because it contained material flagged by a content checker.";
 
@@ -631,6 +631,18 @@ async fn submit(
         answer["gateway_request_id"] = json!(id);
     }
     ctx.send_success(Answering::Create, Reply::ok(answer)).await
+}
+
+/// Schedules the webhook a restored request is still due (see
+/// [`super::rearm`]).
+pub(crate) fn rearm(state: &Arc<AppState>, task: &Task) {
+    if task.more.webhook.is_none() || task.more.notified {
+        return;
+    }
+    let (id, base) = (task.id.clone(), state.base_url.clone());
+    webhook::spawn_at(state.clone(), task.end_at(), move |s| async move {
+        end_hook(&s, &id, &base).await
+    });
 }
 
 /// The webhook of request `id` at its end, unless already sent.

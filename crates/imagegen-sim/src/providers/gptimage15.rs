@@ -320,7 +320,9 @@ async fn status(
         ));
     };
     if let Some(credits) = refund {
-        state.ledger.refund(Provider::Gptimage15, &ctx.key, credits);
+        state
+            .ledger
+            .refund(Provider::Gptimage15, &ctx.key, &task.id, credits);
     }
     let numeric = v2 || ctx.dice.roll(Fault::NumericStatus);
     let encoded = ctx.dice.roll(Fault::StringEncoded);

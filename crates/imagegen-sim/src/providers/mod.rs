@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::json;
 
+use crate::Provider;
 use crate::state::AppState;
+use crate::tasks::Task;
 
 pub mod admin;
 pub mod azure;
@@ -185,6 +187,27 @@ async fn index(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
         "config": format!("{base}/_sim/config"),
     }))
     .into_response()
+}
+
+/// Schedules, in a simulator restarted on a state dir, the webhook or
+/// gptimage15 callback a restored `task` is still due (at its end, or now
+/// if it ended while no simulator ran). Its file URLs name this simulator.
+pub(crate) fn rearm(state: &Arc<AppState>, task: &Task) {
+    match task.provider {
+        Provider::Gptimage15 => {
+            if let Some(url) = task
+                .request
+                .get("callback_url")
+                .and_then(serde_json::Value::as_str)
+            {
+                callback::spawn(state.clone(), task, url.to_string());
+            }
+        }
+        Provider::Fal => fal::rearm(state, task),
+        Provider::Replicate => replicate::rearm(state, task),
+        Provider::Wavespeed => wavespeed::rearm(state, task),
+        Provider::Runbase | Provider::Openai | Provider::Azure => {}
+    }
 }
 
 fn under(path: &str, prefix: &str) -> bool {

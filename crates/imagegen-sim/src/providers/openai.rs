@@ -219,7 +219,7 @@ pub(crate) async fn read_edit_form(ctx: &Ctx, request: Request) -> Result<EditFo
     parts.sort();
     let hash = {
         use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = crate::state::StableHasher::default();
         parts.hash(&mut h);
         h.finish()
     };

@@ -722,6 +722,29 @@ async fn create_inner(
     .await
 }
 
+/// Schedules the webhooks a restored prediction is still due (see
+/// [`super::rearm`]): `start` if it has not started yet, and the last one.
+pub(crate) fn rearm(state: &Arc<AppState>, task: &Task) {
+    if task.more.webhook.is_none() || task.more.notified {
+        return;
+    }
+    let base = state.base_url.clone();
+    let start = task.start_at();
+    if task.more.events & EVENT_START != 0
+        && start > Instant::now()
+        && task.stop().is_none_or(|(t, _)| t > start)
+    {
+        let (id, base) = (task.id.clone(), base.clone());
+        webhook::spawn_at(state.clone(), start, move |s| async move {
+            hook(&s, &id, &base, "start")
+        });
+    }
+    let id = task.id.clone();
+    webhook::spawn_at(state.clone(), task.end_at(), move |s| async move {
+        hook(&s, &id, &base, "completed")
+    });
+}
+
 /// The webhook of `event` for prediction `id`, unless not due.
 fn hook(state: &AppState, id: &str, base: &str, event: &str) -> Option<Hook> {
     let now = Instant::now();

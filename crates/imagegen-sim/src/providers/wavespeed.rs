@@ -82,8 +82,8 @@ pub const MODEL: &str = "openai/gpt-image-1.5";
 /// Credits per task.
 pub const TASK_COST: u64 = 1;
 
-const TEXT_TO_IMAGE: &str = "openai/gpt-image-1.5/text-to-image";
-const EDIT: &str = "openai/gpt-image-1.5/edit";
+pub(crate) const TEXT_TO_IMAGE: &str = "openai/gpt-image-1.5/text-to-image";
+pub(crate) const EDIT: &str = "openai/gpt-image-1.5/edit";
 const CONTENT_POLICY: &str =
     "Content policy violation: the request was flagged by the safety system.";
 const SERVER_ERROR: &str = "Internal server error: the model run failed.";
@@ -488,6 +488,18 @@ async fn task_data(
         "error": error,
         "timings": { "inference": inference },
     })
+}
+
+/// Schedules the webhook a restored task is still due (see
+/// [`super::rearm`]).
+pub(crate) fn rearm(state: &Arc<AppState>, task: &Task) {
+    if task.more.webhook.is_none() || task.more.notified {
+        return;
+    }
+    let (id, base) = (task.id.clone(), state.base_url.clone());
+    webhook::spawn_at(state.clone(), task.end_at(), move |s| async move {
+        hook(&s, &id, &base).await
+    });
 }
 
 /// The webhook of task `id` at its end.

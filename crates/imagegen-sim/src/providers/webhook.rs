@@ -152,6 +152,9 @@ where
 {
     tokio::spawn(async move {
         tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+        if state.stopped() {
+            return;
+        }
         if let Some(hook) = make(state.clone()).await {
             deliver(state, hook).await;
         }

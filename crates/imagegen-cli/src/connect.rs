@@ -1,0 +1,249 @@
+//! Reaching providers: the endpoint each provider is reached at (a base
+//! URL, or the in-process simulator), the providers built for it, and one
+//! core `Client` per fallback order and strictness, all over one set of
+//! budgets: every request to an account, from any job, draws on the same
+//! rate and retry budget.
+//!
+//! A batch remembers each provider's endpoint. Resuming it uses the
+//! recorded endpoint, because a known task id only means something to the
+//! host that issued it; a command line that names another endpoint is
+//! refused unless it says the endpoint moved.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use imagegen_core::{
+    ApiKey, Budgets, Client, ClientObserver, ImageProvider, PollPolicy, ProviderConfig, RateLimit,
+    Strictness,
+};
+use imagegen_jobs::Endpoint;
+use imagegen_sim::{Sim, SimConfig, SimHandle};
+
+use crate::args::{ConnArgs, SimProfile};
+use crate::exit::{CliError, CliResult};
+use crate::providers::{base_url_vars, registration};
+
+/// The simulator's runbase rate limit and the client's matching budget for
+/// `--sim --sim-profile fast`: the real 20 per 10 s, ten times faster.
+const FAST_SIM_RATE: (u32, Duration) = (20, Duration::from_secs(1));
+
+/// How the clients behave, beyond their providers.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    /// Resend creates that may have been accepted (`--retry-ambiguous`).
+    pub retry_ambiguous: bool,
+    /// Hears the waits for rate budgets and retries (the progress display).
+    pub observer: Option<Arc<dyn ClientObserver>>,
+}
+
+/// The endpoints a batch recorded, and whether the user says they moved.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Each provider's recorded endpoint.
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// `--endpoint-moved`.
+    pub moved: bool,
+}
+
+/// A provider built for its endpoint.
+struct Reached {
+    provider: Arc<dyn ImageProvider>,
+    endpoint: Endpoint,
+}
+
+/// The providers in use, reached at their endpoints.
+pub struct Connection {
+    reached: BTreeMap<&'static str, Reached>,
+    clients: Mutex<HashMap<(Vec<String>, bool), Client>>,
+    budgets: Arc<Budgets>,
+    rate_limit: Option<(u32, Duration)>,
+    poll_interval: Option<Duration>,
+    settings: ClientSettings,
+    notes: Vec<String>,
+    /// The in-process simulator, alive as long as the connection.
+    _sim: Option<SimHandle>,
+}
+
+/// Where, in a batch folder, the in-process simulator keeps its state.
+pub const SIM_STATE_DIR: &str = ".imagegen-sim";
+
+impl Connection {
+    /// Reaches `names` (checked names) as the command line says, or where
+    /// `recorded` says a batch reached them; `sim_state` is where an
+    /// in-process simulator keeps its tasks (a batch folder).
+    pub async fn open(
+        names: &[&'static str],
+        conn: &ConnArgs,
+        recorded: &Recorded,
+        sim_state: Option<&Path>,
+        settings: ClientSettings,
+    ) -> CliResult<Connection> {
+        if conn.base_url.is_some() && names.len() > 1 {
+            return Err(CliError::usage(
+                "--base-url applies to one provider, but several are in use",
+            )
+            .hint(format!(
+                "set the providers' base-URL variables instead ({})",
+                base_url_vars()
+            )));
+        }
+        let mut notes = Vec::new();
+        let mut chosen: Vec<(&'static str, Endpoint)> = Vec::new();
+        for &name in names {
+            let (given, explicit) = given_endpoint(name, conn)?;
+            let endpoint = match recorded.endpoints.get(name) {
+                None => given,
+                Some(was) if *was == given => given,
+                Some(_) if recorded.moved => {
+                    notes.push(format!(
+                        "{name}: the endpoint moved to {given} (--endpoint-moved)"
+                    ));
+                    given
+                }
+                Some(was) if explicit => {
+                    return Err(CliError::usage(format!(
+                        "this batch reached {name} at {was}, but this command says {given}"
+                    ))
+                    .hint(format!(
+                        "its task ids are only known at {was}; drop the option to resume there, or pass --endpoint-moved if {name} really moved"
+                    )));
+                }
+                Some(was) => {
+                    notes.push(format!(
+                        "{name}: resuming at the batch's endpoint {was} (the environment says {given}; --endpoint-moved uses it)"
+                    ));
+                    was.clone()
+                }
+            };
+            chosen.push((name, endpoint));
+        }
+
+        let mut rate_limit = conn.rate_limit;
+        let mut poll_interval = conn.poll_interval;
+        let sim = if chosen.iter().any(|(_, e)| *e == Endpoint::Sim) {
+            let profile = if conn.sim {
+                conn.sim_profile
+            } else {
+                SimProfile::Fast
+            };
+            let config = match profile {
+                SimProfile::Fast => {
+                    rate_limit.get_or_insert(FAST_SIM_RATE);
+                    poll_interval.get_or_insert(Duration::from_millis(50));
+                    SimConfig::fast().runbase_rate_limit(FAST_SIM_RATE.0, FAST_SIM_RATE.1)
+                }
+                SimProfile::Realistic => SimConfig::realistic(),
+            };
+            // In a batch folder the simulator keeps its tasks, so a resume's
+            // simulator answers for the tasks the killed batch's one made.
+            let config = match sim_state {
+                Some(dir) => config.state_dir(dir.join(SIM_STATE_DIR)),
+                None => config,
+            };
+            Some(
+                Sim::start(config)
+                    .await
+                    .map_err(|e| CliError::failed(format!("cannot start the simulator: {e}")))?,
+            )
+        } else {
+            None
+        };
+
+        let mut reached = BTreeMap::new();
+        for (name, endpoint) in chosen {
+            let spec = registration(name)?.spec;
+            let config = match (&endpoint, &sim) {
+                (Endpoint::Sim, Some(sim)) => ProviderConfig::new()
+                    .api_key(ApiKey::new(imagegen_sim::DEFAULT_API_KEY))
+                    .base_url(format!("{}{}", sim.base_url(), spec.sim_path)),
+                (Endpoint::Url(url), _) => ProviderConfig::new().base_url(url.clone()),
+                (Endpoint::Sim, None) => {
+                    return Err(CliError::failed("the simulator did not start"));
+                }
+            };
+            let provider = imagegen::provider(name, config)?;
+            reached.insert(name, Reached { provider, endpoint });
+        }
+        Ok(Connection {
+            reached,
+            clients: Mutex::new(HashMap::new()),
+            budgets: Arc::new(Budgets::default()),
+            rate_limit,
+            poll_interval,
+            settings,
+            notes,
+            _sim: sim,
+        })
+    }
+
+    /// What the user should know about the endpoints chosen.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Where `provider` is reached.
+    pub fn endpoint(&self, provider: &str) -> Option<&Endpoint> {
+        self.reached.get(provider).map(|r| &r.endpoint)
+    }
+
+    /// Every provider reached, with its endpoint.
+    pub fn endpoints(&self) -> impl Iterator<Item = (&'static str, &Endpoint)> {
+        self.reached.iter().map(|(name, r)| (*name, &r.endpoint))
+    }
+
+    /// The client that tries `order` in turn, with `strictness`.
+    pub fn client(&self, order: &[String], strictness: Strictness) -> CliResult<Client> {
+        let best_effort = strictness == Strictness::BestEffort;
+        let key = (order.to_vec(), best_effort);
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = Client::builder()
+            .strictness(strictness)
+            .retry_ambiguous_creates(self.settings.retry_ambiguous)
+            .budgets(self.budgets.clone());
+        if let Some(interval) = self.poll_interval {
+            builder = builder.poll_policy(
+                PollPolicy::default()
+                    .with_initial_interval(interval)
+                    .with_max_interval(interval),
+            );
+        }
+        if let Some(observer) = &self.settings.observer {
+            builder = builder.observer(observer.clone());
+        }
+        for name in order {
+            let reached = self
+                .reached
+                .get(name.as_str())
+                .ok_or_else(|| CliError::failed(format!("provider `{name}` was not connected")))?;
+            builder = builder.provider_arc(reached.provider.clone());
+            if let Some((requests, per)) = self.rate_limit {
+                builder = builder.rate_limit(name.clone(), RateLimit { requests, per });
+            }
+        }
+        let client = builder.build()?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// The endpoint of `name` as this command gives it, and whether an option
+/// named it (rather than the environment or the default).
+fn given_endpoint(name: &'static str, conn: &ConnArgs) -> CliResult<(Endpoint, bool)> {
+    if conn.sim {
+        return Ok((Endpoint::Sim, true));
+    }
+    if let Some(url) = &conn.base_url {
+        return Ok((Endpoint::Url(url.clone()), true));
+    }
+    let spec = registration(name)?.spec;
+    let url = std::env::var(spec.base_url_var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| spec.default_base_url.to_owned());
+    Ok((Endpoint::Url(url), false))
+}
