@@ -589,7 +589,7 @@ async fn mark_submitting_is_fenced_by_the_claim_and_the_task_id() {
 }
 
 #[tokio::test]
-async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_failed_creates_only_on_request()
+async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_failed_jobs_only_on_request()
  {
     with_db(|url| async move {
         let store = batch(&url, "q", &["a", "b", "c", "d"]).await;
@@ -615,21 +615,51 @@ async fn a_job_with_a_task_id_is_handed_out_to_poll_whatever_its_state_and_faile
             .unwrap();
         let failed = store.job(1).await.unwrap().unwrap();
         assert_eq!(failed.error.as_deref(), Some("refused"));
+        let summary = store.summary().await.unwrap();
+        assert_eq!(
+            summary.errors_in(JobState::Failed).collect::<Vec<_>>(),
+            [("invalid_request", 2)]
+        );
+        assert_eq!(summary.errors_in(JobState::Ambiguous).count(), 0);
 
+        // The failed generation is polled again only on request, like the
+        // failed create.
         let worker = PgStore::connect_with(&url, "q", quick()).await.unwrap();
         assert_eq!(
             ids(&worker.claim(10, &Claim::default()).await.unwrap()),
-            [2, 3, 4]
+            [3, 4]
         );
         worker.release().await.unwrap();
         let worker = PgStore::connect_with(&url, "q", quick()).await.unwrap();
         let claim = Claim {
-            ambiguous: true,
+            ambiguous: false,
             failed: true,
         };
         let jobs = worker.claim(10, &claim).await.unwrap();
         assert_eq!(ids(&jobs), [1, 2, 3, 4]);
         assert_eq!(jobs[1].task_id.as_deref(), Some("t2"));
+        // On request the failed create is sent again; the failed
+        // generation, held by the same claim, is only polled: its create
+        // is never sent again.
+        let endpoint = Endpoint::Url("http://127.0.0.1:1".into());
+        worker
+            .mark_submitting(1, "runbase", &endpoint, 1.0)
+            .await
+            .unwrap();
+        let refused = worker
+            .mark_submitting(2, "runbase", &endpoint, 1.0)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind, StoreErrorKind::ClaimLost);
+        assert!(
+            refused.message.contains("task id t2"),
+            "{}",
+            refused.message
+        );
+        let job2 = worker.job(2).await.unwrap().unwrap();
+        assert_eq!(job2.state, JobState::Failed);
+        assert_eq!(job2.task_id.as_deref(), Some("t2"));
+        assert_eq!(job2.attempts, 0);
     })
     .await;
 }

@@ -14,10 +14,11 @@ use crate::store::{Claim, StoreError, StoreErrorKind, StoreResult};
 /// claims pass each other's rows instead of waiting or taking them twice.
 ///
 /// * `$3` (`claim.ambiguous`): ambiguous jobs without a task id too;
-/// * `$4` (`claim.failed`): failed jobs without a task id too.
+/// * `$4` (`claim.failed`): failed jobs too, with or without a task id.
 ///
-/// A job with a task id is handed out whatever its state but done or
-/// invalid: the runner polls it, never submits it.
+/// A job with a task id is handed out whatever its state but done,
+/// invalid or failed (a failed one only on `claim.failed`): the runner
+/// polls it, never submits it (`mark_submitting` refuses a task id).
 const CLAIM: &str = "
 WITH picked AS (
     SELECT id FROM imagegen.jobs
@@ -26,7 +27,7 @@ WITH picked AS (
       AND (lease_until IS NULL OR lease_until < now())
       AND claimed_by IS DISTINCT FROM $2
       AND (state IN ('pending', 'retryable', 'skipped', 'submitted', 'timed_out')
-           OR task_id IS NOT NULL
+           OR (task_id IS NOT NULL AND state <> 'failed')
            OR ($3 AND state = 'ambiguous')
            OR ($4 AND state = 'failed'))
     ORDER BY id

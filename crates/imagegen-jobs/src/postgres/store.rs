@@ -657,6 +657,25 @@ impl JobStore for PgStore {
         summary.credits_reported = totals.get(0);
         summary.credits_estimated = totals.get(1);
         summary.images = u64::try_from(totals.get::<_, i64>(2)).unwrap_or(0);
+        // Why jobs ended where they did, as the SQLite journal counts it:
+        // the last error kind of each job that is neither done nor pending.
+        let errors = conn
+            .query(
+                "SELECT state, error_kind, count(*) FROM imagegen.jobs
+                 WHERE queue_id = $1 AND error_kind IS NOT NULL AND state NOT IN ('done', 'pending')
+                 GROUP BY state, error_kind",
+                &[&self.inner.queue_id],
+            )
+            .await
+            .map_err(self.db("counting error kinds"))?;
+        for row in &errors {
+            let n = u64::try_from(row.get::<_, i64>(2)).unwrap_or(0);
+            summary
+                .errors
+                .entry(row.get(0))
+                .or_default()
+                .insert(row.get(1), n);
+        }
         Ok(summary)
     }
 
