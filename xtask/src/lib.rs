@@ -5,12 +5,14 @@
 //! - [`lines`]: each provider crate's hand-written size, against its limit.
 //! - [`evolution`]: adding optional properties to schemas, as the test that
 //!   proves it never breaks the build does.
+//! - [`services`]: PostgreSQL and Chromium for `cargo xtask test`.
 //! - [`untagged`]: the visitor-based `Deserialize` codegen gives `oneOf` unions.
 
 pub mod codegen;
 pub mod evolution;
 pub mod lines;
 pub mod new_provider;
+pub mod services;
 pub mod untagged;
 
 #[cfg(test)]

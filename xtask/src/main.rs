@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::codegen;
+use xtask::{codegen, services};
 
 /// Workspace automation for imagegen.
 #[derive(Parser)]
@@ -32,6 +32,31 @@ enum Cmd {
     /// Count each provider crate's hand-written, non-test lines; fail when
     /// one is over its limit.
     Lines,
+    /// Run every test with the services they need: start a private
+    /// PostgreSQL (installing Debian's `postgresql` when missing), find or
+    /// install Chromium, then `cargo test --workspace --locked` with
+    /// IMAGEGEN_TEST_DATABASE_URL and IMAGEGEN_CHROMIUM set. Stops the
+    /// database at the end.
+    Test {
+        /// Passed on to `cargo test` (`-- --nocapture`, a test name, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The tests' private PostgreSQL, for running tests by hand:
+    /// `eval "$(cargo xtask db start)"`, then `cargo xtask db stop`.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbAction {
+    /// Start it (installing PostgreSQL when missing) and print the
+    /// `export IMAGEGEN_TEST_DATABASE_URL=...` line to eval.
+    Start,
+    /// Stop it.
+    Stop,
 }
 
 fn main() -> ExitCode {
@@ -73,6 +98,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::NewProvider { name } => {
             xtask::new_provider::run(&root, &name)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Test { args } => {
+            let status = services::run_tests(&root, &args)?;
+            // The tests' own code, so CI fails exactly when they do.
+            Ok(status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .map_or(ExitCode::FAILURE, ExitCode::from))
+        }
+        Cmd::Db {
+            action: DbAction::Start,
+        } => {
+            let bin = services::ensure_postgres_bin()?;
+            let postgres = services::Postgres::start(&bin, &services::pg_dir(&root))?;
+            // The one line on stdout, for eval; everything else is on stderr.
+            println!("export {}={}", services::DATABASE_URL_VAR, postgres.url());
+            postgres.keep_running();
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Db {
+            action: DbAction::Stop,
+        } => {
+            let bin = services::ensure_postgres_bin()?;
+            if services::Postgres::stop_in(&bin, &services::pg_dir(&root))? {
+                eprintln!("xtask: stopped the tests' PostgreSQL");
+            } else {
+                eprintln!("xtask: the tests' PostgreSQL was not running");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Lines => {

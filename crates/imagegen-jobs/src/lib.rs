@@ -6,11 +6,17 @@
 //!   the promises every store keeps. It names no database.
 //! * [`sqlite`]: the batch journal of one folder on one machine, locked
 //!   against a second process.
+//! * `postgres` (feature `postgres`): queues in a PostgreSQL database that
+//!   any number of workers share, with leases and LISTEN/NOTIFY.
 
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 pub mod store;
 
 pub use model::{Endpoint, JobRow, JobState, NewJob, OutputRow, Summary};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use store::{Claim, JobError, JobStore, StoreError, StoreErrorKind, StoreResult};

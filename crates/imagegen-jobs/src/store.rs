@@ -30,6 +30,11 @@ pub enum StoreErrorKind {
     Unreadable,
     /// Reading or writing failed (disk full, permissions).
     Io,
+    /// A shared store refused [`JobStore::mark_submitting`]: this handle no
+    /// longer holds the job (its lease ran out and another worker may have
+    /// taken it), or the job has a task id. The create must not be sent;
+    /// the job is skipped, the run goes on.
+    ClaimLost,
 }
 
 /// A store error: what, where, and what to do.
@@ -119,10 +124,19 @@ pub trait JobStore: Send + Sync {
     /// skipped jobs (to submit), submitted and timed-out ones (to poll),
     /// and, as `claim` asks, ambiguous and failed ones. Empty when there
     /// is nothing left.
+    ///
+    /// A shared store hands each job to one handle at a time: the handle
+    /// holds it (a lease it renews) until it records a state other than
+    /// `submitting` or `submitted`, or [`release`](JobStore::release)s it,
+    /// or dies. It refuses to hand out the jobs of a batch whose ingest
+    /// has not finished.
     async fn claim(&self, limit: usize, claim: &Claim) -> StoreResult<Vec<JobRow>>;
 
     /// Durably marks job `id` as being sent to `provider` at `endpoint`,
-    /// estimated at `est_credits`: called before the create leaves.
+    /// estimated at `est_credits`: called before the create leaves, which
+    /// must not leave if this fails. A shared store fails it with
+    /// [`StoreErrorKind::ClaimLost`] when this handle no longer holds the
+    /// job or the job has a task id.
     async fn mark_submitting(
         &self,
         id: i64,
