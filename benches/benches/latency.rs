@@ -384,10 +384,14 @@ fn main() {
         "latency: times divided by {scale} (sim: 1 s + 8 s per medium task ±20 %, Runbase 20 per 10 s), shown in real-time seconds; {rounds} round(s)"
     );
 
+    // `IMAGEGEN_BENCH_PROVIDERS=runbase,gptimage15` limits the detection
+    // part to those (WaveSpeed's 2 images a minute, unscaled, takes long).
+    let wanted = std::env::var("IMAGEGEN_BENCH_PROVIDERS").unwrap_or_default();
     let providers: Vec<&'static str> = imagegen::providers()
         .into_iter()
         .filter(|r| r.capabilities().mode == imagegen::Mode::Async)
         .map(|r| r.spec.name)
+        .filter(|name| wanted.is_empty() || wanted.split(',').any(|w| w.trim() == *name))
         .collect();
 
     if only.is_empty() || only == "detection" {
