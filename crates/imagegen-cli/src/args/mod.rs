@@ -227,6 +227,22 @@ pub struct GenerateArgs {
     #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1)]
     pub n: u32,
 
+    #[command(flatten)]
+    pub save: SaveArgs,
+
+    /// Give up after this long, e.g. 90s or 10m: the whole command, create to download (the task keeps running).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
+    pub timeout: Duration,
+
+    #[command(flatten)]
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// What `generate` and `wait` share: where and how images are handed over.
+#[derive(Debug, Clone, Args)]
+pub struct SaveArgs {
     /// Print the images' URLs instead of downloading them (images that come inline are saved anyway).
     #[arg(long)]
     pub no_download: bool,
@@ -238,15 +254,6 @@ pub struct GenerateArgs {
     /// Print one JSON record per image on stdout, and nothing else.
     #[arg(long)]
     pub json: bool,
-
-    /// Give up after this long, e.g. 90s or 10m: the whole command, create to download (the task keeps running).
-    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
-    pub timeout: Duration,
-
-    #[command(flatten)]
-    pub request: RequestArgs,
-    #[command(flatten)]
-    pub conn: ConnArgs,
 }
 
 /// What `batch` and `resume` share: how to run the jobs.
@@ -389,17 +396,8 @@ pub struct WaitArgs {
     #[arg(long, short, env = "IMAGEGEN_PROVIDER", default_value = default_provider(), help = "The provider that issued the tasks")]
     pub provider: String,
 
-    /// Print the images' URLs instead of downloading them (images that come inline are saved anyway).
-    #[arg(long)]
-    pub no_download: bool,
-
-    /// Folder for the images.
-    #[arg(long, short, value_name = "DIR", default_value = "images")]
-    pub out: PathBuf,
-
-    /// Print one JSON record per image on stdout, and nothing else.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub save: SaveArgs,
 
     /// Give up after this long, e.g. 90s or 10m (the tasks keep running).
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]

@@ -30,7 +30,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
     let request = Settings::from_flags(&args.request)
         .request(&prompt, args.n, args.request.max_count)
         .map_err(|why| CliError::usage(why.replace("the image count", "-n")))?;
-    check_writable(&args.out)?;
+    check_writable(&args.save.out)?;
 
     let progress = Arc::new(Progress::spinner(mode));
     let settings = ClientSettings {
@@ -78,7 +78,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
         Ok(generation) => generation,
         Err(err) => {
             progress.finish();
-            return Err(after_acceptance(err, &handles, &args.out));
+            return Err(after_acceptance(err, &handles, &args.save.out));
         }
     };
     let owner = Owner {
@@ -109,7 +109,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
             ImageOutput::Inline { .. } => None,
         };
         // Inline images exist nowhere else: they are saved even with --no-download.
-        if args.no_download && url.is_some() {
+        if args.save.no_download && url.is_some() {
             results.push(ImageRecord { url, ..record });
             continue;
         }
@@ -120,7 +120,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
         ));
         let saved = tokio::time::timeout(
             remaining(),
-            crate::files::save(&client, &generation, image, &args.out, &owner),
+            crate::files::save(&client, &generation, image, &args.save.out, &owner),
         )
         .await
         .unwrap_or_else(|_| {
@@ -132,7 +132,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
         })
         .map_err(|err| {
             progress.finish();
-            after_acceptance(err, &handles, &args.out)
+            after_acceptance(err, &handles, &args.save.out)
         })?;
         results.push(ImageRecord {
             path: Some(saved.path.display().to_string()),
@@ -145,7 +145,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
     }
     progress.finish();
     for record in &results {
-        if args.json {
+        if args.save.json {
             print_json(record);
         } else if let Some(line) = record.path.as_ref().or(record.url.as_ref()) {
             println!("{line}");

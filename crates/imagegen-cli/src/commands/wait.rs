@@ -27,9 +27,9 @@ use crate::runner::output_row;
 pub async fn run(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
     let deadline = Instant::now() + args.timeout;
     let provider = check_name(&args.provider)?;
-    check_writable(&args.out)?;
-    let journal = if SqliteStore::path_in(&args.out).exists() {
-        Some(SqliteStore::open(&args.out)?)
+    check_writable(&args.save.out)?;
+    let journal = if SqliteStore::path_in(&args.save.out).exists() {
+        Some(SqliteStore::open(&args.save.out)?)
     } else {
         None
     };
@@ -53,7 +53,7 @@ pub async fn run(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
         retry_ambiguous: false,
         observer: Some(progress.clone()),
     };
-    let sim_state = journal.as_ref().map(|_| args.out.as_path());
+    let sim_state = journal.as_ref().map(|_| args.save.out.as_path());
     let conn = Connection::open(&[provider], &args.conn, &recorded, sim_state, settings).await?;
     let client = conn.client(&[provider.to_owned()], Strictness::Strict)?;
     let endpoint_host = conn
@@ -114,16 +114,17 @@ pub async fn run(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
                     url: url.clone(),
                     job: owner.job.map(|j| j.id),
                 };
-                if !(args.no_download && url.is_some()) {
-                    let saved = crate::files::save(client, &generation, image, &args.out, &owner)
-                        .await
-                        .map_err(|e| {
-                            let exit = Exit::after_acceptance(e.kind());
-                            CliError {
-                                exit,
-                                ..CliError::from(e)
-                            }
-                        })?;
+                if !(args.save.no_download && url.is_some()) {
+                    let saved =
+                        crate::files::save(client, &generation, image, &args.save.out, &owner)
+                            .await
+                            .map_err(|e| {
+                                let exit = Exit::after_acceptance(e.kind());
+                                CliError {
+                                    exit,
+                                    ..CliError::from(e)
+                                }
+                            })?;
                     let row = output_row(image.index, saved);
                     if let (Some(journal), Some(job)) = (journal, owner.job) {
                         journal.record_output(job.id, &row).await?;
@@ -151,7 +152,7 @@ pub async fn run(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
         match result {
             Ok(records) => {
                 for record in records {
-                    if args.json {
+                    if args.save.json {
                         print_json(&record);
                     } else if let Some(line) = record.path.as_ref().or(record.url.as_ref()) {
                         println!("{line}");
