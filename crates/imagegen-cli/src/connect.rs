@@ -25,8 +25,9 @@ use crate::args::{ConnArgs, SimProfile};
 use crate::exit::{CliError, CliResult};
 use crate::providers::{base_url_vars, registration};
 
-/// The simulator's runbase rate limit and the client's matching budget for
-/// `--sim --sim-profile fast`: the real 20 per 10 s, ten times faster.
+/// The simulator's request limits and the client's matching budget for
+/// `--sim --sim-profile fast`: the tightest documented limit (20 per 10 s),
+/// ten times faster.
 const FAST_SIM_RATE: (u32, Duration) = (20, Duration::from_secs(1));
 
 /// How the clients behave, beyond their providers.
@@ -135,7 +136,7 @@ impl Connection {
                 SimProfile::Fast => {
                     rate_limit.get_or_insert(FAST_SIM_RATE);
                     poll_interval.get_or_insert(Duration::from_millis(50));
-                    SimConfig::fast().runbase_rate_limit(FAST_SIM_RATE.0, FAST_SIM_RATE.1)
+                    SimConfig::fast().interactive_limits(FAST_SIM_RATE.0, FAST_SIM_RATE.1)
                 }
                 SimProfile::Realistic => SimConfig::realistic(),
             };

@@ -398,6 +398,14 @@ impl SimConfig {
         self
     }
 
+    /// Every per-key request limit that the fast profile leaves at its real
+    /// window (Runbase's 20 per 10 s) scaled like the others (20 per 1 s),
+    /// for interactive use of the fast profile (`imagegen --sim`): a client
+    /// budgeting `requests` per `window` for every seller stays within it.
+    pub fn interactive_limits(self, requests: u32, window: Duration) -> Self {
+        self.runbase_rate_limit(requests, window)
+    }
+
     /// Sets runbase's per-key rate limit (`requests == 0` disables it).
     pub fn runbase_rate_limit(mut self, requests: u32, window: Duration) -> Self {
         self.runbase_rate_limit = RateLimit { requests, window };
