@@ -134,6 +134,9 @@ impl Setup {
         let policy = match poller {
             Poller::Imagegen => PollPolicy::default()
                 .with_initial_interval(advised)
+                .with_fastest_interval(
+                    self.scaled(caps.fastest_poll_interval.unwrap_or(caps.poll_interval)),
+                )
                 .with_max_interval(self.scaled(Duration::from_secs(15))),
             Poller::Backoff => PollPolicy::default()
                 .with_schedule(imagegen::PollSchedule::Backoff)

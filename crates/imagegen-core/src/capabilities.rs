@@ -76,6 +76,13 @@ pub struct Capabilities {
     /// The poll interval the provider advises.
     #[serde(with = "crate::serde_duration_ms")]
     pub poll_interval: Duration,
+    /// The shortest poll interval the provider's advice allows, when it
+    /// gives a range (Runbase: "every 1-2 s", so 1 s); `None`: only
+    /// [`poll_interval`](Self::poll_interval). The waiter polls this often
+    /// only while a task is likely finishing (between the latency
+    /// estimate's `low` and `high`), and at `poll_interval` otherwise.
+    #[serde(default, with = "crate::serde_duration_ms::option")]
+    pub fastest_poll_interval: Option<Duration>,
     /// The published per-key rate limit, if any.
     pub rate_limit: Option<RateLimit>,
     /// How long one HTTP call may take: long for synchronous providers,
@@ -368,6 +375,7 @@ impl Default for Capabilities {
             mode: Mode::Async,
             max_images_per_request: 1,
             poll_interval: Duration::from_secs(2),
+            fastest_poll_interval: None,
             rate_limit: None,
             request_timeout: Duration::from_secs(30),
             output_formats: vec![OutputFormat::Png],

@@ -328,6 +328,7 @@ impl Client {
                         let waiting = Waiting {
                             provider: entry.provider.name(),
                             advised: caps.poll_interval,
+                            fastest: caps.fastest_poll_interval,
                             policy: &inner.poll,
                             jitter: &inner.jitter,
                             wakers: &inner.wakers,

@@ -2,15 +2,21 @@
 //! since the create, the polls so far, the interval and the policy.
 //!
 //! The aimed schedule ([`PollSchedule::Aimed`], the default) polls on a grid
-//! of the interval `a` (the provider's advice) that **ends at the estimate's
-//! `high` quantile**, starting at the first grid point at or after `low`:
-//! the first poll comes shortly before the likely finish, the next ones `a`
-//! apart, so a task is seen done at most `a` after it finished and usually
-//! about `a / 2`, and a task that finishes by `high` is seen there at the
-//! latest. When the likely range is narrower than one interval, that is a
-//! single poll at `high`. Polls stay `a` apart until the task has run far
-//! beyond the estimate (`high + (high - low) + a`); only then does the
-//! interval grow, by the policy's multiplier per interval, to its ceiling.
+//! of the interval `f` that **ends at the estimate's `high` quantile**,
+//! starting at the first grid point at or after `low`, where `f` is the
+//! fastest the provider's advice allows (Runbase: "every 1-2 s", so 1 s;
+//! most providers advise one interval `a`, and `f = a`): the first poll
+//! comes shortly before the likely finish, the next ones `f` apart, so a
+//! task is seen done at most `f` after it finished and usually about
+//! `f / 2`, and a task that finishes by `high` is seen there at the latest.
+//! When the likely range is narrower than one interval, that is a single
+//! poll at `high`. Polls stay `f` apart until the task is probably done
+//! (`high` plus a quarter of the likely range, where the rate budget also
+//! puts its polls ahead of creates), then the advised `a` apart until the
+//! task has run far beyond the estimate (`high + (high - low) + a`); only
+//! then does the interval grow, by the policy's multiplier per interval, to
+//! its ceiling. The fast polls are spent only where tasks finish, so a
+//! task costs fewer polls than a fixed poller at `a` would make.
 //!
 //! Without learned data (only the provider's seed), a task is polled every
 //! interval from the create until far beyond the seed: a seed is a guess
@@ -32,9 +38,13 @@ use crate::waiter::{PollPolicy, PollSchedule};
 pub(crate) struct ScheduleInput<'a> {
     /// The latency estimate of the task's key.
     pub estimate: LatencyEstimate,
-    /// The shortest time between two polls (the provider's advice, or the
-    /// policy's override).
+    /// The time between two polls (the provider's advice, or the policy's
+    /// override).
     pub interval: Duration,
+    /// The shortest time between two polls while the task is likely
+    /// finishing: at most `interval` (the fastest the provider's advice
+    /// allows, or `interval`).
+    pub fastest: Duration,
     /// The client's poll policy.
     pub policy: &'a PollPolicy,
     /// Polls made so far.
@@ -101,15 +111,19 @@ pub(crate) fn next_poll(input: &ScheduleInput<'_>) -> Duration {
         }
         PollSchedule::Aimed => {
             let estimate = &input.estimate;
+            let fast = input.fastest.clamp(Duration::from_millis(1), a);
             // Unlearned: every interval from the create (see the module docs).
             let aim = if estimate.is_learned() {
-                first_aim(estimate, a)
+                first_aim(estimate, fast)
             } else {
                 a
             };
             let Some(last) = input.last_poll else {
                 return aim;
             };
+            if estimate.is_learned() && last < crate::waiter::probably_done(estimate) {
+                return last.saturating_add(fast).max(aim);
+            }
             let far = far_beyond(estimate, a);
             if last < far {
                 return last.saturating_add(a).max(aim);
@@ -151,6 +165,17 @@ mod tests {
         policy: &PollPolicy,
         until: f64,
     ) -> Vec<f64> {
+        polls_within(estimate, interval, interval, policy, until)
+    }
+
+    /// [`polls`], for a provider whose advice allows `fastest` at best.
+    fn polls_within(
+        estimate: LatencyEstimate,
+        interval: f64,
+        fastest: f64,
+        policy: &PollPolicy,
+        until: f64,
+    ) -> Vec<f64> {
         let mut rng = SmallRng::seed_from_u64(3);
         let mut at = Vec::new();
         let mut last = None;
@@ -158,6 +183,7 @@ mod tests {
             let input = ScheduleInput {
                 estimate,
                 interval: s(interval),
+                fastest: s(fastest),
                 policy,
                 polls: at.len() as u32,
                 last_poll: last,
@@ -186,6 +212,25 @@ mod tests {
         for (got, want) in at.iter().zip(expected) {
             assert!(close(*got, want), "{at:?}");
         }
+    }
+
+    #[test]
+    fn an_advised_range_polls_at_its_fastest_only_while_the_task_is_likely_finishing() {
+        let policy = PollPolicy::default();
+        // Runbase: 2 s advised, 1 s allowed; likely done between 7.5 and 10.5 s.
+        let at = polls_within(learned(7.5, 9.0, 10.5), 2.0, 1.0, &policy, 15.0);
+        // Every 1 s until probably done (10.5 + 3 / 4), then every 2 s.
+        let expected = [7.5, 8.5, 9.5, 10.5, 11.5, 13.5];
+        assert_eq!(at.len(), expected.len(), "{at:?}");
+        for (got, want) in at.iter().zip(expected) {
+            assert!(close(*got, want), "{at:?}");
+        }
+        // Fewer polls up to `high + a` than a fixed poller at 2 s (6),
+        // each finish in the likely range seen within 1 s.
+        assert!(at.iter().filter(|t| **t <= 12.5).count() <= 5);
+        // A seed is not trusted with the fast polls.
+        let seed = polls_within(LatencyEstimate::seed(s(10.0)), 2.0, 1.0, &policy, 10.0);
+        assert!(seed.windows(2).all(|p| close(p[1] - p[0], 2.0)), "{seed:?}");
     }
 
     #[test]
@@ -262,12 +307,13 @@ mod tests {
                 estimate.samples = 0;
             }
             let interval = rng.gen_range(0.001..20.0);
+            let fastest = interval * rng.gen_range(0.3..1.0);
             let policy = PollPolicy::default()
                 .with_max_interval(s(rng.gen_range(0.0..60.0)))
                 .with_multiplier(rng.gen_range(1.0..3.0))
                 .with_jitter(rng.gen_range(0.0..1.0));
             let ceiling = policy.max_interval.as_secs_f64().max(interval);
-            let at = polls(estimate, interval, &policy, 1200.0);
+            let at = polls_within(estimate, interval, fastest, &policy, 1200.0);
             assert!(!at.is_empty());
             let first = at[0];
             // The first poll is not after the estimate: not after `typical`
@@ -275,25 +321,28 @@ mod tests {
             // `high`, and a probe after one interval without data.
             if estimate.is_learned() {
                 assert!(first <= high + 1e-6, "case {case}: {first} > {high}");
-                if high - low >= interval {
+                if high - low >= fastest {
                     assert!(first <= typical + 1e-6, "case {case}: {first} > {typical}");
                 }
             } else {
                 assert!(close(first, interval), "case {case}: {first}");
             }
             let far = far_beyond(&estimate, s(interval)).as_secs_f64();
+            let aim = if estimate.is_learned() {
+                first_aim(&estimate, s(fastest)).as_secs_f64()
+            } else {
+                interval
+            };
             for pair in at.windows(2) {
                 let gap = pair[1] - pair[0];
-                // Never faster than the interval...
-                assert!(gap >= interval - 1e-6, "case {case}: {gap} < {interval}");
-                // ...exactly the interval until far beyond the estimate
-                // (or the jump from a probe to the aimed grid)...
-                let aim = if estimate.is_learned() {
-                    first_aim(&estimate, s(interval)).as_secs_f64()
-                } else {
-                    interval
-                };
-                if pair[0] < far && pair[0] >= aim {
+                // Never faster than the advice allows...
+                assert!(gap >= fastest - 1e-6, "case {case}: {gap} < {fastest}");
+                // ...the fastest only while the task is likely finishing, the
+                // interval from then until far beyond the estimate...
+                let fast_until = crate::waiter::probably_done(&estimate).as_secs_f64();
+                if estimate.is_learned() && pair[0] >= aim && pair[0] < fast_until {
+                    assert!((gap - fastest).abs() < 1e-6, "case {case}: {pair:?}");
+                } else if pair[0] < far && pair[0] >= aim {
                     assert!((gap - interval).abs() < 1e-6, "case {case}: {pair:?}");
                 }
                 // ...and bounded growth: never beyond the ceiling plus jitter.

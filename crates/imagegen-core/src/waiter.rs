@@ -73,6 +73,13 @@ pub struct PollPolicy {
     /// and the interval while a task is about to finish. Under
     /// [`PollSchedule::Backoff`], also the first interval.
     pub initial_interval: Option<Duration>,
+    /// The shortest interval, used while a task is likely finishing,
+    /// instead of the provider's
+    /// ([`Capabilities::fastest_poll_interval`](crate::Capabilities::fastest_poll_interval));
+    /// never above the interval. `None`, the default: the provider's, or
+    /// [`initial_interval`](Self::initial_interval) when that is set (an
+    /// interval of one's own replaces the provider's whole advice).
+    pub fastest_interval: Option<Duration>,
     /// The longest interval between polls. Default 15 s.
     pub max_interval: Duration,
     /// How much the interval grows: per poll under
@@ -97,6 +104,7 @@ impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
             initial_interval: None,
+            fastest_interval: None,
             max_interval: Duration::from_secs(15),
             multiplier: 1.5,
             jitter: 0.1,
@@ -129,6 +137,11 @@ impl PollPolicy {
     /// Sets the interval instead of the provider's advice.
     pub fn with_initial_interval(mut self, interval: Duration) -> Self {
         self.initial_interval = Some(interval);
+        self
+    }
+    /// Sets the shortest interval, used while a task is likely finishing.
+    pub fn with_fastest_interval(mut self, interval: Duration) -> Self {
+        self.fastest_interval = Some(interval);
         self
     }
     /// Sets the longest interval.
@@ -370,6 +383,8 @@ pub(crate) struct Waiting<'a, P, R> {
     pub provider: &'a str,
     /// The poll interval the provider advises.
     pub advised: Duration,
+    /// The shortest interval its advice allows, if it gives a range.
+    pub fastest: Option<Duration>,
     /// The client's poll policy.
     pub policy: &'a PollPolicy,
     /// The client's jitter source.
@@ -385,13 +400,20 @@ pub(crate) struct Waiting<'a, P, R> {
 }
 
 /// When a task is probably finished, as time since its create: past the
-/// estimate's `high` quantile by a quarter of its spread (a seed's spread
-/// is a guess: at its `high`). A poll from then on goes ahead of waiting
-/// creates in the rate budget; one before waits behind them when the
-/// budget is short (it would likely be wasted).
+/// estimate's `high` quantile by a quarter of its spread. A poll from then
+/// on goes ahead of waiting creates in the rate budget; one before waits
+/// behind them when the budget is short (it would likely be wasted).
+///
+/// A seed (nothing learned yet) says only the provider's typical duration,
+/// so its tasks are due at that `typical`. Waiting for the seed's `high`
+/// (1.5x) held a saturated batch's first wave a whole rate window behind
+/// creates: the window's slots all free at once, before any poll was due.
+/// A seed that guesses short costs at most the polls' share of a short
+/// budget (one slot in [`CREATES_PER_POLL`](crate::rate::CREATES_PER_POLL)
+/// + 1), and only until the first task finishes and teaches the estimate.
 pub(crate) fn probably_done(estimate: &LatencyEstimate) -> Duration {
     if !estimate.is_learned() {
-        return estimate.high;
+        return estimate.typical;
     }
     let spread = estimate.high.saturating_sub(estimate.low);
     estimate.high.saturating_add(spread / 4)
@@ -431,6 +453,13 @@ where
         .initial_interval
         .unwrap_or(waiting.advised)
         .clamp(Duration::from_millis(1), crate::clock::FAR_FUTURE);
+    // A policy's own interval replaces the provider's whole advice.
+    let fastest = match (policy.fastest_interval, policy.initial_interval) {
+        (Some(fastest), _) => fastest,
+        (None, Some(_)) => interval,
+        (None, None) => waiting.fastest.unwrap_or(interval),
+    }
+    .clamp(Duration::from_millis(1), interval);
     // Times are kept since the create. A resumed task may have been running
     // for a while (its age, from the wall clock, once); from here on the
     // runtime's clock counts, so paused-time tests see the schedule.
@@ -442,6 +471,7 @@ where
     let mut schedule = ScheduleInput {
         estimate,
         interval,
+        fastest,
         policy,
         polls: 0,
         last_poll: None,

@@ -36,6 +36,8 @@ impl Codec for RunbaseCodec {
             qualities: vec![imagegen_core::Quality::Medium, imagegen_core::Quality::High],
             max_reference_images: 16,
             rate_limit: Some(RateLimit::new(20, Duration::from_secs(10))),
+            // "Polling every 1-2 s": 2 s (the default) in general, 1 s near the finish.
+            fastest_poll_interval: Some(Duration::from_secs(1)),
             ..Capabilities::default()
         }
     }

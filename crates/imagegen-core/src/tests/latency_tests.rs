@@ -160,6 +160,52 @@ async fn waits_learn_and_then_poll_shortly_before_the_finish() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_advised_range_sees_the_finish_within_its_fastest_interval() {
+    // As Runbase: "poll every 1-2 s". 9 s tasks, ±10 %.
+    let durations: Vec<f64> = (0..24)
+        .map(|i| 8.1 + 1.8 * f64::from(i * 7 % 24) / 23.0)
+        .collect();
+    let timed = Arc::new(Timed {
+        caps: Capabilities {
+            poll_interval: Duration::from_secs(2),
+            fastest_poll_interval: Some(Duration::from_secs(1)),
+            ..tests_support::polled_api()
+        },
+        ..Arc::into_inner(Timed::new(&durations)).unwrap()
+    });
+    let client = client(&timed).build().unwrap();
+    for _ in 0..24 {
+        client.generate(ImageRequest::new("lamp")).await.unwrap();
+    }
+    // A seed is not trusted with the fast polls: every 2 s.
+    let first = timed.polls_of("t0");
+    assert!(
+        first
+            .windows(2)
+            .all(|p| p[1] - p[0] == Duration::from_secs(2)),
+        "{first:?}"
+    );
+    for (i, &duration) in durations.iter().enumerate().skip(12) {
+        let task = format!("t{i}");
+        let polls = timed.polls_of(&task);
+        let seen = secs(*polls.last().unwrap());
+        assert!(
+            seen >= duration && seen < duration + 1.0,
+            "{task}: {polls:?}"
+        );
+        // No more than a fixed poller at the advised 2 s makes.
+        let fixed = (duration / 2.0).ceil() as usize;
+        assert!(polls.len() <= fixed, "{task}: {polls:?} for {duration}");
+        for pair in polls.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= Duration::from_secs(1),
+                "{task}: {polls:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_restored_estimate_aims_the_first_wait_of_a_new_client() {
     let timed = Timed::new(&[9.0]);
     let mut snapshot = LatencyEstimates::default();
