@@ -323,7 +323,9 @@ impl RateBudget {
             window: limit.per + margin,
             cap,
             state: Mutex::new(State {
-                log: VecDeque::with_capacity(cap),
+                // A huge limit (a gateway with none to speak of) must not
+                // allocate its whole log up front.
+                log: VecDeque::with_capacity(cap.min(1024)),
                 blocked_until: None,
                 waiting: 0,
                 queue: Vec::new(),
@@ -964,6 +966,13 @@ mod tests {
         budget.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_millis(1100));
         assert_eq!(budget.lock().log.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_limit_allocates_nothing_up_front() {
+        let budget = RateBudget::new(limit(u32::MAX, 1000));
+        assert!(budget.lock().log.capacity() <= 1024);
+        assert!(budget.try_acquire());
     }
 
     #[tokio::test(start_paused = true)]
