@@ -42,15 +42,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
-use imagegen::{
-    ApiKey, Client, ImageRequest, LatencyEstimate, LatencyEstimates, LatencyKey, PollPolicy,
-    ProviderConfig, Quality, RateLimit,
-};
+use imagegen::{Client, ImageRequest, PollPolicy, Quality};
 use imagegen_benches::interleave::median;
-use imagegen_sim::{LatencyProfile, Sim, SimConfig, SimHandle};
+use imagegen_benches::scaled::{KEY, ScaledSim};
 use tokio::sync::Semaphore;
 
-const KEY: &str = "sim-key";
 /// Jobs counted as the cold start: the first two waves of four.
 const WAVE: usize = 8;
 
@@ -110,34 +106,22 @@ impl Poller {
 
 struct Setup {
     scale: f64,
-    sim: SimHandle,
+    sim: ScaledSim,
 }
 
 impl Setup {
     fn scaled(&self, d: Duration) -> Duration {
-        d.div_f64(self.scale)
+        self.sim.scaled(d)
     }
 
     /// A client of `poller` on provider `name`, every time scaled.
     fn client(&self, name: &str, poller: Poller) -> Client {
-        let registration = imagegen::registration(name).expect("registered");
-        let caps = registration.capabilities();
-        let url = format!("{}{}", self.sim.base_url(), registration.spec.sim_path);
-        let provider = imagegen::provider(
-            name,
-            ProviderConfig::new()
-                .api_key(ApiKey::new(KEY))
-                .base_url(&url),
-        )
-        .expect("provider");
+        let caps = imagegen::registration(name)
+            .expect("registered")
+            .capabilities();
         let advised = self.scaled(caps.poll_interval);
         let policy = match poller {
-            Poller::Imagegen => PollPolicy::default()
-                .with_initial_interval(advised)
-                .with_fastest_interval(
-                    self.scaled(caps.fastest_poll_interval.unwrap_or(caps.poll_interval)),
-                )
-                .with_max_interval(self.scaled(Duration::from_secs(15))),
+            Poller::Imagegen => self.sim.default_policy(name),
             Poller::Backoff => PollPolicy::default()
                 .with_schedule(imagegen::PollSchedule::Backoff)
                 .with_initial_interval(advised)
@@ -145,30 +129,14 @@ impl Setup {
             Poller::FixedAdvised => PollPolicy::fixed(advised),
             Poller::FixedHalfSecond => PollPolicy::fixed(self.scaled(Duration::from_millis(500))),
         };
-        let mut builder = Client::builder().provider_arc(provider).poll_policy(policy);
-        if let Some(limit) = caps.rate_limit {
-            builder = builder.rate_limit(
-                name,
-                RateLimit {
-                    requests: limit.requests,
-                    per: self.scaled(limit.per),
-                },
-            );
-        }
-        // The provider's seed, on the scaled clock (what a fresh client
-        // starts from); learned from here on.
-        let mut seed = LatencyEstimates::default();
-        for quality in [None, Some(Quality::Medium)] {
-            seed.insert(
-                LatencyKey::new(name, quality, None),
-                LatencyEstimate::seed_for(self.scaled(caps.typical_duration), quality),
-            );
-        }
-        builder.latency_estimates(seed).build().expect("client")
+        self.sim
+            .client_builder(name, policy)
+            .build()
+            .expect("client")
     }
 
     async fn ledger(&self, provider: &str) -> imagegen_sim::LedgerEntry {
-        self.sim.ledger().totals(provider)
+        self.sim.sim.ledger().totals(provider)
     }
 }
 
@@ -209,7 +177,7 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
     let http = reqwest::Client::new();
     let url = format!(
         "{}{}",
-        setup.sim.base_url(),
+        setup.sim.sim.base_url(),
         imagegen::registration(name).unwrap().spec.sim_path
     );
     let uses_completed_at = name == "runbase";
@@ -365,22 +333,7 @@ fn main() {
     let batch_jobs = env_number("IMAGEGEN_BENCH_BATCH_JOBS", 200.0) as usize;
     let only = std::env::var("IMAGEGEN_BENCH_PART").unwrap_or_default();
 
-    let sim_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("sim runtime");
-    let div = |ms: u64| (ms as f64 / scale).round() as u64;
-    let config = SimConfig::fast()
-        .latency(LatencyProfile::Spread {
-            queue_ms: div(1_000),
-            generate_ms: div(8_000),
-            spread_pct: 20,
-        })
-        .runbase_rate_limit(20, Duration::from_secs_f64(10.0 / scale));
-    let sim = sim_runtime
-        .block_on(Sim::start(config))
-        .expect("sim starts");
+    let sim = ScaledSim::start(scale);
     let setup = Setup { scale, sim };
     let runtime = tokio::runtime::Runtime::new().expect("client runtime");
     println!(

@@ -13,6 +13,9 @@
 //! * [`procstat`]: peak and current RSS, thread count and CPU time of this
 //!   process, from `/proc/self/status` and `getrusage`.
 //! * [`quick`]: whether `IMAGEGEN_BENCH_QUICK=1` asks for the short run.
+//! * [`scaled`]: the simulator's realistic task durations and Runbase's
+//!   rate limit with every time divided by a scale, and clients on it
+//!   (the latency and shared-rate benchmarks).
 
 use std::time::Duration;
 
@@ -848,5 +851,112 @@ pub mod sim_child {
             sim.shutdown().await;
         });
         std::process::exit(0);
+    }
+}
+
+pub mod scaled {
+    //! The simulator with its realistic task durations (1 s queued plus 8 s
+    //! generating for `medium`, each task ±20 %) and Runbase's limit (20
+    //! requests per 10 s), **every time divided by a scale**, so that a run
+    //! takes minutes; and clients with every interval divided alike.
+
+    use std::time::Duration;
+
+    use imagegen::{
+        ApiKey, ClientBuilder, LatencyEstimate, LatencyEstimates, LatencyKey, PollPolicy,
+        ProviderConfig, Quality, RateLimit,
+    };
+    use imagegen_sim::{LatencyProfile, Sim, SimConfig, SimHandle};
+
+    /// The simulator's key.
+    pub const KEY: &str = "sim-key";
+
+    /// The simulator on its own runtime thread, times divided by `scale`.
+    pub struct ScaledSim {
+        /// What every time is divided by (1: real time).
+        pub scale: f64,
+        /// The running simulator.
+        pub sim: SimHandle,
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl ScaledSim {
+        /// Starts the simulator, times divided by `scale` (at least 1).
+        pub fn start(scale: f64) -> ScaledSim {
+            let scale = scale.max(1.0);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("sim runtime");
+            let div = |ms: u64| (ms as f64 / scale).round() as u64;
+            let config = SimConfig::fast()
+                .latency(LatencyProfile::Spread {
+                    queue_ms: div(1_000),
+                    generate_ms: div(8_000),
+                    spread_pct: 20,
+                })
+                .runbase_rate_limit(20, Duration::from_secs_f64(10.0 / scale));
+            let sim = runtime.block_on(Sim::start(config)).expect("sim starts");
+            ScaledSim {
+                scale,
+                sim,
+                _runtime: runtime,
+            }
+        }
+
+        /// `d` on the scaled clock.
+        pub fn scaled(&self, d: Duration) -> Duration {
+            d.div_f64(self.scale)
+        }
+
+        /// imagegen's default poll policy for provider `name`, scaled.
+        pub fn default_policy(&self, name: &str) -> PollPolicy {
+            let caps = imagegen::registration(name)
+                .expect("registered")
+                .capabilities();
+            PollPolicy::default()
+                .with_initial_interval(self.scaled(caps.poll_interval))
+                .with_fastest_interval(
+                    self.scaled(caps.fastest_poll_interval.unwrap_or(caps.poll_interval)),
+                )
+                .with_max_interval(self.scaled(Duration::from_secs(15)))
+        }
+
+        /// A client builder on provider `name` at the simulator, polling by
+        /// `policy`, with the provider's rate limit and its latency seed
+        /// (what a fresh client starts from) on the scaled clock.
+        pub fn client_builder(&self, name: &str, policy: PollPolicy) -> ClientBuilder {
+            let registration = imagegen::registration(name).expect("registered");
+            let caps = registration.capabilities();
+            let url = format!("{}{}", self.sim.base_url(), registration.spec.sim_path);
+            let provider = imagegen::provider(
+                name,
+                ProviderConfig::new()
+                    .api_key(ApiKey::new(KEY))
+                    .base_url(&url),
+            )
+            .expect("provider");
+            let mut builder = imagegen::Client::builder()
+                .provider_arc(provider)
+                .poll_policy(policy);
+            if let Some(limit) = caps.rate_limit {
+                builder = builder.rate_limit(
+                    name,
+                    RateLimit {
+                        requests: limit.requests,
+                        per: self.scaled(limit.per),
+                    },
+                );
+            }
+            let mut seed = LatencyEstimates::default();
+            for quality in [None, Some(Quality::Medium)] {
+                seed.insert(
+                    LatencyKey::new(name, quality, None),
+                    LatencyEstimate::seed_for(self.scaled(caps.typical_duration), quality),
+                );
+            }
+            builder.latency_estimates(seed)
+        }
     }
 }

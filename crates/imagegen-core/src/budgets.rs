@@ -7,6 +7,8 @@
 //! [`ImageProvider::account_id`](crate::ImageProvider::account_id) to its
 //! [`AccountBudget`]; hand the same `Arc<Budgets>` to several
 //! [`ClientBuilder::budgets`](crate::ClientBuilder::budgets) to share them.
+//! Across processes, [`Budgets::with_shared_rate`] makes every rate budget
+//! it creates also draw from a [`SharedRate`] backend.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use tokio::sync::Semaphore;
 use crate::capabilities::RateLimit;
 use crate::rate::RateBudget;
 use crate::retry::{RetryBudget, RetryBudgetConfig};
+use crate::shared_rate::SharedRate;
 
 /// The default most HTTP requests in flight at once on one account.
 ///
@@ -131,12 +134,28 @@ impl AccountBudget {
 #[derive(Debug, Default)]
 pub struct Budgets {
     accounts: Mutex<HashMap<String, Arc<AccountBudget>>>,
+    shared: Option<Arc<dyn SharedRate>>,
 }
 
 impl Budgets {
     /// An empty registry.
     pub fn new() -> Self {
         Budgets::default()
+    }
+
+    /// An empty registry whose rate budgets also draw every start from
+    /// `shared` (see [`RateBudget::with_shared`]), so that every process
+    /// pointing at the same backend shares one budget per account.
+    pub fn with_shared_rate(shared: Arc<dyn SharedRate>) -> Self {
+        Budgets {
+            accounts: Mutex::default(),
+            shared: Some(shared),
+        }
+    }
+
+    /// The shared backend the rate budgets draw from, if any.
+    pub fn shared_rate(&self) -> Option<&Arc<dyn SharedRate>> {
+        self.shared.as_ref()
     }
 
     /// The budget of `account_id`, created with `rate`, `retry` and the
@@ -175,7 +194,13 @@ impl Budgets {
                 let max_in_flight = limits.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
                 Arc::new(AccountBudget {
                     account_id: account_id.to_owned(),
-                    rate: limits.rate.map(RateBudget::new),
+                    rate: limits.rate.map(|limit| {
+                        let local = RateBudget::new(limit);
+                        match &self.shared {
+                            Some(shared) => local.with_shared(shared.clone(), account_id),
+                            None => local,
+                        }
+                    }),
                     retry: limits.retry.map(RetryBudget::new),
                     max_in_flight,
                     in_flight: Semaphore::new(max_in_flight),

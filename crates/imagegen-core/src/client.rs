@@ -22,6 +22,7 @@ use crate::provider::{ImageProvider, SubmitOptions, TaskRef, TaskState, TaskStat
 use crate::rate::{Priority, with_priority};
 use crate::request::ImageRequest;
 use crate::retry::{CallKind, ClientObserver, Jitter, Retrier, RetryPolicy};
+use crate::shared_rate::SharedRate;
 use crate::waiter::{PollPolicy, Wakers};
 use crate::webhook::WebhookCall;
 
@@ -90,6 +91,7 @@ pub struct ClientBuilder {
     rate_limits: Vec<(String, RateLimit)>,
     max_in_flight: Vec<(String, usize)>,
     budgets: Option<Arc<Budgets>>,
+    shared_rate: Option<Arc<dyn SharedRate>>,
     jitter_seed: Option<u64>,
     downloader: Option<Downloader>,
     observer: Option<Arc<dyn ClientObserver>>,
@@ -151,6 +153,19 @@ impl ClientBuilder {
         self.budgets = Some(budgets);
         self
     }
+    /// Shares each account's rate budget with every process that points at
+    /// the same backend (e.g. `imagegen_jobs::PgRate` on one PostgreSQL
+    /// database): each request first takes a start from it, at the cost of
+    /// one short round trip. Without it, the budget is this process's alone.
+    ///
+    /// To share in-process budgets too, build them with
+    /// [`Budgets::with_shared_rate`] and pass them to
+    /// [`budgets`](Self::budgets) instead; giving both is refused at
+    /// [`build`](Self::build) unless they name the same backend.
+    pub fn shared_rate(mut self, shared: Arc<dyn SharedRate>) -> Self {
+        self.shared_rate = Some(shared);
+        self
+    }
     /// Seeds the jitter generator (reproducible backoff and poll intervals).
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
@@ -187,7 +202,22 @@ impl ClientBuilder {
             ));
         }
         let retry = self.retry.unwrap_or_default();
-        let budgets = self.budgets.unwrap_or_default();
+        let budgets = match (self.budgets, self.shared_rate) {
+            (Some(budgets), None) => budgets,
+            (None, None) => Arc::default(),
+            (None, Some(shared)) => Arc::new(Budgets::with_shared_rate(shared)),
+            (Some(budgets), Some(shared)) => {
+                let same = budgets.shared_rate().is_some_and(|theirs| {
+                    std::ptr::addr_eq(Arc::as_ptr(theirs), Arc::as_ptr(&shared))
+                });
+                if !same {
+                    return Err(Error::invalid_request(
+                        "the client was given budgets and a shared rate backend they do not use; build the budgets with Budgets::with_shared_rate instead",
+                    ));
+                }
+                budgets
+            }
+        };
         let mut providers: Vec<Entry> = Vec::with_capacity(self.providers.len());
         for provider in self.providers {
             let name = provider.name().to_owned();

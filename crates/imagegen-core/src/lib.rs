@@ -25,7 +25,9 @@
 //!   deadline) and the per-account [`RetryBudget`]; a create that may have
 //!   been accepted is never resent unless the caller opts in.
 //! * [`rate`] / [`budgets`]: the per-account sliding-window [`RateBudget`]
-//!   shared by submits and polls of every client on a key.
+//!   shared by submits and polls of every client on a key; [`shared_rate`]:
+//!   the hook ([`SharedRate`]) through which processes share one budget
+//!   per key (a database implements it).
 //! * [`waiter`]: polling with [`PollPolicy`], aimed at each task's likely
 //!   finish by the client's [`latency`] estimates, deadlines, cancellation
 //!   and webhook wake-ups ([`webhook`]).
@@ -62,6 +64,7 @@ pub mod schedule;
 pub mod scrub;
 pub mod secret;
 mod serde_helpers;
+pub mod shared_rate;
 mod sidecar;
 pub mod signature;
 pub mod testing;
@@ -95,6 +98,7 @@ pub use rate::{Priority, RateBudget};
 pub use request::{Aspect, Fidelity, ImageRequest, ImageSize, Quality, ReferenceImage};
 pub use retry::{ClientObserver, Jitter, RetryBudget, RetryBudgetConfig, RetryPolicy, Wait};
 pub use secret::ApiKey;
+pub use shared_rate::{Grant, SharedRate, SharedRateError};
 pub use sidecar::{remove_partial_downloads, slug};
 pub use transport::HttpTransport;
 pub use waiter::{PollPolicy, PollSchedule, WaitOptions};

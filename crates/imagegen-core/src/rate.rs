@@ -47,6 +47,19 @@
 //! in ([`with_priority`]); [`RateBudget::acquire`] reads it, so the retry
 //! loop needs no argument for it. A 429 received anyway pushes the whole
 //! account back ([`RateBudget::penalize`]).
+//!
+//! ## Across processes
+//!
+//! A budget [`with_shared`](RateBudget::with_shared) also asks a
+//! [`SharedRate`] backend for each start, so every process on the key
+//! draws from one window. It stays the local queue: every caller queues
+//! (there is no fast path), the caller served next by the rules above asks
+//! the backend while the others wait behind it (one ask in flight per
+//! account and process), and it starts only when granted. A full shared
+//! window holds the whole local account back until the instant the backend
+//! advised; the denied caller keeps its place and records no start. A
+//! backend that fails lets the request go on local pacing alone (see
+//! [`SharedRate`] for why).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -57,6 +70,9 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use crate::capabilities::RateLimit;
+use crate::shared_rate::{
+    Grant, MIN_SHARED_RETRY, SHARED_RATE_RETRY_AFTER_ERROR, SharedRate, SharedRateError,
+};
 
 /// The smallest safety margin added to a rate window.
 pub const MIN_RATE_MARGIN: Duration = Duration::from_millis(100);
@@ -137,6 +153,15 @@ pub struct RateBudget {
     /// Held only for a few instructions and never across an `await`, so a
     /// `std` mutex: an uncontended request takes no async lock at all.
     state: Mutex<State>,
+    /// The budget the account shares with other processes, if any.
+    shared: Option<Shared>,
+}
+
+/// A shared backend and the account's id in it.
+#[derive(Debug)]
+struct Shared {
+    backend: Arc<dyn SharedRate>,
+    account: String,
 }
 
 #[derive(Debug)]
@@ -156,6 +181,15 @@ struct State {
     /// poll; starts (and rests, when nobody contends) at
     /// [`CREATES_PER_POLL`], so the first due poll goes at once.
     normals_since_poll: u32,
+    /// A queued caller is asking the shared backend: nobody else is served
+    /// until it has its answer.
+    asking: bool,
+    /// The shared backend failed: until then, starts are paced locally
+    /// without asking it.
+    shared_down_until: Option<Instant>,
+    /// A warning about the failing backend was logged and it has not
+    /// answered since.
+    shared_warned: bool,
 }
 
 #[derive(Debug)]
@@ -219,7 +253,7 @@ impl State {
     /// Who is served next and when: the index of a queued caller and the
     /// instant it may start (a slot free and, for a poll, due).
     fn plan(&mut self, now: Instant, cap: usize, window: Duration) -> Option<(usize, Instant)> {
-        if self.queue.is_empty() {
+        if self.queue.is_empty() || self.asking {
             return None;
         }
         let free = match self.room(now, cap, window) {
@@ -260,17 +294,32 @@ struct InQueue<'a> {
     budget: &'a RateBudget,
     id: u64,
     queued: bool,
+    /// It was asking the shared backend (a grant it may have got unseen
+    /// is merely a slot unused).
+    asking: bool,
 }
 
 impl Drop for InQueue<'_> {
     fn drop(&mut self) {
         if self.queued {
             let budget = self.budget;
-            budget
-                .lock()
-                .leave(self.id, Instant::now(), budget.cap, budget.window);
+            let mut state = budget.lock();
+            if self.asking {
+                state.asking = false;
+            }
+            state.leave(self.id, Instant::now(), budget.cap, budget.window);
         }
     }
+}
+
+/// What a queued caller does after looking at the queue.
+enum Step<'a> {
+    /// Ask the shared backend for a start, as the caller served next.
+    Ask(&'a Shared),
+    /// Sleep until this instant (or until woken).
+    SleepUntil(Instant),
+    /// Sleep until woken.
+    Wait,
 }
 
 impl RateBudget {
@@ -298,14 +347,49 @@ impl RateBudget {
             window: limit.per + margin,
             cap,
             state: Mutex::new(State {
-                log: VecDeque::with_capacity(cap),
+                // A huge limit (a gateway with none to speak of) must not
+                // allocate its whole log up front.
+                log: VecDeque::with_capacity(cap.min(1024)),
                 blocked_until: None,
                 waiting: 0,
                 queue: Vec::new(),
                 next_id: 0,
                 normals_since_poll: CREATES_PER_POLL,
+                asking: false,
+                shared_down_until: None,
+                shared_warned: false,
             }),
+            shared: None,
         }
+    }
+
+    /// This budget, also drawing each start from `backend`'s window for
+    /// `account` (an [`ImageProvider::account_id`](crate::ImageProvider::account_id)),
+    /// which every process pointing at the same backend shares. See the
+    /// [module docs](self#across-processes).
+    ///
+    /// Each request then costs one ask of the backend (for PostgreSQL, one
+    /// short round trip), and [`try_acquire`](Self::try_acquire) always
+    /// says `false`: a start cannot be known free without asking.
+    pub fn with_shared(mut self, backend: Arc<dyn SharedRate>, account: impl Into<String>) -> Self {
+        self.shared = Some(Shared {
+            backend,
+            account: account.into(),
+        });
+        self
+    }
+
+    /// Whether starts are also drawn from a shared backend.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Whether a request would wait now: the window is full, the account
+    /// held back, or others queue (a shared budget also waits for its ask).
+    pub(crate) fn is_short(&self) -> bool {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.waiting > 0 || state.room(now, self.cap, self.window).is_err()
     }
 
     /// The published limit this budget enforces.
@@ -328,6 +412,9 @@ impl RateBudget {
 
     /// [`try_acquire`](Self::try_acquire), returning the start recorded.
     pub(crate) fn try_acquire_stamped(&self) -> Option<Instant> {
+        if self.shared.is_some() {
+            return None;
+        }
         let now = Instant::now();
         let mut state = self.lock();
         (state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok()).then_some(now)
@@ -371,7 +458,10 @@ impl RateBudget {
         let wake = Arc::new(Notify::new());
         let id = {
             let mut state = self.lock();
-            if state.waiting == 0 && state.try_start(now, self.cap, self.window).is_ok() {
+            if self.shared.is_none()
+                && state.waiting == 0
+                && state.try_start(now, self.cap, self.window).is_ok()
+            {
                 return now;
             }
             // Queued in the same critical section that found no room, so
@@ -390,9 +480,10 @@ impl RateBudget {
             budget: self,
             id,
             queued: true,
+            asking: false,
         };
         loop {
-            let wake_at = {
+            let step = {
                 // Read after every sleep: the recorded start must not be
                 // earlier than the real one, or it would leave the window
                 // too soon.
@@ -400,55 +491,158 @@ impl RateBudget {
                 let mut state = self.lock();
                 match state.plan(now, self.cap, self.window) {
                     Some((i, at)) if state.queue[i].id == id && at <= now => {
-                        let started = state.try_start(now, self.cap, self.window);
-                        debug_assert!(started.is_ok(), "plan found room");
-                        let mut others = state.queue.iter().filter(|q| q.id != id);
-                        let contended = match priority {
-                            Priority::Normal => others
-                                .filter_map(|q| match q.priority {
-                                    Priority::Poll { due } => Some(due),
-                                    Priority::Normal => None,
-                                })
-                                .any(|due| due <= now),
-                            Priority::Poll { .. } => others.any(|q| q.priority == Priority::Normal),
-                        };
-                        state.normals_since_poll = match (priority, contended) {
-                            (_, false) => CREATES_PER_POLL,
-                            (Priority::Poll { .. }, true) => 0,
-                            (Priority::Normal, true) => state.normals_since_poll + 1,
-                        };
-                        place.queued = false;
-                        state.leave(id, now, self.cap, self.window);
-                        return now;
+                        match self.shared_to_ask(&state, now) {
+                            Some(shared) => {
+                                state.asking = true;
+                                place.asking = true;
+                                Step::Ask(shared)
+                            }
+                            None => {
+                                let started = state.try_start(now, self.cap, self.window);
+                                debug_assert!(started.is_ok(), "plan found room");
+                                self.served(&mut state, &mut place, priority, now);
+                                return now;
+                            }
+                        }
                     }
-                    Some((i, at)) if state.queue[i].id == id => Some(at),
+                    Some((i, at)) if state.queue[i].id == id => Step::SleepUntil(at),
                     Some((i, _)) => {
                         // Make sure whoever is next holds the timer.
                         state.queue[i].wake.notify_one();
-                        None
+                        Step::Wait
                     }
-                    None => None,
+                    None => Step::Wait,
                 }
             };
-            match wake_at {
-                Some(at) => {
+            match step {
+                Step::Ask(shared) => {
+                    let answer = shared
+                        .backend
+                        .take(&shared.account, self.cap as u32, self.window)
+                        .await;
+                    let now = Instant::now();
+                    let mut state = self.lock();
+                    state.asking = false;
+                    place.asking = false;
+                    if self.settle_ask(&mut state, &shared.account, answer, now) {
+                        self.served(&mut state, &mut place, priority, now);
+                        return now;
+                    }
+                }
+                Step::SleepUntil(at) => {
                     tokio::select! {
                         _ = wake.notified() => {}
                         _ = sleep_until(at) => {}
                     }
                 }
-                None => wake.notified().await,
+                Step::Wait => wake.notified().await,
             }
         }
     }
 
+    /// The backend to ask before the next start, unless there is none or
+    /// it failed a moment ago.
+    fn shared_to_ask(&self, state: &State, now: Instant) -> Option<&Shared> {
+        self.shared
+            .as_ref()
+            .filter(|_| state.shared_down_until.is_none_or(|until| until <= now))
+    }
+
+    /// Acts on the backend's answer to the caller served next: records its
+    /// start and returns `true` when it may go.
+    fn settle_ask(
+        &self,
+        state: &mut State,
+        account: &str,
+        answer: Result<Grant, SharedRateError>,
+        now: Instant,
+    ) -> bool {
+        if answer.is_ok() && state.shared_warned {
+            state.shared_warned = false;
+            tracing::info!(account, "the shared rate budget answers again");
+        }
+        match answer {
+            Ok(Grant::Granted) => {
+                // Nobody started locally while it asked (it was next in
+                // line, and no start skips the queue), so the local window
+                // still has room; a start is recorded either way, since the
+                // backend counted it.
+                while state.log.front().is_some_and(|&t| t + self.window <= now) {
+                    state.log.pop_front();
+                }
+                state.log.push_back(now);
+                true
+            }
+            Ok(Grant::Full { retry_in }) => {
+                let until = crate::clock::later(now, retry_in.clamp(MIN_SHARED_RETRY, self.window));
+                if state.blocked_until.is_none_or(|b| b < until) {
+                    state.blocked_until = Some(until);
+                }
+                false
+            }
+            Err(err) => {
+                if !state.shared_warned {
+                    state.shared_warned = true;
+                    tracing::warn!(
+                        account,
+                        error = %err,
+                        "the shared rate budget did not answer; pacing this process alone until it does (other processes on the key may cause 429s, which are not charged)"
+                    );
+                }
+                state.shared_down_until =
+                    Some(crate::clock::later(now, SHARED_RATE_RETRY_AFTER_ERROR));
+                state.try_start(now, self.cap, self.window).is_ok()
+            }
+        }
+    }
+
+    /// Takes the caller that just started out of the queue, counting the
+    /// due polls served while normal callers wait, and wakes the next.
+    fn served(&self, state: &mut State, place: &mut InQueue<'_>, priority: Priority, now: Instant) {
+        let id = place.id;
+        let mut others = state.queue.iter().filter(|q| q.id != id);
+        let contended = match priority {
+            Priority::Normal => others
+                .filter_map(|q| match q.priority {
+                    Priority::Poll { due } => Some(due),
+                    Priority::Normal => None,
+                })
+                .any(|due| due <= now),
+            Priority::Poll { .. } => others.any(|q| q.priority == Priority::Normal),
+        };
+        state.normals_since_poll = match (priority, contended) {
+            (_, false) => CREATES_PER_POLL,
+            (Priority::Poll { .. }, true) => 0,
+            (Priority::Normal, true) => state.normals_since_poll + 1,
+        };
+        place.queued = false;
+        state.leave(id, now, self.cap, self.window);
+    }
+
     /// Holds every request on the account back for `wait` from now (after a
     /// 429, for the `Retry-After` the provider sent).
+    ///
+    /// A shared budget also holds the account back in every other process
+    /// (in the background: the request that got the 429 does not wait for
+    /// the backend).
     pub fn penalize(&self, wait: Duration) {
         let until = crate::clock::after(wait);
-        let mut state = self.lock();
-        if state.blocked_until.is_none_or(|b| b < until) {
-            state.blocked_until = Some(until);
+        {
+            let mut state = self.lock();
+            if state.blocked_until.is_none_or(|b| b < until) {
+                state.blocked_until = Some(until);
+            }
+        }
+        if let Some(shared) = &self.shared
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let backend = shared.backend.clone();
+            let account = shared.account.clone();
+            runtime.spawn(async move {
+                if let Err(err) = backend.hold_back(&account, wait).await {
+                    tracing::warn!(account, error = %err, "could not share a 429's hold-back");
+                }
+            });
         }
     }
 
@@ -836,6 +1030,13 @@ mod tests {
         budget.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_millis(1100));
         assert_eq!(budget.lock().log.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_limit_allocates_nothing_up_front() {
+        let budget = RateBudget::new(limit(u32::MAX, 1000));
+        assert!(budget.lock().log.capacity() <= 1024);
+        assert!(budget.try_acquire());
     }
 
     #[tokio::test(start_paused = true)]

@@ -385,7 +385,8 @@ impl<'a> Retrier<'a> {
     }
 
     /// A start in the account's rate budget, waiting (within the deadline)
-    /// when the window is full. The fast path arms no timer.
+    /// when the window is full, or for the shared backend's answer. The
+    /// fast path arms no timer.
     async fn rate_slot(&self) -> Result<Option<Instant>, Error> {
         let Some(rate) = self.rate else {
             return Ok(None);
@@ -393,7 +394,11 @@ impl<'a> Retrier<'a> {
         if let Some(at) = rate.try_acquire_stamped() {
             return Ok(Some(at));
         }
-        if let Some(observer) = self.observer {
+        // A shared budget never starts without asking its backend, which is
+        // not a wait to show unless the local window is short too.
+        if let Some(observer) = self.observer
+            && (!rate.is_shared() || rate.is_short())
+        {
             observer.waiting(self.provider, Wait::RateBudget, None);
         }
         let priority = crate::rate::current_priority();

@@ -7,7 +7,9 @@
 //! * [`sqlite`]: the batch journal of one folder on one machine, locked
 //!   against a second process.
 //! * `postgres` (feature `postgres`): queues in a PostgreSQL database that
-//!   any number of workers share, with leases and LISTEN/NOTIFY.
+//!   any number of workers share, with leases and LISTEN/NOTIFY; and
+//!   `PgRate`, one rate budget per API key shared by every process on the
+//!   database (with or without the queue).
 
 pub mod model;
 #[cfg(feature = "postgres")]
@@ -17,6 +19,6 @@ pub mod store;
 
 pub use model::{Endpoint, JobRow, JobState, NewJob, OutputRow, Summary};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgOptions, PgStore};
+pub use postgres::{PgOptions, PgRate, PgRateOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use store::{Claim, JobError, JobStore, StoreError, StoreErrorKind, StoreResult};

@@ -41,6 +41,11 @@
 //! Applications use [`PgStore::enqueue`] (one job into a live queue) and
 //! [`PgStore::job`] (its state and outputs by id).
 //!
+//! **One rate budget per API key** across every process on the database:
+//! [`PgRate`] (from [`PgRate::connect`], or [`PgStore::shared_rate`] on a
+//! store's connections) is the `imagegen_core::SharedRate` backend a
+//! `ClientBuilder::shared_rate` takes. See its docs for the design.
+//!
 //! **Why tokio-postgres.** The driver is `tokio-postgres` with the small
 //! `deadpool-postgres` pool, not `sqlx`: the queries are few and fixed, and
 //! sqlx's macros and their dependencies cost far more build time on a
@@ -51,6 +56,7 @@
 
 mod lease;
 mod listen;
+mod rate;
 mod rows;
 mod schema;
 mod store;
@@ -63,6 +69,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::NoTls;
 use tokio_postgres::config::{Host, SslMode};
 
+pub use rate::{PgRate, PgRateOptions};
 pub use schema::SCHEMA_VERSION;
 
 use crate::store::{StoreError, StoreErrorKind, StoreResult};
@@ -150,46 +157,8 @@ impl PgStore {
     pub async fn connect_with(url: &str, queue: &str, options: PgOptions) -> StoreResult<PgStore> {
         check_queue_name(queue)?;
         check_options(&options)?;
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::Usage,
-                format!("the PostgreSQL URL is not valid: {}", error_chain(&e)),
-            )
-            .hint("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
-        })?;
-        let location = location_of(&config, queue);
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(StoreError::new(
-                StoreErrorKind::Usage,
-                format!("{location}: the URL asks for TLS (sslmode=require), which this imagegen does not speak to PostgreSQL yet"),
-            )
-            .hint("connect over a private network or a local TLS-terminating proxy, without sslmode=require"));
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("imagegen");
-        }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.max_connections)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(60)))
-            .create_timeout(Some(Duration::from_secs(15)))
-            .build()
-            .map_err(|e| {
-                StoreError::new(
-                    StoreErrorKind::Usage,
-                    format!("{location}: cannot set up connections: {e}"),
-                )
-            })?;
+        let (pool, config, location) =
+            open_pool(url, &format!("queue `{queue}`"), options.max_connections)?;
 
         let mut conn = pool.get().await.map_err(|e| pool_error(&location, e))?;
         schema::migrate(&mut conn, &location).await?;
@@ -252,6 +221,57 @@ impl PgStore {
     }
 }
 
+/// A pool of at most `max_connections` to the database at `url`, its
+/// parsed configuration, and where it is for messages (`what` says what the
+/// handle uses it for). Nothing is connected yet.
+fn open_pool(
+    url: &str,
+    what: &str,
+    max_connections: usize,
+) -> StoreResult<(Pool, tokio_postgres::Config, String)> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Usage,
+            format!("the PostgreSQL URL is not valid: {}", error_chain(&e)),
+        )
+        .hint("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+    })?;
+    let location = location_of(&config, what);
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(StoreError::new(
+            StoreErrorKind::Usage,
+            format!("{location}: the URL asks for TLS (sslmode=require), which this imagegen does not speak to PostgreSQL yet"),
+        )
+        .hint("connect over a private network or a local TLS-terminating proxy, without sslmode=require"));
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("imagegen");
+    }
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(max_connections)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(60)))
+        .create_timeout(Some(Duration::from_secs(15)))
+        .build()
+        .map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Usage,
+                format!("{location}: cannot set up connections: {e}"),
+            )
+        })?;
+    Ok((pool, config, location))
+}
+
 /// Queue names are what a person types (`--queue`): printable, short.
 fn check_queue_name(queue: &str) -> StoreResult<()> {
     if queue.is_empty() || queue.len() > 200 || queue.chars().any(char::is_control) {
@@ -281,7 +301,7 @@ fn check_options(options: &PgOptions) -> StoreResult<()> {
 }
 
 /// Where the store is, for messages: never the password.
-fn location_of(config: &tokio_postgres::Config, queue: &str) -> String {
+fn location_of(config: &tokio_postgres::Config, what: &str) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(host)) => host.clone(),
         #[cfg(unix)]
@@ -294,7 +314,7 @@ fn location_of(config: &tokio_postgres::Config, queue: &str) -> String {
         .map(|u| format!("{u}@"))
         .unwrap_or_default();
     let db = config.get_dbname().unwrap_or("");
-    format!("postgres://{user}{host}:{port}/{db} (queue `{queue}`)")
+    format!("postgres://{user}{host}:{port}/{db} ({what})")
 }
 
 /// Host, process and a random part: unique per handle, and readable in

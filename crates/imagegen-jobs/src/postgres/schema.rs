@@ -8,7 +8,7 @@ use crate::model::JobState;
 use crate::store::{StoreError, StoreErrorKind, StoreResult};
 
 /// The newest schema version this code knows (the last migration's).
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// One step of the schema, applied once, in order.
 struct Migration {
@@ -19,11 +19,18 @@ struct Migration {
 
 /// Every migration, oldest first. A new one is appended with the next
 /// version; a released one is never edited.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "queues, jobs with leases, events, outputs",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "queues, jobs with leases, events, outputs",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rate windows shared by every process on a key",
+        sql: include_str!("migrations/0002_rate_windows.sql"),
+    },
+];
 
 /// The advisory lock key migrations hold ("imagegen" in ASCII), so two
 /// processes connecting to a new database at once migrate it once.
