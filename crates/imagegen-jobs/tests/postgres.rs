@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use imagegen_jobs::postgres::SCHEMA_VERSION;
@@ -16,63 +15,17 @@ use imagegen_jobs::{
     Claim, Endpoint, JobError, JobRow, JobState, JobStore, NewJob, OutputRow, PgOptions, PgStore,
     StoreErrorKind,
 };
-use tokio_postgres::NoTls;
+use imagegen_test_support::postgres::{TestDatabase, admin_url, raw};
 
-const URL_VAR: &str = "IMAGEGEN_TEST_DATABASE_URL";
-
-fn admin_url() -> String {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "{URL_VAR} is not set: the PostgreSQL store's tests need a server they may create databases on.\n\
-             `cargo xtask test` starts a private one and runs every test; for this crate alone:\n\
-             eval \"$(cargo xtask db start)\" && cargo test -p imagegen-jobs --features postgres"
-        ),
-    }
-}
-
-/// Runs `body` with the URL of a fresh database, then drops the database,
-/// also when `body` panics (the panic is passed on).
+/// Runs `body` with the URL of a fresh database, dropped afterwards (also
+/// when `body` panics).
 async fn with_db<F, Fut>(body: F)
 where
     F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()>,
 {
-    static DATABASES: AtomicU64 = AtomicU64::new(0);
-    let admin = admin_url();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!(
-        "imagegen_test_{}_{nanos}_{}",
-        std::process::id(),
-        DATABASES.fetch_add(1, Ordering::Relaxed)
-    );
-    let client = raw(&admin).await;
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap_or_else(|e| panic!("cannot create a test database on {URL_VAR}: {e:?}"));
-    let mut url = url::Url::parse(&admin).expect("the test URL is a postgres:// URL");
-    url.set_path(&name);
-    let outcome = tokio::spawn(body(url.to_string())).await;
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await
-        .expect("drop the test database");
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-/// A plain connection, for what the tests do behind the store's back.
-async fn raw(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test server ({URL_VAR}): {e:?}"));
-    tokio::spawn(connection);
-    client
+    let db = TestDatabase::create();
+    body(db.url().to_owned()).await;
 }
 
 /// Short leases, so the tests that need one to run out wait little.
@@ -831,4 +784,106 @@ async fn bad_urls_queue_names_and_unreachable_servers_say_what_to_do() {
     let err = PgStore::connect(url.as_str(), "q").await.unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Usage, "{}", err.message);
     assert!(err.hint.unwrap().contains("createdb"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_is_woken_when_its_job_settles_and_a_wait_that_times_out_says_where_the_job_is() {
+    with_db(|url| async move {
+        let worker = batch(&url, "live", &["from the batch"]).await;
+        let app = PgStore::connect(&url, "live").await.unwrap();
+        let id = app.enqueue(&job(0, "a lamp")).await.unwrap();
+
+        // Nobody works on it: the wait ends at its timeout with the job as it is.
+        let waited = app
+            .wait_settled(id, Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(waited.state, JobState::Pending);
+
+        // Woken by the settle, not by the (hang-protection) timeout: the
+        // waiter is started before the worker records anything.
+        let waiter = {
+            let app = app.clone();
+            tokio::spawn(async move { app.wait_settled(id, Duration::from_secs(120)).await })
+        };
+        let claimed = worker.claim(10, &Claim::default()).await.unwrap();
+        assert_eq!(ids(&claimed), [1, id]);
+        worker
+            .mark_submitting(id, "runbase", &Endpoint::Sim, 1.0)
+            .await
+            .unwrap();
+        worker
+            .record_task(id, "runbase", "t-1", "{}")
+            .await
+            .unwrap();
+        assert!(!waiter.is_finished(), "a submitted job is not final");
+        worker
+            .record_output(id, &output("images/lamp.png"))
+            .await
+            .unwrap();
+        worker.record_done(id, Some(2.0), 1).await.unwrap();
+        let done = waiter.await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Done);
+        assert_eq!(done.task_id.as_deref(), Some("t-1"));
+        assert_eq!(done.outputs[0].path, "images/lamp.png");
+
+        // A job already final is returned at once, whatever the timeout.
+        let again = app
+            .wait_settled(id, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(again.state, JobState::Done);
+
+        // A create cut off by its worker's death settles as ambiguous when
+        // another handle finds the lease run out: the waiter hears that too.
+        let second = app.enqueue(&job(0, "a chair")).await.unwrap();
+        let doomed = PgStore::connect_with(&url, "live", quick()).await.unwrap();
+        assert_eq!(
+            ids(&doomed.claim(10, &Claim::default()).await.unwrap()),
+            [second]
+        );
+        doomed
+            .mark_submitting(second, "runbase", &Endpoint::Sim, 1.0)
+            .await
+            .unwrap();
+        let waiter = {
+            let app = app.clone();
+            tokio::spawn(async move { app.wait_settled(second, Duration::from_secs(120)).await })
+        };
+        let doomed_name = doomed.worker().to_owned();
+        drop(doomed);
+        expire_leases(&url, &doomed_name).await;
+        assert!(
+            worker
+                .claim(10, &Claim::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let ambiguous = waiter.await.unwrap().unwrap();
+        assert_eq!(ambiguous.state, JobState::Ambiguous);
+        assert_eq!(ambiguous.task_id, None);
+
+        let err = app
+            .wait_settled(999, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, StoreErrorKind::Usage);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn other_workers_held_jobs_are_counted_until_their_leases_are_given_back() {
+    with_db(|url| async move {
+        let holder = batch(&url, "q", &["a", "b", "c"]).await;
+        let idle = PgStore::connect_with(&url, "q", quick()).await.unwrap();
+        assert_eq!(idle.held_elsewhere().await.unwrap(), 0);
+        assert_eq!(holder.claim(2, &Claim::default()).await.unwrap().len(), 2);
+        assert_eq!(idle.held_elsewhere().await.unwrap(), 2);
+        assert_eq!(holder.held_elsewhere().await.unwrap(), 0, "its own claims");
+        holder.release().await.unwrap();
+        assert_eq!(idle.held_elsewhere().await.unwrap(), 0);
+    })
+    .await;
 }
