@@ -37,6 +37,9 @@ pub struct ClientSettings {
     pub retry_ambiguous: bool,
     /// Hears the waits for rate budgets and retries (the progress display).
     pub observer: Option<Arc<dyn ClientObserver>>,
+    /// The PostgreSQL job store (its URL) whose queue this run shares with
+    /// other workers; `None` for a batch folder's journal.
+    pub shared_store: Option<String>,
 }
 
 /// The endpoints a batch recorded, and whether the user says they moved.
@@ -56,7 +59,13 @@ struct Reached {
 
 /// The providers in use, reached at their endpoints.
 pub struct Connection {
-    reached: BTreeMap<&'static str, Reached>,
+    /// Grows while a worker runs: a job enqueued later may name a provider
+    /// the queue did not use when the worker started.
+    reached: Mutex<BTreeMap<&'static str, Reached>>,
+    /// The simulator's base URL, when one runs.
+    sim_url: Option<String>,
+    /// `--base-url`, `--sim` and the environment, for providers reached later.
+    conn: ConnArgs,
     clients: Mutex<HashMap<(Vec<String>, bool), Client>>,
     /// How long tasks took in earlier runs of the batch: every client
     /// starts its poll schedule from it.
@@ -93,36 +102,7 @@ impl Connection {
                 base_url_vars()
             )));
         }
-        let mut notes = Vec::new();
-        let mut chosen: Vec<(&'static str, Endpoint)> = Vec::new();
-        for &name in names {
-            let (given, explicit) = given_endpoint(name, conn)?;
-            let endpoint = match recorded.endpoints.get(name) {
-                None => given,
-                Some(was) if *was == given => given,
-                Some(_) if recorded.moved => {
-                    notes.push(format!(
-                        "{name}: the endpoint moved to {given} (--endpoint-moved)"
-                    ));
-                    given
-                }
-                Some(was) if explicit => {
-                    return Err(CliError::usage(format!(
-                        "this batch reached {name} at {was}, but this command says {given}"
-                    ))
-                    .hint(format!(
-                        "its task ids are only known at {was}; drop the option to resume there, or pass --endpoint-moved if {name} really moved"
-                    )));
-                }
-                Some(was) => {
-                    notes.push(format!(
-                        "{name}: resuming at the batch's endpoint {was} (the environment says {given}; --endpoint-moved uses it)"
-                    ));
-                    was.clone()
-                }
-            };
-            chosen.push((name, endpoint));
-        }
+        let (chosen, notes) = choose_endpoints(names, conn, recorded)?;
 
         let mut rate_limit = conn.rate_limit;
         let mut poll_interval = conn.poll_interval;
@@ -155,26 +135,25 @@ impl Connection {
             None
         };
 
+        let sim_url = sim.as_ref().map(|s| s.base_url().to_string());
         let mut reached = BTreeMap::new();
         for (name, endpoint) in chosen {
-            let spec = registration(name)?.spec;
-            let config = match (&endpoint, &sim) {
-                (Endpoint::Sim, Some(sim)) => ProviderConfig::new()
-                    .api_key(ApiKey::new(imagegen_sim::DEFAULT_API_KEY))
-                    .base_url(format!("{}{}", sim.base_url(), spec.sim_path)),
-                (Endpoint::Url(url), _) => ProviderConfig::new().base_url(url.clone()),
-                (Endpoint::Sim, None) => {
-                    return Err(CliError::failed("the simulator did not start"));
-                }
-            };
-            let provider = imagegen::provider(name, config)?;
+            let provider = build_provider(name, &endpoint, sim_url.as_deref())?;
             reached.insert(name, Reached { provider, endpoint });
         }
+        // Workers of a shared store pace each key together; anything else
+        // paces it within this process (its clients all share `budgets`).
+        let budgets = match settings.shared_store.as_deref() {
+            Some(url) => crate::commands::store::shared_budgets(url).await?,
+            None => Budgets::default(),
+        };
         Ok(Connection {
-            reached,
+            reached: Mutex::new(reached),
+            sim_url,
+            conn: conn.clone(),
             clients: Mutex::new(HashMap::new()),
             latency: Mutex::new(LatencyEstimates::default()),
-            budgets: Arc::new(Budgets::default()),
+            budgets: Arc::new(budgets),
             rate_limit,
             poll_interval,
             settings,
@@ -189,13 +168,59 @@ impl Connection {
     }
 
     /// Where `provider` is reached.
-    pub fn endpoint(&self, provider: &str) -> Option<&Endpoint> {
-        self.reached.get(provider).map(|r| &r.endpoint)
+    pub fn endpoint(&self, provider: &str) -> Option<Endpoint> {
+        self.reached_now().get(provider).map(|r| r.endpoint.clone())
     }
 
     /// Every provider reached, with its endpoint.
-    pub fn endpoints(&self) -> impl Iterator<Item = (&'static str, &Endpoint)> {
-        self.reached.iter().map(|(name, r)| (*name, &r.endpoint))
+    pub fn endpoints(&self) -> Vec<(&'static str, Endpoint)> {
+        self.reached_now()
+            .iter()
+            .map(|(name, r)| (*name, r.endpoint.clone()))
+            .collect()
+    }
+
+    /// Whether `provider` is reached.
+    pub fn reaches(&self, provider: &str) -> bool {
+        self.reached_now().contains_key(provider)
+    }
+
+    /// Reaches `name` too, at `recorded` (where its queue reached it), else
+    /// where this command says; returns the endpoint. A worker does this
+    /// for a job naming a provider the queue did not name when it started.
+    pub fn reach(&self, name: &'static str, recorded: Option<Endpoint>) -> CliResult<Endpoint> {
+        if let Some(endpoint) = self.endpoint(name) {
+            return Ok(endpoint);
+        }
+        if self.conn.base_url.is_some() && !self.reached_now().is_empty() {
+            return Err(CliError::usage(format!(
+                "--base-url applies to one provider, but a job names {name} too"
+            ))
+            .hint(format!(
+                "set the providers' base-URL variables instead ({})",
+                base_url_vars()
+            )));
+        }
+        let recorded = Recorded {
+            endpoints: recorded
+                .map(|e| BTreeMap::from([(name.to_owned(), e)]))
+                .unwrap_or_default(),
+            moved: false,
+        };
+        let (mut chosen, _notes) = choose_endpoints(&[name], &self.conn, &recorded)?;
+        let Some((_, endpoint)) = chosen.pop() else {
+            return Err(CliError::failed(format!("no endpoint for {name}")));
+        };
+        let provider = build_provider(name, &endpoint, self.sim_url.as_deref())?;
+        self.reached_now().entry(name).or_insert(Reached {
+            provider,
+            endpoint: endpoint.clone(),
+        });
+        Ok(endpoint)
+    }
+
+    fn reached_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, Reached>> {
+        self.reached.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts the clients made from now on with `snapshot`, how long tasks
@@ -243,8 +268,7 @@ impl Connection {
         let mut builder = Client::builder()
             .latency_estimates(latency)
             .strictness(strictness)
-            .retry_ambiguous_creates(self.settings.retry_ambiguous)
-            .budgets(self.budgets.clone());
+            .retry_ambiguous_creates(self.settings.retry_ambiguous);
         if let Some(interval) = self.poll_interval {
             builder = builder.poll_policy(
                 PollPolicy::default()
@@ -255,20 +279,87 @@ impl Connection {
         if let Some(observer) = &self.settings.observer {
             builder = builder.observer(observer.clone());
         }
-        for name in order {
-            let reached = self
-                .reached
-                .get(name.as_str())
-                .ok_or_else(|| CliError::failed(format!("provider `{name}` was not connected")))?;
-            builder = builder.provider_arc(reached.provider.clone());
-            if let Some((requests, per)) = self.rate_limit {
-                builder = builder.rate_limit(name.clone(), RateLimit { requests, per });
+        {
+            let reached = self.reached_now();
+            for name in order {
+                let reached = reached.get(name.as_str()).ok_or_else(|| {
+                    CliError::failed(format!("provider `{name}` was not connected"))
+                })?;
+                builder = builder.provider_arc(reached.provider.clone());
+                if let Some((requests, per)) = self.rate_limit {
+                    builder = builder.rate_limit(name.clone(), RateLimit { requests, per });
+                }
             }
         }
-        let client = builder.build()?;
+        let client = builder.budgets(self.budgets.clone()).build()?;
         clients.insert(key, client.clone());
         Ok(client)
     }
+}
+
+/// The provider `name` reached at `endpoint` (`sim_url`: the simulator's
+/// base URL, when one runs).
+fn build_provider(
+    name: &'static str,
+    endpoint: &Endpoint,
+    sim_url: Option<&str>,
+) -> CliResult<Arc<dyn ImageProvider>> {
+    let spec = registration(name)?.spec;
+    let config = match (endpoint, sim_url) {
+        (Endpoint::Sim, Some(sim)) => ProviderConfig::new()
+            .api_key(ApiKey::new(imagegen_sim::DEFAULT_API_KEY))
+            .base_url(format!("{sim}{}", spec.sim_path)),
+        (Endpoint::Url(url), _) => ProviderConfig::new().base_url(url.clone()),
+        (Endpoint::Sim, None) => {
+            return Err(CliError::failed("the simulator did not start"));
+        }
+    };
+    Ok(imagegen::provider(name, config)?)
+}
+
+/// Each provider with the endpoint it is reached at.
+pub type Chosen = Vec<(&'static str, Endpoint)>;
+
+/// Where each of `names` is reached: as the command line says, or where
+/// `recorded` says a batch reached it (see the module docs); with what the
+/// user should be told about the choice.
+pub fn choose_endpoints(
+    names: &[&'static str],
+    conn: &ConnArgs,
+    recorded: &Recorded,
+) -> CliResult<(Chosen, Vec<String>)> {
+    let mut notes = Vec::new();
+    let mut chosen: Vec<(&'static str, Endpoint)> = Vec::new();
+    for &name in names {
+        let (given, explicit) = given_endpoint(name, conn)?;
+        let endpoint = match recorded.endpoints.get(name) {
+            None => given,
+            Some(was) if *was == given => given,
+            Some(_) if recorded.moved => {
+                notes.push(format!(
+                    "{name}: the endpoint moved to {given} (--endpoint-moved)"
+                ));
+                given
+            }
+            Some(was) if explicit => {
+                return Err(CliError::usage(format!(
+                        "this batch reached {name} at {was}, but this command says {given}"
+                    ))
+                    .hint(format!(
+                        "its task ids are only known at {was}; drop the option to resume there, or pass --endpoint-moved if {name} really moved"
+                    )));
+            }
+            Some(was) => {
+                notes.push(format!(
+                        "{name}: resuming at the batch's endpoint {was} (the environment says {given}; --endpoint-moved uses it)"
+                    ));
+                was.clone()
+            }
+        };
+        chosen.push((name, endpoint));
+    }
+
+    Ok((chosen, notes))
 }
 
 /// The endpoint of `name` as this command gives it, and whether an option

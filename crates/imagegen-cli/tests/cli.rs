@@ -37,3 +37,6 @@ mod progress;
 
 #[path = "cli/gallery.rs"]
 mod gallery;
+
+#[path = "cli/workers.rs"]
+mod workers;

@@ -81,6 +81,13 @@ impl JobState {
     pub fn is_settled(self) -> bool {
         matches!(self, JobState::Done | JobState::Failed | JobState::Invalid)
     }
+
+    /// Whether no worker will move the job on by itself: settled, or
+    /// ambiguous (handed out again only on an explicit opt-in). What an
+    /// application waiting on a job waits for.
+    pub fn is_final(self) -> bool {
+        self.is_settled() || self == JobState::Ambiguous
+    }
 }
 
 impl fmt::Display for JobState {
@@ -164,6 +171,32 @@ pub struct NewJob {
     pub strictness: String,
     /// Why the line is invalid, if it is.
     pub invalid: Option<String>,
+}
+
+impl NewJob {
+    /// A job for one image of `request` from an application (not a batch
+    /// file: line 0), tried at `providers` in order, with `strictness`:
+    /// everything a worker needs to send it.
+    pub fn for_request(
+        request: &imagegen_core::ImageRequest,
+        providers: &[&str],
+        strictness: imagegen_core::Strictness,
+    ) -> NewJob {
+        NewJob {
+            line: 0,
+            copy: 0,
+            name: None,
+            prompt: request.prompt.clone(),
+            providers: providers.iter().map(|p| (*p).to_owned()).collect(),
+            request: Some(serde_json::to_string(request).expect("requests serialize")),
+            strictness: match strictness {
+                imagegen_core::Strictness::BestEffort => "best_effort",
+                _ => "strict",
+            }
+            .to_owned(),
+            invalid: None,
+        }
+    }
 }
 
 /// A job as recorded.

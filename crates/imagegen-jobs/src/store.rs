@@ -183,6 +183,14 @@ pub trait JobStore: Send + Sync {
         Ok(())
     }
 
+    /// How many jobs other handles of a shared store hold now: a worker
+    /// that found nothing to claim waits for them rather than stopping,
+    /// since a holder that dies hands them over when its lease runs out. A
+    /// store only one process writes has none.
+    async fn held_elsewhere(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     /// Waits at most `timeout` for jobs to be added by another process (a
     /// worker that follows a queue). A store only one process writes
     /// returns at once.

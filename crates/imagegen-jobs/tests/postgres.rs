@@ -772,3 +772,105 @@ async fn bad_urls_queue_names_and_unreachable_servers_say_what_to_do() {
     assert_eq!(err.kind, StoreErrorKind::Usage, "{}", err.message);
     assert!(err.hint.unwrap().contains("createdb"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_is_woken_when_its_job_settles_and_a_wait_that_times_out_says_where_the_job_is() {
+    with_db(|url| async move {
+        let worker = batch(&url, "live", &["from the batch"]).await;
+        let app = PgStore::connect(&url, "live").await.unwrap();
+        let id = app.enqueue(&job(0, "a lamp")).await.unwrap();
+
+        // Nobody works on it: the wait ends at its timeout with the job as it is.
+        let waited = app
+            .wait_settled(id, Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(waited.state, JobState::Pending);
+
+        // Woken by the settle, not by the (hang-protection) timeout: the
+        // waiter is started before the worker records anything.
+        let waiter = {
+            let app = app.clone();
+            tokio::spawn(async move { app.wait_settled(id, Duration::from_secs(120)).await })
+        };
+        let claimed = worker.claim(10, &Claim::default()).await.unwrap();
+        assert_eq!(ids(&claimed), [1, id]);
+        worker
+            .mark_submitting(id, "runbase", &Endpoint::Sim, 1.0)
+            .await
+            .unwrap();
+        worker
+            .record_task(id, "runbase", "t-1", "{}")
+            .await
+            .unwrap();
+        assert!(!waiter.is_finished(), "a submitted job is not final");
+        worker
+            .record_output(id, &output("images/lamp.png"))
+            .await
+            .unwrap();
+        worker.record_done(id, Some(2.0), 1).await.unwrap();
+        let done = waiter.await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Done);
+        assert_eq!(done.task_id.as_deref(), Some("t-1"));
+        assert_eq!(done.outputs[0].path, "images/lamp.png");
+
+        // A job already final is returned at once, whatever the timeout.
+        let again = app
+            .wait_settled(id, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(again.state, JobState::Done);
+
+        // A create cut off by its worker's death settles as ambiguous when
+        // another handle finds the lease run out: the waiter hears that too.
+        let second = app.enqueue(&job(0, "a chair")).await.unwrap();
+        let doomed = PgStore::connect_with(&url, "live", quick()).await.unwrap();
+        assert_eq!(
+            ids(&doomed.claim(10, &Claim::default()).await.unwrap()),
+            [second]
+        );
+        doomed
+            .mark_submitting(second, "runbase", &Endpoint::Sim, 1.0)
+            .await
+            .unwrap();
+        let waiter = {
+            let app = app.clone();
+            tokio::spawn(async move { app.wait_settled(second, Duration::from_secs(120)).await })
+        };
+        let doomed_name = doomed.worker().to_owned();
+        drop(doomed);
+        expire_leases(&url, &doomed_name).await;
+        assert!(
+            worker
+                .claim(10, &Claim::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let ambiguous = waiter.await.unwrap().unwrap();
+        assert_eq!(ambiguous.state, JobState::Ambiguous);
+        assert_eq!(ambiguous.task_id, None);
+
+        let err = app
+            .wait_settled(999, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, StoreErrorKind::Usage);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn other_workers_held_jobs_are_counted_until_their_leases_are_given_back() {
+    with_db(|url| async move {
+        let holder = batch(&url, "q", &["a", "b", "c"]).await;
+        let idle = PgStore::connect_with(&url, "q", quick()).await.unwrap();
+        assert_eq!(idle.held_elsewhere().await.unwrap(), 0);
+        assert_eq!(holder.claim(2, &Claim::default()).await.unwrap().len(), 2);
+        assert_eq!(idle.held_elsewhere().await.unwrap(), 2);
+        assert_eq!(holder.held_elsewhere().await.unwrap(), 0, "its own claims");
+        holder.release().await.unwrap();
+        assert_eq!(idle.held_elsewhere().await.unwrap(), 0);
+    })
+    .await;
+}

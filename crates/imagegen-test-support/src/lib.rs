@@ -21,6 +21,9 @@
 //!   [`headers`], and [`error_summary`] with the [`snapshot!`] macro that
 //!   stores it.
 //!
+//! * `postgres` (feature `postgres`): a fresh database per test on the
+//!   server `IMAGEGEN_TEST_DATABASE_URL` names, dropped afterwards.
+//!
 //! * [`chromium`]: headless Chromium for tests of the pages imagegen
 //!   writes (find it or fail saying how to get it, screenshot, dumped DOM,
 //!   a probe script, pixel checks).
@@ -45,6 +48,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
 pub mod chromium;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod wire;
 
 /// Re-exported for [`snapshot!`], so a test crate need not name `insta`.

@@ -45,6 +45,10 @@ fn env_help() -> String {
             "log filter for stderr, e.g. imagegen_core=debug (-v sets info, -vv debug)".to_owned(),
         ),
         (
+            "IMAGEGEN_STORE",
+            "default --store: a shared PostgreSQL job store (unset: the batch journal)".to_owned(),
+        ),
+        (
             "IMAGEGEN_RATE_LIMIT",
             "client rate budget, e.g. 20/200ms (testing against simulators)".to_owned(),
         ),
@@ -117,6 +121,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Show a batch's journal: counts by state, failures, outputs, credits.
     Jobs(JobsArgs),
+    /// Work on a shared PostgreSQL queue (--store) until it is empty, or for good with --follow.
+    Worker(WorkerArgs),
     /// Write DIR/index.html, a page of every job of a batch (--open opens it).
     Gallery(GalleryArgs),
     /// Print the status of one task.
@@ -256,6 +262,32 @@ pub struct SaveArgs {
     pub json: bool,
 }
 
+/// The queue every command uses when `--queue` is not given.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// Where jobs are recorded: the batch folder's SQLite journal, or a queue
+/// in a PostgreSQL job store that any number of workers share.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// A PostgreSQL job store shared by workers on any machines: postgres://USER:PASSWORD@HOST:PORT/DATABASE (or postgresql://). Unset: the SQLite journal in the batch folder.
+    #[arg(
+        long,
+        env = "IMAGEGEN_STORE",
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Job store"
+    )]
+    pub store: Option<String>,
+
+    /// Which queue of the --store ("default" when not given); one database holds many.
+    #[arg(long, value_name = "NAME", help_heading = "Job store")]
+    pub queue: Option<String>,
+
+    /// How long a worker's claim on a job lasts without a heartbeat, e.g. 30s (for tests).
+    #[arg(long, env = "IMAGEGEN_STORE_LEASE", value_name = "DURATION", value_parser = parse_timeout, hide = true)]
+    pub lease: Option<Duration>,
+}
+
 /// What `batch` and `resume` share: how to run the jobs.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -304,9 +336,16 @@ pub struct BatchArgs {
     #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1)]
     pub n: u32,
 
-    /// Folder for the images and the batch journal (must not hold another batch).
+    /// Folder for the images and the batch journal (must not hold another batch); with --store, for the images this process saves.
     #[arg(long, short, value_name = "DIR", default_value = "images")]
     pub out: PathBuf,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// With --store: record the jobs in the queue and stop; `imagegen worker` runs them.
+    #[arg(long, help_heading = "Job store")]
+    pub enqueue_only: bool,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -322,8 +361,9 @@ pub struct BatchArgs {
     after_help = "Jobs with a task id are polled, never submitted again, at the endpoint that\nissued them. Jobs whose create may have reached the server without its task id\nreaching us are ambiguous: listed, and resubmitted only with --retry-ambiguous\n(which may pay twice). Jobs that failed without any charge (host unreachable,\nrate limited, deadline before sending) are retryable and submitted again.\nCreates the provider refused stay failed unless --retry-failed. Finished jobs\nand saved images are left alone."
 )]
 pub struct ResumeArgs {
-    /// The output folder of the batch (holds imagegen-journal.sqlite).
-    pub dir: PathBuf,
+    /// The output folder of the batch (holds imagegen-journal.sqlite); with --store, the folder this process saves images into (default images).
+    #[arg(required_unless_present = "store")]
+    pub dir: Option<PathBuf>,
 
     /// Submit again the jobs whose create the provider refused (out of credits, bad request).
     #[arg(long)]
@@ -338,13 +378,16 @@ pub struct ResumeArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `imagegen jobs`.
 #[derive(Debug, Args)]
 pub struct JobsArgs {
-    /// The output folder of the batch.
-    pub dir: PathBuf,
+    /// The output folder of the batch (not with --store, which lists its queue).
+    #[arg(required_unless_present = "store")]
+    pub dir: Option<PathBuf>,
 
     /// Print the journal as JSON (every job with its output paths).
     #[arg(long)]
@@ -353,17 +396,60 @@ pub struct JobsArgs {
     /// List every job, not only failed and ambiguous ones.
     #[arg(long)]
     pub all: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `imagegen gallery`.
 #[derive(Debug, Args)]
 pub struct GalleryArgs {
-    /// The output folder of the batch.
+    /// The output folder of the batch; with --store, where the page of the queue's images on this machine is written.
     pub dir: PathBuf,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Open the page in the default browser once it is written.
     #[arg(long)]
     pub open: bool,
+}
+
+/// `imagegen worker`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A worker claims jobs of the queue, a few at a time, with leases it renews; if it\ndies, other workers take its jobs over once the leases run out (30 s): a job\nwith a task id is polled, a create it was sending becomes ambiguous, never\nsent again without --retry-ambiguous. Ctrl-C gives its jobs back at once.\nThe providers and endpoints are those the queue recorded when its jobs were\nenqueued, so every worker on every machine runs it the same way.\n\nExamples:\n  imagegen batch prompts.txt --store postgres://imagegen@db/imagegen --enqueue-only\n  imagegen worker --store postgres://imagegen@db/imagegen --out /mnt/shared/images -j 16\n  IMAGEGEN_STORE=postgres://imagegen@db/imagegen imagegen worker --queue app --follow"
+)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Folder for the images this worker saves (a shared mount in a multi-machine setup).
+    #[arg(long, short, value_name = "DIR", default_value = "images")]
+    pub out: PathBuf,
+
+    /// Keep running when the queue is empty, waking as jobs are added (until Ctrl-C).
+    #[arg(long)]
+    pub follow: bool,
+
+    /// Jobs in flight at once.
+    #[arg(long, short = 'j', default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub concurrency: u32,
+
+    /// Resend creates that may have reached the server (they may be paid twice).
+    #[arg(long)]
+    pub retry_ambiguous: bool,
+
+    /// Print one JSON record per image on stdout, and nothing else.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Give up waiting on one task after this long (it stays resumable).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
+    pub task_timeout: Duration,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 /// `imagegen status`.

@@ -9,13 +9,15 @@ use imagegen_jobs::{JobStore, NewJob, SqliteStore};
 
 use crate::args::BatchArgs;
 use crate::batchfile::{self, Entry, LineSpec};
+use crate::commands::store::{self, Queue};
+use crate::commands::worker::{Work, work_on};
 use crate::commands::{provider_names, run_options, strictness};
-use crate::connect::{ClientSettings, Connection, Recorded};
+use crate::connect::{ClientSettings, Connection, Recorded, choose_endpoints};
 use crate::exit::{CliError, CliResult, Exit};
 use crate::input::Settings;
 use crate::progress::{Mode, Progress};
 use crate::providers::{check_name, registration};
-use crate::runner::Runner;
+use crate::runner::{Runner, Target};
 
 /// Jobs written to the journal per transaction while the file is read.
 const INGEST_CHUNK: usize = 5_000;
@@ -32,14 +34,18 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
         .request("check", args.n, max_count)
         .map_err(|why| CliError::usage(why.replace("the image count", "-n")))?;
     let strictness = strictness(args.request.best_effort);
+    let queue = store::queue_of(&args.store)?;
+    if queue.is_none() && args.enqueue_only {
+        return Err(CliError::usage(
+            "--enqueue-only records the jobs in a shared --store for workers to run, but no --store is given",
+        )
+        .hint("add --store postgres://USER:PASSWORD@HOST:PORT/DATABASE, or drop --enqueue-only to run the batch here"));
+    }
+    if queue.is_some() {
+        store::refuse_in_process_sim(&args.conn)?;
+    }
     let reader = batchfile::open(&args.file)?;
     let source = batchfile::describe(&args.file);
-
-    let store = SqliteStore::create(&args.out)?;
-    store.set_meta("batch_file", &source).await?;
-    store
-        .set_meta("strictness", strictness_name(strictness))
-        .await?;
     let plan = Plan {
         flags: &flags,
         defaults: &defaults,
@@ -47,52 +53,107 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
         max_count,
         strictness,
     };
-    let mut used: BTreeSet<&'static str> = BTreeSet::new();
-    let mut invalid: Vec<String> = Vec::new();
+    match queue {
+        Some(queue) => into_queue(&args, &queue, &plan, reader, &source, mode).await,
+        None => into_folder(&args, &plan, reader, &source, mode).await,
+    }
+}
+
+/// What an ingest recorded.
+struct Ingested {
+    /// Jobs recorded from the file.
+    jobs: u64,
+    /// Why each invalid line is invalid.
+    invalid: Vec<String>,
+    /// The providers the valid jobs use.
+    used: BTreeSet<&'static str>,
+}
+
+/// Records the jobs of every line of `reader` in `store`, a chunk at a time,
+/// never holding the file.
+async fn ingest(
+    store: &dyn JobStore,
+    plan: &Plan<'_>,
+    reader: impl std::io::BufRead,
+    source: &str,
+) -> CliResult<Ingested> {
+    let mut ingested = Ingested {
+        jobs: 0,
+        invalid: Vec::new(),
+        used: BTreeSet::new(),
+    };
     let mut chunk = Vec::with_capacity(INGEST_CHUNK);
     for entry in batchfile::entries(reader) {
         let entry = entry.map_err(|e| {
             CliError::usage(format!("cannot read batch file {source}: {e}"))
                 .hint("a batch file is UTF-8 text, one prompt or JSON object a line")
         })?;
-        for job in plan.jobs(&entry, &mut used) {
+        for job in plan.jobs(&entry, &mut ingested.used) {
             if let Some(why) = &job.invalid {
-                invalid.push(why.clone());
+                ingested.invalid.push(why.clone());
             }
             chunk.push(job);
         }
         if chunk.len() >= INGEST_CHUNK {
             store.add_jobs(&chunk).await?;
+            ingested.jobs += chunk.len() as u64;
             chunk.clear();
         }
     }
     store.add_jobs(&chunk).await?;
-    let total = store.finish_ingest().await?;
+    ingested.jobs += chunk.len() as u64;
+    store.finish_ingest().await?;
+    Ok(ingested)
+}
+
+/// Says how many jobs were recorded and which lines are invalid.
+fn report_ingest(progress: &Progress, ingested: &Ingested, recorded: String, jobs_of: &str) {
+    progress.say(recorded);
+    for why in ingested.invalid.iter().take(INVALID_SHOWN) {
+        progress.warn(format!("invalid: {why}"));
+    }
+    if ingested.invalid.len() > INVALID_SHOWN {
+        progress.warn(format!(
+            "invalid: {} more; `imagegen jobs {jobs_of}` lists them",
+            ingested.invalid.len() - INVALID_SHOWN,
+        ));
+    }
+}
+
+/// The batch folder's journal: record every job, then run them here.
+async fn into_folder(
+    args: &BatchArgs,
+    plan: &Plan<'_>,
+    reader: impl std::io::BufRead,
+    source: &str,
+    mode: Mode,
+) -> CliResult<Exit> {
+    let store = SqliteStore::create(&args.out)?;
+    store.set_meta("batch_file", source).await?;
+    store
+        .set_meta("strictness", strictness_name(plan.strictness))
+        .await?;
+    let ingested = ingest(&store, plan, reader, source).await?;
+    let total = ingested.jobs;
     if total == 0 {
         drop(store);
         remove_journal(&args.out);
-        return Err(CliError::usage(format!("{source} holds no prompts"))
-            .hint("write one prompt a line, or one JSON object a line with a `prompt`"));
+        return Err(no_prompts(source));
     }
-    let names: Vec<&'static str> = used.into_iter().collect();
+    let names: Vec<&'static str> = ingested.used.iter().copied().collect();
     store.set_meta("providers", &names.join(",")).await?;
 
-    let progress = Arc::new(Progress::jobs(mode, total - invalid.len() as u64));
-    progress.say(format!(
-        "batch: {total} jobs from {source} ({} invalid), journal {}",
-        invalid.len(),
-        store.path().display()
-    ));
-    for why in invalid.iter().take(INVALID_SHOWN) {
-        progress.warn(format!("invalid: {why}"));
-    }
-    if invalid.len() > INVALID_SHOWN {
-        progress.warn(format!(
-            "invalid: {} more; `imagegen jobs {}` lists them",
-            invalid.len() - INVALID_SHOWN,
-            args.out.display()
-        ));
-    }
+    let progress = Arc::new(Progress::jobs(mode, total - ingested.invalid.len() as u64));
+    report_ingest(
+        &progress,
+        &ingested,
+        format!(
+            "batch: {total} jobs from {source} ({} invalid), journal {}",
+            ingested.invalid.len(),
+            store.path().display()
+        ),
+        &args.out.display().to_string(),
+    );
     if names.is_empty() {
         progress.warn("nothing to send: every line is invalid");
         return Ok(Exit::Failed);
@@ -100,6 +161,7 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
     let settings = ClientSettings {
         retry_ambiguous: args.run.retry_ambiguous,
         observer: Some(progress.clone()),
+        shared_store: None,
     };
     let conn = Connection::open(
         &names,
@@ -120,7 +182,7 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
         }
     })?;
     for (name, endpoint) in conn.endpoints() {
-        store.set_endpoint(name, endpoint).await?;
+        store.set_endpoint(name, &endpoint).await?;
     }
     Runner {
         store: Arc::new(store),
@@ -128,9 +190,99 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
         dir: args.out.clone(),
         progress,
         options: run_options(&args.run, false),
+        target: Target::Journal,
     }
     .run()
     .await
+}
+
+/// A queue of a shared store: record every job (live: workers may start on
+/// them once the ingest finishes), with where each provider is reached,
+/// then work on the queue here unless `--enqueue-only`.
+async fn into_queue(
+    args: &BatchArgs,
+    queue: &Queue,
+    plan: &Plan<'_>,
+    reader: impl std::io::BufRead,
+    source: &str,
+    mode: Mode,
+) -> CliResult<Exit> {
+    let store = store::open(queue).await?;
+    // Endpoints first: a worker that takes the first job reaches each
+    // provider where this command says (or where the queue already does).
+    let mut names: BTreeSet<&'static str> = plan.defaults.iter().copied().collect();
+    let mut recorded = Recorded::default();
+    for name in &names {
+        if let Some(endpoint) = store.endpoint(name).await? {
+            recorded.endpoints.insert(name.to_string(), endpoint);
+        }
+    }
+    let (chosen, notes) = choose_endpoints(
+        &names.iter().copied().collect::<Vec<_>>(),
+        &args.conn,
+        &recorded,
+    )?;
+    for (name, endpoint) in &chosen {
+        if recorded.endpoints.get(*name) != Some(endpoint) {
+            store.set_endpoint(name, endpoint).await?;
+        }
+    }
+    store.set_meta("batch_file", source).await?;
+    let ingested = ingest(&*store, plan, reader, source).await?;
+    if ingested.jobs == 0 {
+        return Err(no_prompts(source));
+    }
+    // The queue's providers: those of every batch enqueued into it.
+    if let Some(before) = store.meta("providers").await? {
+        names.extend(before.split(',').filter_map(|p| check_name(p).ok()));
+    }
+    names.extend(ingested.used.iter().copied());
+    let list: Vec<&str> = names.iter().copied().collect();
+    store.set_meta("providers", &list.join(",")).await?;
+
+    // One line per event: nothing runs yet for a live display to show.
+    let report_mode = match mode {
+        Mode::Quiet => Mode::Quiet,
+        _ => Mode::Lines,
+    };
+    let progress = Progress::jobs(report_mode, 0);
+    for note in &notes {
+        progress.say(note);
+    }
+    report_ingest(
+        &progress,
+        &ingested,
+        format!(
+            "batch: {} jobs from {source} ({} invalid) enqueued into {}",
+            ingested.jobs,
+            ingested.invalid.len(),
+            store.location()
+        ),
+        &queue.options(),
+    );
+    if args.enqueue_only {
+        progress.say(format!(
+            "start workers on it: imagegen worker {} --out DIR",
+            queue.options()
+        ));
+        progress.finish();
+        return Ok(Exit::Ok);
+    }
+    progress.finish();
+    let work = Work {
+        queue,
+        conn: &args.conn,
+        out: &args.out,
+        endpoint_moved: false,
+        options: run_options(&args.run, false),
+    };
+    work_on(store, work, mode, "batch").await
+}
+
+/// The error for a batch file without a single prompt.
+fn no_prompts(source: &str) -> CliError {
+    CliError::usage(format!("{source} holds no prompts"))
+        .hint("write one prompt a line, or one JSON object a line with a `prompt`")
 }
 
 fn strictness_name(strictness: Strictness) -> &'static str {

@@ -1,5 +1,7 @@
 //! `imagegen gallery DIR`: the batch's page, `DIR/index.html`, written on
 //! demand; `batch` and `resume` write it at their end through [`write`].
+//! With `--store`, the page of a shared queue, showing the images saved on
+//! this host (other workers' machines hold the rest).
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use imagegen_gallery::{Gallery, Written};
 use imagegen_jobs::{JobStore, SqliteStore};
 
 use crate::args::GalleryArgs;
+use crate::commands::store;
 use crate::exit::{CliError, CliResult, Exit};
 
 /// The journal's meta key of the time every run of the batch took, added
@@ -15,9 +18,20 @@ use crate::exit::{CliError, CliResult, Exit};
 const WALL_TIME_KEY: &str = "wall_time_ms";
 
 pub async fn run(args: GalleryArgs) -> CliResult<Exit> {
-    // Read-only: a batch may be running in the folder, and that is fine.
-    let journal = SqliteStore::open_to_read(&args.dir)?;
-    let written = write(&journal, &args.dir).await?;
+    let written = match store::queue_of(&args.store)? {
+        Some(queue) => {
+            let opened = store::open(&queue).await?;
+            std::fs::create_dir_all(&args.dir).map_err(|e| {
+                CliError::failed(format!("cannot create {}: {e}", args.dir.display()))
+            })?;
+            write(&*opened, &args.dir, true).await?
+        }
+        None => {
+            // Read-only: a batch may be running in the folder, and that is fine.
+            let journal = SqliteStore::open_to_read(&args.dir)?;
+            write(&journal, &args.dir, false).await?
+        }
+    };
     for problem in &written.problems {
         eprintln!("warning: image {}: {}", problem.recorded, problem.problem);
     }
@@ -32,9 +46,18 @@ pub async fn run(args: GalleryArgs) -> CliResult<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Writes the gallery of the batch in `dir` from its `store`.
-pub async fn write(store: &dyn JobStore, dir: &Path) -> CliResult<Written> {
-    let jobs = store.jobs().await?;
+/// Writes the gallery of the batch in `dir` from its `store`; with
+/// `only_this_host`, only the images the store says this host holds (a
+/// shared store's other images are on other workers' machines).
+pub async fn write(store: &dyn JobStore, dir: &Path, only_this_host: bool) -> CliResult<Written> {
+    let mut jobs = store.jobs().await?;
+    if only_this_host {
+        let here = crate::runner::this_host();
+        for job in &mut jobs {
+            job.outputs
+                .retain(|o| o.host.as_deref() == Some(here.as_str()));
+        }
+    }
     let summary = store.summary().await?;
     let wall_time = recorded_wall_time(store).await?;
     let dir = dir.to_owned();

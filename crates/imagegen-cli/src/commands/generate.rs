@@ -36,6 +36,7 @@ pub async fn run(args: GenerateArgs, mode: Mode) -> CliResult<Exit> {
     let settings = ClientSettings {
         retry_ambiguous: false,
         observer: Some(progress.clone()),
+        shared_store: None,
     };
     let conn = Connection::open(&names, &args.conn, &Recorded::default(), None, settings).await?;
     let order: Vec<String> = names.iter().map(|n| n.to_string()).collect();

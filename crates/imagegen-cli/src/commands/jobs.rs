@@ -1,26 +1,66 @@
-//! `imagegen jobs DIR`: what the journal says.
+//! `imagegen jobs DIR` (or `--store`): what the journal, or the queue,
+//! says.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use imagegen_jobs::{JobRow, JobState, JobStore, SqliteStore, Summary};
 
 use crate::args::JobsArgs;
-use crate::exit::{CliResult, Exit};
+use crate::commands::store;
+use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(Serialize)]
 struct Report<'a> {
-    journal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<String>,
     summary: &'a Summary,
     jobs: Vec<&'a JobRow>,
 }
 
 pub async fn run(args: JobsArgs) -> CliResult<Exit> {
-    let journal = SqliteStore::open_to_read(&args.dir)?;
+    // What the first line names: the journal's path, or the queue.
+    let (journal, label, location): (Arc<dyn JobStore>, &str, String) = match (
+        store::queue_of(&args.store)?,
+        &args.dir,
+    ) {
+        (Some(_), Some(dir)) => {
+            return Err(CliError::usage(format!(
+                    "with --store, `jobs` lists the queue; {} is a folder",
+                    dir.display()
+                ))
+                .hint("drop DIR to list the queue, or drop --store (unset IMAGEGEN_STORE) to read the folder's journal"));
+        }
+        (Some(queue), None) => {
+            let opened = store::open(&queue).await?;
+            let location = opened.location();
+            (opened, "queue", location)
+        }
+        (None, Some(dir)) => {
+            let journal = SqliteStore::open_to_read(dir)?;
+            let location = journal.path().display().to_string();
+            (Arc::new(journal) as Arc<dyn JobStore>, "journal", location)
+        }
+        (None, None) => {
+            return Err(CliError::usage(
+                "jobs needs the batch folder (DIR) or --store",
+            ));
+        }
+    };
     let summary = journal.summary().await?;
     let jobs = journal.jobs().await?;
     if args.json {
+        let (journal, queue) = if label == "queue" {
+            (None, Some(location))
+        } else {
+            (Some(location), None)
+        };
         let report = Report {
-            journal: journal.path().display().to_string(),
+            journal,
+            queue,
             summary: &summary,
             jobs: jobs.iter().collect(),
         };
@@ -31,7 +71,7 @@ pub async fn run(args: JobsArgs) -> CliResult<Exit> {
         return Ok(Exit::Ok);
     }
     let mut out = String::new();
-    out.push_str(&format!("journal: {}\n", journal.path().display()));
+    out.push_str(&format!("{label}: {location}\n"));
     out.push_str(&format!("jobs: {}\n", summary.total));
     for state in JobState::ALL {
         let n = summary.count(state);

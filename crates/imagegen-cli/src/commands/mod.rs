@@ -9,7 +9,9 @@ mod providers;
 mod resume;
 mod sim;
 mod status;
+pub(crate) mod store;
 mod wait;
+mod worker;
 
 use imagegen_core::Strictness;
 use imagegen_jobs::Claim;
@@ -27,6 +29,7 @@ pub async fn run(cli: Cli) -> CliResult<Exit> {
         Command::Batch(args) => batch::run(args, mode).await,
         Command::Resume(args) => resume::run(args, mode).await,
         Command::Jobs(args) => jobs::run(args).await,
+        Command::Worker(args) => worker::run(args, mode).await,
         Command::Gallery(args) => gallery::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Wait(args) => wait::run(args, mode).await,
@@ -73,5 +76,6 @@ pub fn run_options(args: &RunArgs, retry_failed: bool) -> RunOptions {
         run_timeout: args.timeout,
         gallery: !args.no_gallery,
         json: args.json,
+        follow: false,
     }
 }

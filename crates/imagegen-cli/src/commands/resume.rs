@@ -8,20 +8,45 @@ use imagegen_jobs::{JobState, JobStore, SqliteStore};
 
 use crate::args::ResumeArgs;
 use crate::commands::run_options;
+use crate::commands::store;
+use crate::commands::worker::{Work, providers_of, work_on};
 use crate::connect::{ClientSettings, Connection, Recorded};
-use crate::exit::{CliResult, Exit};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::{Mode, Progress};
-use crate::providers::check_name;
-use crate::runner::Runner;
+use crate::runner::{Runner, Target};
 
 /// Ambiguous jobs listed one by one before the rest are counted.
 const AMBIGUOUS_SHOWN: usize = 20;
 
 pub async fn run(args: ResumeArgs, mode: Mode) -> CliResult<Exit> {
-    let store = SqliteStore::open(&args.dir)?;
+    if let Some(queue) = store::queue_of(&args.store)? {
+        // A queue is resumed as a worker works on it: into the folder given
+        // (no partial downloads are cleaned: other workers may share it).
+        store::refuse_in_process_sim(&args.conn)?;
+        let opened = store::open(&queue).await?;
+        if opened.summary().await?.count(JobState::Ambiguous) > 0 {
+            let progress = Progress::jobs(mode, 0);
+            list_ambiguous(&*opened, &progress, args.run.retry_ambiguous).await?;
+        }
+        let out = args.dir.clone().unwrap_or_else(|| "images".into());
+        let work = Work {
+            queue: &queue,
+            conn: &args.conn,
+            out: &out,
+            endpoint_moved: args.endpoint_moved,
+            options: run_options(&args.run, args.retry_failed),
+        };
+        return work_on(opened, work, mode, "resume").await;
+    }
+    let Some(dir) = args.dir.clone() else {
+        return Err(CliError::usage(
+            "resume needs the batch folder (DIR) or --store",
+        ));
+    };
+    let store = SqliteStore::open(&dir)?;
     // This process holds the folder: downloads a killed run left half
     // written are its own to clean.
-    let _ = imagegen_core::remove_partial_downloads(&args.dir);
+    let _ = imagegen_core::remove_partial_downloads(&dir);
     let names = providers_of(&store).await?;
     let mut recorded = Recorded {
         endpoints: BTreeMap::new(),
@@ -49,11 +74,12 @@ pub async fn run(args: ResumeArgs, mode: Mode) -> CliResult<Exit> {
     let settings = ClientSettings {
         retry_ambiguous: args.run.retry_ambiguous,
         observer: Some(progress.clone()),
+        shared_store: None,
     };
-    let conn = Connection::open(&names, &args.conn, &recorded, Some(&args.dir), settings).await?;
+    let conn = Connection::open(&names, &args.conn, &recorded, Some(&dir), settings).await?;
     for (name, endpoint) in conn.endpoints() {
-        if recorded.endpoints.get(name) != Some(endpoint) {
-            store.set_endpoint(name, endpoint).await?;
+        if recorded.endpoints.get(name) != Some(&endpoint) {
+            store.set_endpoint(name, &endpoint).await?;
         }
     }
     for note in conn.notes() {
@@ -71,44 +97,17 @@ pub async fn run(args: ResumeArgs, mode: Mode) -> CliResult<Exit> {
     Runner {
         store: Arc::new(store),
         conn: Arc::new(conn),
-        dir: args.dir.clone(),
+        dir,
         progress,
         options: run_options(&args.run, args.retry_failed),
+        target: Target::Journal,
     }
     .run()
     .await
 }
 
-/// The providers a batch uses: recorded at ingest, or (journals from
-/// before that) read from its jobs.
-async fn providers_of(store: &SqliteStore) -> CliResult<Vec<&'static str>> {
-    let listed: Vec<String> = match store.meta("providers").await? {
-        Some(list) => list
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        None => {
-            let mut all = std::collections::BTreeSet::new();
-            for job in store.jobs().await? {
-                all.extend(job.providers);
-                all.extend(job.provider);
-            }
-            all.into_iter().collect()
-        }
-    };
-    let mut names = Vec::new();
-    for name in listed {
-        let name = check_name(&name)?;
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}
-
 /// Says which jobs are ambiguous and what happens to them.
-async fn list_ambiguous(store: &SqliteStore, progress: &Progress, retry: bool) -> CliResult<()> {
+async fn list_ambiguous(store: &dyn JobStore, progress: &Progress, retry: bool) -> CliResult<()> {
     let ambiguous: Vec<_> = store
         .jobs()
         .await?

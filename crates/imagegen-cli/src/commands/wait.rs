@@ -52,6 +52,7 @@ pub async fn run(args: WaitArgs, mode: Mode) -> CliResult<Exit> {
     let settings = ClientSettings {
         retry_ambiguous: false,
         observer: Some(progress.clone()),
+        shared_store: None,
     };
     let sim_state = journal.as_ref().map(|_| args.save.out.as_path());
     let conn = Connection::open(&[provider], &args.conn, &recorded, sim_state, settings).await?;

@@ -181,7 +181,7 @@ impl CreateLog for JobLog<'_> {
         if let Err(e) = self
             .runner
             .store
-            .mark_submitting(self.job.id, provider, endpoint, estimate)
+            .mark_submitting(self.job.id, provider, &endpoint, estimate)
             .await
         {
             self.uncommit();

@@ -56,7 +56,19 @@ pub struct RunOptions {
     pub json: bool,
     /// Write the batch's gallery (`DIR/index.html`) at the end.
     pub gallery: bool,
+    /// Keep claiming when the store has nothing left, woken as jobs are
+    /// added (`worker --follow`), until Ctrl-C.
+    pub follow: bool,
 }
+
+/// How long a follower waits for a notification before it claims again:
+/// a dead worker's jobs come back when its lease runs out, which nothing
+/// announces.
+const FOLLOW_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a worker with nothing to claim looks again while other
+/// workers hold jobs (it stops once none do).
+const HELD_ELSEWHERE_RECHECK: Duration = Duration::from_secs(1);
 
 /// The journal's meta key of the clients' latency estimates (JSON of
 /// `LatencyEstimates`), kept from run to run of a batch.
@@ -74,6 +86,28 @@ pub struct Runner {
     pub progress: Arc<Progress>,
     /// How to run.
     pub options: RunOptions,
+    /// What the store is, for messages: where a batch folder's journal is,
+    /// or which queue of a shared store (and whose images are on this host).
+    pub target: Target,
+}
+
+/// The store a run records in, as the user names it again.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The journal in the batch folder (the run's `dir`).
+    Journal,
+    /// A queue of a shared store: the options that name it (`--store … --queue …`).
+    Shared(String),
+}
+
+impl Target {
+    /// What `imagegen jobs` and `resume` take to name this store.
+    pub fn named(&self, dir: &std::path::Path) -> String {
+        match self {
+            Target::Journal => dir.display().to_string(),
+            Target::Shared(options) => options.clone(),
+        }
+    }
 }
 
 /// What the run counted, for the summary and the exit code.
@@ -125,7 +159,21 @@ impl Runner {
                 .claim(this.options.concurrency * 4, &this.options.claim)
                 .await?;
             if page.is_empty() {
-                break;
+                // On a shared store, jobs other workers hold come back here
+                // if their worker dies: wait for them rather than stop.
+                let wait = if this.options.follow {
+                    FOLLOW_WAIT
+                } else if this.store.held_elsewhere().await? > 0 {
+                    HELD_ELSEWHERE_RECHECK
+                } else {
+                    break;
+                };
+                tokio::select! {
+                    waited = this.store.wait_for_work(wait) => waited?,
+                    () = stop.cancelled() => break 'claiming,
+                }
+                while running.try_join_next().is_some() {}
+                continue;
             }
             for job in page {
                 let permit = tokio::select! {
@@ -151,19 +199,25 @@ impl Runner {
         let learned = serde_json::to_string(&this.conn.latency_estimates())
             .expect("latency estimates serialize");
         this.store.set_meta(LATENCY_KEY, &learned).await?;
-        let exit = summarize(&*this.store, &this.dir, &this.progress, &tally).await?;
+        let named = this.target.named(&this.dir);
+        let exit = summarize(&*this.store, &named, &this.progress, &tally).await?;
         crate::commands::gallery::add_wall_time(&*this.store, started.elapsed()).await?;
         if this.options.gallery {
-            match crate::commands::gallery::write(&*this.store, &this.dir).await {
+            let only_this_host = matches!(this.target, Target::Shared(_));
+            match crate::commands::gallery::write(&*this.store, &this.dir, only_this_host).await {
                 Ok(written) => this
                     .progress
                     .say(crate::commands::gallery::written_line(&written)),
                 // The images and the journal are what matter; the page can
                 // be written again with `imagegen gallery`.
                 Err(err) => this.progress.warn(format!(
-                    "warning: {}; `imagegen gallery {}` tries again",
+                    "warning: {}; `imagegen gallery {}{}` tries again",
                     err.message,
-                    this.dir.display()
+                    this.dir.display(),
+                    match &this.target {
+                        Target::Journal => String::new(),
+                        Target::Shared(options) => format!(" {options}"),
+                    }
                 )),
             }
         }
@@ -175,7 +229,7 @@ impl Runner {
     fn stop_on_interrupt(&self, stop: &CancellationToken, tally: &Arc<Tally>) {
         let (stop, tally) = (stop.clone(), tally.clone());
         let progress = self.progress.clone();
-        let dir = self.dir.display().to_string();
+        let dir = self.target.named(&self.dir);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 tally.interrupted.store(true, Ordering::SeqCst);
@@ -194,6 +248,10 @@ impl Runner {
     /// One job, to the end of what this run can do for it.
     async fn work(&self, job: JobRow, tally: &Tally, stop: &CancellationToken) -> Ended {
         let id = job.id;
+        if let Err(err) = self.reach_providers(&job).await {
+            let hint = err.hint.map(|h| format!("; {h}")).unwrap_or_default();
+            return Ended::Unfinished(format!("not sent by this worker: {}{hint}", err.message));
+        }
         let result = match (&job.task_id, &job.provider) {
             (Some(task_id), Some(provider)) => {
                 let handle = recorded_handle(&job, provider, task_id);
@@ -211,6 +269,25 @@ impl Runner {
         });
         tracing::info!(job = id, ?ended, "job ended");
         ended
+    }
+
+    /// Reaches the providers `job` names that this run has not reached yet
+    /// (a job enqueued into a shared queue after the worker started), at
+    /// the endpoint the store recorded for each, or records where it is
+    /// reached now.
+    async fn reach_providers(&self, job: &JobRow) -> CliResult<()> {
+        for name in job.providers.iter().chain(&job.provider) {
+            if self.conn.reaches(name) {
+                continue;
+            }
+            let name = crate::providers::check_name(name)?;
+            let recorded = self.store.endpoint(name).await?;
+            let endpoint = self.conn.reach(name, recorded.clone())?;
+            if recorded.is_none() {
+                self.store.set_endpoint(name, &endpoint).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends the job's create through its fallback order, then follows it.
@@ -513,7 +590,7 @@ pub fn output_row(index: u32, saved: Saved) -> OutputRow {
 }
 
 /// This machine's name, for the outputs it holds.
-fn this_host() -> String {
+pub fn this_host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 

@@ -1,7 +1,6 @@
 //! The end of a run: what happened, in a few lines, and the exit code
 //! from the one table (see [`Exit`]).
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use imagegen_jobs::{JobState, JobStore, Summary};
@@ -13,12 +12,11 @@ use crate::progress::{Progress, human_duration};
 /// Prints the summary of the store after a run and returns the exit code.
 pub async fn summarize(
     store: &dyn JobStore,
-    dir: &Path,
+    dir: &str,
     progress: &Progress,
     tally: &Tally,
 ) -> CliResult<Exit> {
     let s = store.summary().await?;
-    let dir = dir.display();
     let ambiguous = s.count(JobState::Ambiguous) + s.count(JobState::Submitting);
     let failed = s.count(JobState::Failed) + s.count(JobState::Invalid);
     let unfinished = s.count(JobState::Submitted) + s.count(JobState::TimedOut);

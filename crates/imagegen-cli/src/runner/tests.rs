@@ -8,7 +8,7 @@ use imagegen_jobs::{
     StoreError, StoreErrorKind, StoreResult, Summary,
 };
 
-use super::{RunOptions, Runner};
+use super::{RunOptions, Runner, Target};
 use crate::args::{ConnArgs, SimProfile};
 use crate::connect::{ClientSettings, Connection, Recorded};
 use crate::exit::Exit;
@@ -133,7 +133,9 @@ async fn a_task_id_the_journal_cannot_record_still_gets_its_images_and_the_run_e
             run_timeout: None,
             json: false,
             gallery: false,
+            follow: false,
         },
+        target: Target::Journal,
     };
     assert_eq!(runner.run().await.unwrap(), Exit::Ambiguous);
     let job = &store.jobs().await.unwrap()[0];

@@ -86,6 +86,8 @@ pub fn std_imagegen(dir: &Path) -> std::process::Command {
         "IMAGEGEN_RATE_LIMIT",
         "IMAGEGEN_POLL_INTERVAL",
         "IMAGEGEN_LOG",
+        "IMAGEGEN_STORE",
+        "IMAGEGEN_STORE_LEASE",
     ] {
         cmd.env_remove(var);
     }

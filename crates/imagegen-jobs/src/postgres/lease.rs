@@ -4,7 +4,7 @@
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::rows::{JOB_COLUMNS, with_outputs};
-use super::{PgOptions, PgStore};
+use super::{PgOptions, PgStore, SETTLED_CHANNEL};
 use crate::model::JobRow;
 use crate::store::{Claim, StoreError, StoreErrorKind, StoreResult};
 
@@ -44,8 +44,9 @@ RETURNING ";
 /// A create whose worker stopped renewing its lease (or gave its claims
 /// back) may have been accepted: the job becomes `ambiguous`, with the
 /// reason in its events, and is sent again only on the user's opt-in.
+/// `$2`: [`SETTLED_CHANNEL`].
 const SETTLE_EXPIRED: &str = "
-WITH settled AS (
+WITH expired AS (
     UPDATE imagegen.jobs
     SET state = 'ambiguous', lease_until = NULL, updated_at = now(),
         error_kind = COALESCE(error_kind, 'interrupted'),
@@ -55,11 +56,16 @@ WITH settled AS (
     -- lease_until lets the index of held jobs answer it without a scan.
     WHERE queue_id = $1 AND lease_until < now() AND state = 'submitting' AND task_id IS NULL
     RETURNING queue_id, id, claimed_by
+), logged AS (
+    INSERT INTO imagegen.events(queue_id, job_id, state, detail)
+    SELECT queue_id, id, 'ambiguous',
+           'found mid-create after worker ' || COALESCE(claimed_by, '?') || ' stopped renewing its lease; the create may have been accepted'
+    FROM expired
 )
-INSERT INTO imagegen.events(queue_id, job_id, state, detail)
-SELECT queue_id, id, 'ambiguous',
-       'found mid-create after worker ' || COALESCE(claimed_by, '?') || ' stopped renewing its lease; the create may have been accepted'
-FROM settled";
+-- Applications waiting on these jobs hear that they settled (sent at commit).
+SELECT count(*) FROM (
+    SELECT pg_notify($2, queue_id || ':' || id) FROM expired
+) AS told";
 
 /// Settles the creates of workers that died mid-send (see
 /// [`SETTLE_EXPIRED`]); returns how many.
@@ -67,7 +73,11 @@ pub(super) async fn settle_expired(
     client: &impl GenericClient,
     queue_id: i64,
 ) -> Result<u64, tokio_postgres::Error> {
-    client.execute(SETTLE_EXPIRED, &[&queue_id]).await
+    let settled: i64 = client
+        .query_one(SETTLE_EXPIRED, &[&queue_id, &SETTLED_CHANNEL])
+        .await?
+        .get(0);
+    Ok(u64::try_from(settled).unwrap_or(0))
 }
 
 /// Renews this handle's leases (and its running ingest's) every
@@ -246,8 +256,12 @@ impl PgStore {
                        AND NOT (state = 'submitting' AND task_id IS NULL)
                      RETURNING id
                  )
-                 SELECT count(*) FROM freed",
-                &[&self.inner.queue_id, &self.inner.worker],
+                 SELECT (SELECT count(*) FROM freed),
+                        -- Applications waiting on the interrupted jobs hear they settled.
+                        (SELECT count(*) FROM (
+                            SELECT pg_notify($3, queue_id || ':' || id) FROM interrupted
+                         ) AS told)",
+                &[&self.inner.queue_id, &self.inner.worker, &SETTLED_CHANNEL],
             )
             .await
             .map_err(self.db("giving back claims"))?;

@@ -38,8 +38,10 @@
 //!   good once it stopped without finishing ([`StoreErrorKind::Unreadable`],
 //!   "cut short").
 //!
-//! Applications use [`PgStore::enqueue`] (one job into a live queue) and
-//! [`PgStore::job`] (its state and outputs by id).
+//! Applications use [`PgStore::enqueue`] (one job into a live queue),
+//! [`PgStore::job`] (its state and outputs by id) and
+//! [`PgStore::wait_settled`] (woken by a `NOTIFY` on [`SETTLED_CHANNEL`]
+//! when the job settles).
 //!
 //! **One rate budget per API key** across every process on the database:
 //! [`PgRate`] (from [`PgRate::connect`], or [`PgStore::shared_rate`] on a
@@ -77,6 +79,11 @@ use crate::store::{StoreError, StoreErrorKind, StoreResult};
 /// The channel every queue's "jobs were added or given back" notifications
 /// go to; the payload is the queue's id.
 pub const NOTIFY_CHANNEL: &str = "imagegen_work";
+
+/// The channel a job's settling (done, failed, invalid, ambiguous) is
+/// announced on, for [`PgStore::wait_settled`]; the payload is
+/// `queue_id:job_id`.
+pub const SETTLED_CHANNEL: &str = "imagegen_settled";
 
 /// How a [`PgStore`] handle leases its claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

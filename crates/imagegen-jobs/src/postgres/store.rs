@@ -1,5 +1,5 @@
 //! The [`JobStore`] implementation, and the application API
-//! ([`PgStore::enqueue`], [`PgStore::job`]).
+//! ([`PgStore::enqueue`], [`PgStore::job`], [`PgStore::wait_settled`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::rows::{JOB_COLUMNS, OUTPUT_COLUMNS, job_row, output_row, with_outputs};
-use super::{Inner, NOTIFY_CHANNEL, PgStore, db_error, error_chain};
+use super::{Inner, NOTIFY_CHANNEL, PgStore, SETTLED_CHANNEL, db_error, error_chain};
 use crate::model::{Endpoint, JobRow, JobState, NewJob, OutputRow, Summary};
 use crate::store::{Claim, JobError, JobStore, StoreError, StoreErrorKind, StoreResult};
 
@@ -172,6 +172,44 @@ impl PgStore {
                 .await?
                 .pop(),
         )
+    }
+
+    /// Waits, at most `timeout`, until job `id` is final
+    /// ([`JobState::is_final`]: done, failed, invalid, or ambiguous, which
+    /// no worker sends again without an opt-in), and returns it with its
+    /// outputs; when `timeout` passes first, returns it as it is then (its
+    /// state says which). Woken by the `NOTIFY` a worker sends when a job
+    /// of the queue settles ([`SETTLED_CHANNEL`]), not by polling: the job
+    /// is read again after each, and once after the `LISTEN` is in place,
+    /// so a settle between the read and the wait is never missed.
+    pub async fn wait_settled(&self, id: i64, timeout: Duration) -> StoreResult<JobRow> {
+        let listener = &self.inner.listener;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            listener
+                .ensure_settles()
+                .await
+                .map_err(self.db("listening for settled jobs"))?;
+            let seen = listener.settle_count();
+            let job = self.job(id).await?.ok_or_else(|| self.no_job(id))?;
+            if job.state.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(job);
+            }
+            // Timing out is an answer (the job as it is), not an error.
+            let _ = tokio::time::timeout_at(deadline, listener.wait_settle_past(seen)).await;
+        }
+    }
+
+    /// Tells applications waiting on job `id` that it settled.
+    async fn notify_settled(&self, client: &impl GenericClient, id: i64) -> StoreResult<()> {
+        client
+            .execute(
+                "SELECT pg_notify($1, $2)",
+                &[&SETTLED_CHANNEL, &format!("{}:{id}", self.inner.queue_id)],
+            )
+            .await
+            .map(drop)
+            .map_err(self.db("notifying a settled job"))
     }
 
     /// Tells idle workers of the queue that there may be work.
@@ -545,6 +583,9 @@ impl JobStore for PgStore {
         if moved.is_none() {
             return Err(self.no_job(id));
         }
+        if state.is_final() {
+            self.notify_settled(&conn, id).await?;
+        }
         if matches!(
             state,
             JobState::Pending | JobState::Retryable | JobState::TimedOut
@@ -610,7 +651,8 @@ impl JobStore for PgStore {
             )
             .await
             .map_err(self.db("recording a job as done"))?;
-        done.map(drop).ok_or_else(|| self.no_job(id))
+        done.ok_or_else(|| self.no_job(id))?;
+        self.notify_settled(&conn, id).await
     }
 
     async fn note(&self, id: i64, detail: &str) -> StoreResult<()> {
@@ -681,6 +723,21 @@ impl JobStore for PgStore {
 
     async fn release(&self) -> StoreResult<()> {
         self.release_claims().await
+    }
+
+    async fn held_elsewhere(&self) -> StoreResult<u64> {
+        let conn = self.conn().await?;
+        // Leases that ran out count too: the next claim takes those jobs.
+        let held: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM imagegen.jobs
+                 WHERE queue_id = $1 AND lease_until IS NOT NULL AND claimed_by IS DISTINCT FROM $2",
+                &[&self.inner.queue_id, &self.inner.worker],
+            )
+            .await
+            .map_err(self.db("counting the jobs other workers hold"))?
+            .get(0);
+        Ok(u64::try_from(held).unwrap_or(0))
     }
 
     async fn wait_for_work(&self, timeout: Duration) -> StoreResult<()> {
