@@ -48,11 +48,9 @@ use futures::future::join_all;
 use imagegen::shared_rate::{Grant, SharedRate};
 use imagegen::{ImageRequest, Quality, RateBudget, RateLimit};
 use imagegen_benches::interleave::median;
+use imagegen_benches::pg::{BenchDatabase, URL_VAR, admin_url_or_exit, connect};
 use imagegen_benches::scaled::ScaledSim;
 use imagegen_jobs::PgRate;
-use tokio_postgres::NoTls;
-
-const URL_VAR: &str = "IMAGEGEN_TEST_DATABASE_URL";
 const PER: Duration = Duration::from_secs(10);
 const CAP: u32 = 20;
 const WINDOW: Duration = Duration::from_millis(10_500);
@@ -62,14 +60,6 @@ fn env_number(name: &str, default: f64) -> f64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {URL_VAR}: {e:?}"));
-    tokio::spawn(connection);
-    client
 }
 
 /// Microseconds of each call of `op`, `n` times.
@@ -300,16 +290,7 @@ fn main() {
         );
         return;
     }
-    let admin = match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            eprintln!(
-                "shared_rate needs a PostgreSQL server it may create a database on: \
-                 eval \"$(cargo xtask db start)\" first ({URL_VAR})"
-            );
-            std::process::exit(2);
-        }
-    };
+    let admin = admin_url_or_exit("shared_rate");
     let quick = imagegen_benches::quick();
     let scale = env_number("IMAGEGEN_BENCH_LATENCY_SCALE", 5.0).max(1.0);
     let rounds = env_number("IMAGEGEN_BENCH_ROUNDS", if quick { 1.0 } else { 3.0 }) as usize;
@@ -320,14 +301,8 @@ fn main() {
     let only = std::env::var("IMAGEGEN_BENCH_PART").unwrap_or_default();
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let name = format!("imagegen_bench_{}", std::process::id());
-    let admin_client = runtime.block_on(connect(&admin));
-    runtime
-        .block_on(admin_client.batch_execute(&format!("CREATE DATABASE \"{name}\"")))
-        .expect("create the bench database");
-    let mut url = url::Url::parse(&admin).expect("a postgres:// URL");
-    url.set_path(&name);
-    let url = url.to_string();
+    let database = runtime.block_on(BenchDatabase::create(&admin));
+    let url = database.url.clone();
 
     if only.is_empty() || only == "takes" {
         runtime.block_on(takes(&url, if quick { 500 } else { 3_000 }));
@@ -371,9 +346,5 @@ fn main() {
         }
     }
 
-    runtime
-        .block_on(
-            admin_client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")),
-        )
-        .expect("drop the bench database");
+    runtime.block_on(database.drop_database());
 }

@@ -960,3 +960,76 @@ pub mod scaled {
         }
     }
 }
+
+pub mod pg {
+    //! A database of its own for a benchmark that needs PostgreSQL, on the
+    //! server of `IMAGEGEN_TEST_DATABASE_URL` (what `cargo xtask db start`
+    //! prints), dropped at the end.
+
+    use tokio_postgres::NoTls;
+
+    /// The variable naming the server.
+    pub const URL_VAR: &str = "IMAGEGEN_TEST_DATABASE_URL";
+
+    /// The server's URL, or exit 2 saying how to start one (`bench`: which
+    /// benchmark asks).
+    pub fn admin_url_or_exit(bench: &str) -> String {
+        match std::env::var(URL_VAR) {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                eprintln!(
+                    "{bench} needs a PostgreSQL server it may create a database on: \
+                     eval \"$(cargo xtask db start)\" first ({URL_VAR})"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// A plain connection to `url`.
+    pub async fn connect(url: &str) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {URL_VAR}: {e:?}"));
+        tokio::spawn(connection);
+        client
+    }
+
+    /// A fresh database on the server at `admin`.
+    pub struct BenchDatabase {
+        admin: tokio_postgres::Client,
+        name: String,
+        /// Its URL.
+        pub url: String,
+    }
+
+    impl BenchDatabase {
+        /// Creates `imagegen_bench_<pid>` on the server at `admin`.
+        pub async fn create(admin: &str) -> BenchDatabase {
+            let name = format!("imagegen_bench_{}", std::process::id());
+            let client = connect(admin).await;
+            client
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create the bench database");
+            let mut url = url::Url::parse(admin).expect("a postgres:// URL");
+            url.set_path(&name);
+            BenchDatabase {
+                admin: client,
+                name,
+                url: url.to_string(),
+            }
+        }
+
+        /// Drops it.
+        pub async fn drop_database(self) {
+            self.admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ))
+                .await
+                .expect("drop the bench database");
+        }
+    }
+}
