@@ -63,8 +63,11 @@ pub async fn run(args: BatchArgs, mode: Mode) -> CliResult<Exit> {
 struct Ingested {
     /// Jobs recorded from the file.
     jobs: u64,
-    /// Why each invalid line is invalid.
-    invalid: Vec<String>,
+    /// Invalid lines (their jobs are recorded as invalid).
+    invalid: u64,
+    /// Why the first [`INVALID_SHOWN`] invalid lines are invalid (the rest
+    /// are in the store: a file of a million bad lines is not held here).
+    invalid_shown: Vec<String>,
     /// The providers the valid jobs use.
     used: BTreeSet<&'static str>,
 }
@@ -79,7 +82,8 @@ async fn ingest(
 ) -> CliResult<Ingested> {
     let mut ingested = Ingested {
         jobs: 0,
-        invalid: Vec::new(),
+        invalid: 0,
+        invalid_shown: Vec::new(),
         used: BTreeSet::new(),
     };
     let mut chunk = Vec::with_capacity(INGEST_CHUNK);
@@ -90,7 +94,10 @@ async fn ingest(
         })?;
         for job in plan.jobs(&entry, &mut ingested.used) {
             if let Some(why) = &job.invalid {
-                ingested.invalid.push(why.clone());
+                ingested.invalid += 1;
+                if ingested.invalid_shown.len() < INVALID_SHOWN {
+                    ingested.invalid_shown.push(why.clone());
+                }
             }
             chunk.push(job);
         }
@@ -109,13 +116,13 @@ async fn ingest(
 /// Says how many jobs were recorded and which lines are invalid.
 fn report_ingest(progress: &Progress, ingested: &Ingested, recorded: String, jobs_of: &str) {
     progress.say(recorded);
-    for why in ingested.invalid.iter().take(INVALID_SHOWN) {
+    for why in &ingested.invalid_shown {
         progress.warn(format!("invalid: {why}"));
     }
-    if ingested.invalid.len() > INVALID_SHOWN {
+    if ingested.invalid > INVALID_SHOWN as u64 {
         progress.warn(format!(
             "invalid: {} more; `imagegen jobs {jobs_of}` lists them",
-            ingested.invalid.len() - INVALID_SHOWN,
+            ingested.invalid - INVALID_SHOWN as u64,
         ));
     }
 }
@@ -143,13 +150,13 @@ async fn into_folder(
     let names: Vec<&'static str> = ingested.used.iter().copied().collect();
     store.set_meta("providers", &names.join(",")).await?;
 
-    let progress = Arc::new(Progress::jobs(mode, total - ingested.invalid.len() as u64));
+    let progress = Arc::new(Progress::jobs(mode, total - ingested.invalid));
     report_ingest(
         &progress,
         &ingested,
         format!(
             "batch: {total} jobs from {source} ({} invalid), journal {}",
-            ingested.invalid.len(),
+            ingested.invalid,
             store.path().display()
         ),
         &args.out.display().to_string(),
@@ -255,7 +262,7 @@ async fn into_queue(
         format!(
             "batch: {} jobs from {source} ({} invalid) enqueued into {}",
             ingested.jobs,
-            ingested.invalid.len(),
+            ingested.invalid,
             store.location()
         ),
         &queue.options(),
