@@ -299,10 +299,14 @@ fn a_worker_killed_mid_create_leaves_its_job_ambiguous_and_no_worker_sends_it_ag
 
     let mut doomed = worker(&sim, dir, &db, "slow", "doomed", &["--concurrency", "1"]);
     let held = held_by(doomed.id());
-    until("the worker is sending a create", || {
+    // Recorded as submitting is not enough: the create may still be on its
+    // way (the rate budget's round trip to the database comes first). The
+    // simulator must have accepted it, its answer held back.
+    until("the worker's create is accepted, its answer on the way", || {
         sql.count(&format!(
             "SELECT count(*) FROM imagegen.jobs WHERE {held} AND state = 'submitting'"
         )) == 1
+            && sim.sim().ledger().totals("runbase").creates_accepted == 1
     });
     let cut_off: i64 = sql.rows(&format!(
         "SELECT id FROM imagegen.jobs WHERE {held} AND state = 'submitting'"
