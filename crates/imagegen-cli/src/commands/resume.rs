@@ -1,7 +1,6 @@
 //! `imagegen resume DIR`: continue a batch from its journal, at the
 //! endpoints it recorded.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use imagegen_jobs::{JobState, JobStore, SqliteStore};
@@ -9,8 +8,8 @@ use imagegen_jobs::{JobState, JobStore, SqliteStore};
 use crate::args::ResumeArgs;
 use crate::commands::run_options;
 use crate::commands::store;
-use crate::commands::worker::{Work, providers_of, work_on};
-use crate::connect::{ClientSettings, Connection, Recorded};
+use crate::commands::worker::{Work, recorded_providers, work_on};
+use crate::connect::{ClientSettings, Connection};
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::{Mode, Progress};
 use crate::runner::{Runner, Target};
@@ -47,16 +46,7 @@ pub async fn run(args: ResumeArgs, mode: Mode) -> CliResult<Exit> {
     // This process holds the folder: downloads a killed run left half
     // written are its own to clean.
     let _ = imagegen_core::remove_partial_downloads(&dir);
-    let names = providers_of(&store).await?;
-    let mut recorded = Recorded {
-        endpoints: BTreeMap::new(),
-        moved: args.endpoint_moved,
-    };
-    for name in &names {
-        if let Some(endpoint) = store.endpoint(name).await? {
-            recorded.endpoints.insert(name.to_string(), endpoint);
-        }
-    }
+    let (names, recorded) = recorded_providers(&store, args.endpoint_moved).await?;
     let summary = store.summary().await?;
     let settled = summary.count(JobState::Done)
         + summary.count(JobState::Invalid)

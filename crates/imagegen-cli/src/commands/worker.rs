@@ -82,16 +82,7 @@ pub async fn work_on(
         .map_err(|e| CliError::usage(format!("cannot use {} as --out: {e}", work.out.display())))?;
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", out.display())))?;
-    let names = providers_of(&*store).await?;
-    let mut recorded = Recorded {
-        endpoints: Default::default(),
-        moved: work.endpoint_moved,
-    };
-    for name in &names {
-        if let Some(endpoint) = store.endpoint(name).await? {
-            recorded.endpoints.insert(name.to_string(), endpoint);
-        }
-    }
+    let (names, recorded) = recorded_providers(&*store, work.endpoint_moved).await?;
     let summary = store.summary().await?;
     let claim = work.options.claim;
     let left = summary.total
@@ -146,10 +137,30 @@ pub async fn work_on(
     .await
 }
 
+/// The providers a store's jobs use, each with where the store recorded
+/// it is reached (`moved`: the user says the endpoints moved,
+/// `--endpoint-moved`).
+pub async fn recorded_providers(
+    store: &dyn JobStore,
+    moved: bool,
+) -> CliResult<(Vec<&'static str>, Recorded)> {
+    let names = providers_of(store).await?;
+    let mut recorded = Recorded {
+        endpoints: Default::default(),
+        moved,
+    };
+    for name in &names {
+        if let Some(endpoint) = store.endpoint(name).await? {
+            recorded.endpoints.insert(name.to_string(), endpoint);
+        }
+    }
+    Ok((names, recorded))
+}
+
 /// The providers a batch or queue uses: recorded at ingest, or (stores
 /// from before that) read from its jobs. A queue an application fills may
 /// record none: its workers reach each provider when a job names it.
-pub async fn providers_of(store: &dyn JobStore) -> CliResult<Vec<&'static str>> {
+async fn providers_of(store: &dyn JobStore) -> CliResult<Vec<&'static str>> {
     let listed: Vec<String> = match store.meta("providers").await? {
         Some(list) => list
             .split(',')

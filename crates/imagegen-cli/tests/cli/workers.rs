@@ -302,12 +302,15 @@ fn a_worker_killed_mid_create_leaves_its_job_ambiguous_and_no_worker_sends_it_ag
     // Recorded as submitting is not enough: the create may still be on its
     // way (the rate budget's round trip to the database comes first). The
     // simulator must have accepted it, its answer held back.
-    until("the worker's create is accepted, its answer on the way", || {
-        sql.count(&format!(
-            "SELECT count(*) FROM imagegen.jobs WHERE {held} AND state = 'submitting'"
-        )) == 1
-            && sim.sim().ledger().totals("runbase").creates_accepted == 1
-    });
+    until(
+        "the worker's create is accepted, its answer on the way",
+        || {
+            sql.count(&format!(
+                "SELECT count(*) FROM imagegen.jobs WHERE {held} AND state = 'submitting'"
+            )) == 1
+                && sim.sim().ledger().totals("runbase").creates_accepted == 1
+        },
+    );
     let cut_off: i64 = sql.rows(&format!(
         "SELECT id FROM imagegen.jobs WHERE {held} AND state = 'submitting'"
     ))[0]

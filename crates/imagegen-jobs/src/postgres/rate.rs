@@ -181,6 +181,36 @@ impl PgRate {
         ))
     }
 
+    fn failed_plain(&self, what: &str) -> SharedRateError {
+        SharedRateError::new(format!("{}: {what}", self.inner.location))
+    }
+
+    /// Runs the statement `sql` (prepared once per connection) with
+    /// `params`, within the timeout: one round trip on a warm connection.
+    async fn run(
+        &self,
+        what: &'static str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, SharedRateError> {
+        self.within(what, async {
+            let conn = self
+                .inner
+                .pool
+                .get()
+                .await
+                .map_err(|e| self.failed("connecting", &e))?;
+            let statement = conn
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| self.failed(what, &e))?;
+            conn.query(&statement, params)
+                .await
+                .map_err(|e| self.failed(what, &e))
+        })
+        .await
+    }
+
     /// Runs `ask` within the timeout.
     async fn within<T>(
         &self,
@@ -224,25 +254,15 @@ impl SharedRate for PgRate {
         let key = PgRate::account_key(account);
         let cap = i32::try_from(cap).unwrap_or(i32::MAX);
         let window_secs = window.as_secs_f64();
-        let wait: f64 = self
-            .within("taking a request start", async {
-                let conn = self
-                    .inner
-                    .pool
-                    .get()
-                    .await
-                    .map_err(|e| self.failed("connecting", &e))?;
-                let take = conn
-                    .prepare_cached(TAKE)
-                    .await
-                    .map_err(|e| self.failed("preparing a take", &e))?;
-                let row = conn
-                    .query_one(&take, &[&key, &cap, &window_secs])
-                    .await
-                    .map_err(|e| self.failed("taking a request start", &e))?;
-                Ok(row.get(0))
-            })
+        let rows = self
+            .run("taking a request start", TAKE, &[&key, &cap, &window_secs])
             .await?;
+        let wait: f64 = match rows.first() {
+            Some(row) => row
+                .try_get(0)
+                .map_err(|e| self.failed("reading a take", &e))?,
+            None => return Err(self.failed_plain("a take answered no row")),
+        };
         if wait.is_nan() || wait <= 0.0 {
             return Ok(Grant::Granted);
         }
@@ -257,22 +277,8 @@ impl SharedRate for PgRate {
     async fn hold_back(&self, account: &str, wait: Duration) -> Result<(), SharedRateError> {
         let key = PgRate::account_key(account);
         let wait_secs = wait.as_secs_f64();
-        self.within("sharing a hold-back", async {
-            let conn = self
-                .inner
-                .pool
-                .get()
-                .await
-                .map_err(|e| self.failed("connecting", &e))?;
-            let hold_back = conn
-                .prepare_cached(HOLD_BACK)
-                .await
-                .map_err(|e| self.failed("preparing a hold-back", &e))?;
-            conn.execute(&hold_back, &[&key, &wait_secs])
-                .await
-                .map_err(|e| self.failed("sharing a hold-back", &e))?;
-            Ok(())
-        })
-        .await
+        self.run("sharing a hold-back", HOLD_BACK, &[&key, &wait_secs])
+            .await
+            .map(drop)
     }
 }
