@@ -115,7 +115,13 @@ pub fn run(args: ProvidersArgs) -> CliResult<Exit> {
             "poll interval",
             Box::new(|r: &Row| match r.capabilities.mode {
                 Mode::Sync => "-".into(),
-                Mode::Async => secs(r.capabilities.poll_interval),
+                Mode::Async => match r.capabilities.fastest_poll_interval {
+                    // The advice is a range: polled this fast near the finish.
+                    Some(fastest) if fastest < r.capabilities.poll_interval => {
+                        format!("{}-{}", secs(fastest), secs(r.capabilities.poll_interval))
+                    }
+                    _ => secs(r.capabilities.poll_interval),
+                },
             }),
         ),
         (
