@@ -116,7 +116,8 @@ pub async fn shared_budgets(url: &str) -> CliResult<imagegen_core::Budgets> {
 /// Without the `postgres` feature there is no store to open.
 #[cfg(not(feature = "postgres"))]
 pub async fn open(queue: &Queue) -> CliResult<Arc<dyn JobStore>> {
-    let _ = queue;
+    // Read only by the PostgreSQL store.
+    let _ = queue.lease;
     Err(CliError::usage(
         "this imagegen was built without PostgreSQL support, so --store cannot be used",
     )
