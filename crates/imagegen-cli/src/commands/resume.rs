@@ -8,7 +8,7 @@ use imagegen_jobs::{JobState, JobStore, SqliteStore};
 use crate::args::ResumeArgs;
 use crate::commands::run_options;
 use crate::commands::store;
-use crate::commands::worker::{Work, recorded_providers, work_on};
+use crate::commands::worker::{Work, record_new_endpoints, recorded_providers, work_on};
 use crate::connect::{ClientSettings, Connection};
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::{Mode, Progress};
@@ -67,11 +67,7 @@ pub async fn run(args: ResumeArgs, mode: Mode) -> CliResult<Exit> {
         shared_store: None,
     };
     let conn = Connection::open(&names, &args.conn, &recorded, Some(&dir), settings).await?;
-    for (name, endpoint) in conn.endpoints() {
-        if recorded.endpoints.get(name) != Some(&endpoint) {
-            store.set_endpoint(name, &endpoint).await?;
-        }
-    }
+    record_new_endpoints(&store, &conn, &recorded).await?;
     for note in conn.notes() {
         progress.say(note);
     }

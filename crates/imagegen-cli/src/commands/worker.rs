@@ -105,11 +105,7 @@ pub async fn work_on(
         shared_store: Some(work.queue.url.clone()),
     };
     let conn = Connection::open(&names, work.conn, &recorded, None, settings).await?;
-    for (name, endpoint) in conn.endpoints() {
-        if recorded.endpoints.get(name) != Some(&endpoint) {
-            store.set_endpoint(name, &endpoint).await?;
-        }
-    }
+    record_new_endpoints(&*store, &conn, &recorded).await?;
     for note in conn.notes() {
         progress.say(note);
     }
@@ -135,6 +131,22 @@ pub async fn work_on(
     }
     .run()
     .await
+}
+
+/// Records where `conn` reaches each provider, where that is not what the
+/// store had recorded (a provider reached for the first time, or an
+/// endpoint the user moved).
+pub async fn record_new_endpoints(
+    store: &dyn JobStore,
+    conn: &Connection,
+    recorded: &Recorded,
+) -> CliResult<()> {
+    for (name, endpoint) in conn.endpoints() {
+        if recorded.endpoints.get(name) != Some(&endpoint) {
+            store.set_endpoint(name, &endpoint).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The providers a store's jobs use, each with where the store recorded
