@@ -278,6 +278,15 @@ impl<'a> Retrier<'a> {
         let mut attempt = 0u32;
         let mut spent = 0u32;
         let mut ambiguous = false;
+        // The failure a retry is waiting to follow. If the deadline runs
+        // out before that retry is sent, the call ends with this failure
+        // (it says what went wrong: the host refused, the server erred)
+        // rather than with "the deadline ran out" alone.
+        let mut retrying: Option<Error> = None;
+        let cut_short = |err: Error, retrying: Option<Error>| match retrying {
+            Some(last) => (last, Some(StopReason::PastDeadline)),
+            None => (err, None),
+        };
         loop {
             // The rate slot comes first, so callers waiting for room hold
             // none of the account's in-flight permits (or 128 waiting
@@ -293,11 +302,15 @@ impl<'a> Retrier<'a> {
                 .with_provider(self.provider)
                 .with_retryable(false)
                 .with_may_have_reached_server(false);
-                return (Err(self.finish(err, None, ambiguous)), attempt);
+                let (err, reason) = cut_short(err, retrying);
+                return (Err(self.finish(err, reason, ambiguous)), attempt);
             }
             let stamped = match self.rate_slot().await {
                 Ok(stamped) => stamped,
-                Err(err) => return (Err(self.finish(err, None, ambiguous)), attempt),
+                Err(err) => {
+                    let (err, reason) = cut_short(err, retrying);
+                    return (Err(self.finish(err, reason, ambiguous)), attempt);
+                }
             };
             let permit = match self.in_flight_permit(in_flight).await {
                 Ok((permit, waited)) => {
@@ -306,7 +319,10 @@ impl<'a> Retrier<'a> {
                     }
                     permit
                 }
-                Err(err) => return (Err(self.finish(err, None, ambiguous)), attempt),
+                Err(err) => {
+                    let (err, reason) = cut_short(err, retrying);
+                    return (Err(self.finish(err, reason, ambiguous)), attempt);
+                }
             };
             attempt += 1;
             let result = timeout_at(self.deadline, op())
@@ -351,6 +367,7 @@ impl<'a> Retrier<'a> {
                         "retrying after a retryable failure"
                     );
                     tokio::time::sleep(delay).await;
+                    retrying = Some(err);
                 }
                 Verdict::Stop(reason) => {
                     return (Err(self.finish(err, Some(reason), ambiguous)), attempt);

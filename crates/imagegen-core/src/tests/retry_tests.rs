@@ -340,3 +340,23 @@ async fn a_429_pushes_the_whole_account_back() {
     assert_eq!((result.unwrap(), attempts), (2, 2));
     assert_eq!(other_started, Duration::from_secs(4));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_that_runs_out_before_the_retry_ends_with_the_failure_it_followed() {
+    // One request per 10 s, a 3 s deadline: the retry of a failed poll
+    // waits for the rate budget until the deadline runs out.
+    let policy = RetryPolicy::default().with_deadline(Duration::from_secs(3));
+    let jitter = Jitter::seeded(1);
+    let rate = RateBudget::new(crate::RateLimit {
+        requests: 1,
+        per: Duration::from_secs(10),
+    });
+    let script = Script::failing(errors::server, 10);
+    let mut r = retrier(&policy, None, &jitter, CallKind::Status);
+    r.rate = Some(&rate);
+    let (result, attempts) = r.run(|| script.op()).await;
+    let err = result.unwrap_err();
+    // What went wrong, not only that time ran out.
+    assert_eq!(err.kind(), ErrorKind::Server, "{err}");
+    assert_eq!((attempts, script.calls()), (1, 1));
+}
