@@ -13,7 +13,9 @@
 //! a task found done by a poll sent on schedule is taken to have finished
 //! within one interval before it; a poll held back by a full rate budget
 //! says only "done by then" (an upper bound, which moves only the quantiles
-//! above it). Steps start large (the first observation replaces the
+//! above it). A provider that reports its own creation and completion
+//! times ([`TaskStatus::reported_duration`](crate::TaskStatus::reported_duration),
+//! Runbase) gives the duration exactly, however late the poll. Steps start large (the first observation replaces the
 //! provider's seed outright) and shrink to `η = 0.05`, so the estimate
 //! follows a provider that gets slower or faster within a few dozen tasks
 //! without jumping at every outlier.
@@ -138,6 +140,7 @@ impl LatencyEstimate {
     /// interval before `done` when it was polled on schedule); `None` when
     /// nothing bounds it from below (a poll held back by a full rate budget
     /// found it done: it says only that the task took at most `done`).
+    /// `after == done` is an exact duration (the provider reported it).
     pub(crate) fn observe(&mut self, after: Option<Duration>, done: Duration) {
         let done_s = clamp_secs(done.as_secs_f64());
         let Some(after) = after else {
@@ -157,6 +160,16 @@ impl LatencyEstimate {
             return;
         };
         let after_s = after.as_secs_f64().clamp(0.0, done_s);
+        if self.samples == 0 && after_s >= done_s {
+            // An exact first duration (the provider's own times) says
+            // nothing of the spread: a fifth either side (in log space)
+            // until the next tasks teach it.
+            self.low = secs(done_s * 0.8);
+            self.typical = secs(done_s);
+            self.high = secs(done_s * 1.25);
+            self.samples = 1;
+            return;
+        }
         if self.samples == 0 {
             // The first observation replaces the seed.
             let low = clamp_secs(after_s.max(done_s / 2.0));

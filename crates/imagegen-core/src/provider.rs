@@ -328,6 +328,17 @@ pub struct TaskStatus {
     /// URLs the answer handed out for the task (see [`TaskLinks`]).
     #[serde(default, skip_serializing_if = "TaskLinks::is_empty")]
     pub links: TaskLinks,
+    /// How long the task took from its create to done by the provider's
+    /// own clock, when its answer says (Runbase's `created_at` and
+    /// `completed_at`). The client learns task durations from it exactly,
+    /// however late its poll came.
+    #[serde(
+        default,
+        rename = "reported_duration_ms",
+        with = "crate::serde_duration_ms::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reported_duration: Option<Duration>,
 }
 
 impl TaskStatus {
@@ -341,6 +352,7 @@ impl TaskStatus {
             usage: None,
             raw_status: None,
             links: TaskLinks::default(),
+            reported_duration: None,
         }
     }
     /// Sets the outputs.
@@ -380,6 +392,28 @@ impl TaskStatus {
     /// Sets the links the answer handed out.
     pub fn with_links(mut self, links: TaskLinks) -> Self {
         self.links = links;
+        self
+    }
+    /// Sets [`reported_duration`](Self::reported_duration) from the
+    /// provider's RFC 3339 creation and completion times; left unset when
+    /// either is missing or unreadable, or they are out of order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use imagegen_core::{TaskState, TaskStatus};
+    /// let status = TaskStatus::new("run_1", TaskState::Succeeded).with_reported_times(
+    ///     Some("2026-12-01T16:40:00.100Z"),
+    ///     Some("2026-12-01T16:40:09.350Z"),
+    /// );
+    /// assert_eq!(status.reported_duration, Some(Duration::from_millis(9250)));
+    /// ```
+    pub fn with_reported_times(mut self, created: Option<&str>, completed: Option<&str>) -> Self {
+        let parse = |text: Option<&str>| {
+            time::OffsetDateTime::parse(text?, &time::format_description::well_known::Rfc3339).ok()
+        };
+        if let (Some(created), Some(completed)) = (parse(created), parse(completed)) {
+            self.reported_duration = Duration::try_from(completed - created).ok();
+        }
         self
     }
     /// The task as a later status or result request names it.

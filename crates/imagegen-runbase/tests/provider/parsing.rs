@@ -119,6 +119,31 @@ fn statuses_snapshot() {
     snapshot!("statuses", out);
 }
 
+/// The run's own `created_at` and `completed_at` give the client the
+/// task's exact duration, which it learns its poll timing from.
+#[test]
+fn a_completed_run_reports_how_long_it_took() {
+    let done = with(
+        with(
+            run("succeeded"),
+            "output",
+            json!({"urls": ["https://cdn/x.png"]}),
+        ),
+        "completed_at",
+        json!("2025-01-01T00:00:09.250Z"),
+    );
+    assert_eq!(
+        parse(&done).reported_duration,
+        Some(std::time::Duration::from_millis(9250))
+    );
+    // Running (no completion yet), unreadable, or out of order: nothing.
+    assert_eq!(parse(&run("running")).reported_duration, None);
+    for completed in ["yesterday", "2024-12-31T23:59:59Z"] {
+        let odd = with(done.clone(), "completed_at", json!(completed));
+        assert_eq!(parse(&odd).reported_duration, None, "{completed}");
+    }
+}
+
 #[test]
 fn succeeded_carries_urls_and_failed_carries_the_message() {
     let done = parse(&with(
