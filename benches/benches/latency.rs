@@ -25,7 +25,8 @@
 //! (`completed_at`, read after the round); for a provider without it, an
 //! observer polls each task every 10 ms with the same key (those polls are
 //! not counted as the client's: requests per job are then the client's own
-//! count, creates plus `Generation::polls`).
+//! count, creates plus `Generation::polls`). `IMAGEGEN_BENCH_VERBOSE=1`
+//! also prints each job (Runbase) and each client's estimate after its run.
 //!
 //! **Saturation**: 200 jobs at once on one Runbase key at its limit (20 per
 //! 10 s, scaled): time to the first image, total time, requests, 429s, and
@@ -191,6 +192,12 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
                 ImageRequest::new(format!("a ceramic lamp, take {i}")).quality(Quality::Medium);
             let submission = client.submit(request).await.expect("submitted");
             let handle = submission.handles[0].clone();
+            let estimate = client
+                .latency_estimates()
+                .entries
+                .into_iter()
+                .max_by_key(|e| e.estimate.samples)
+                .map(|e| e.estimate);
             let observer = (!uses_completed_at).then(|| {
                 let status = format!("{url}/status?task_id={}", handle.task_id);
                 tokio::spawn(observe_finish(http.clone(), status))
@@ -201,11 +208,24 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
                 Some(observer) => Some(observer.await.expect("observer")),
                 None => None,
             };
-            (handle, known, finished, generation.polls)
+            (handle, known, finished, generation.polls, estimate)
         }
     });
     let results = join_all(runs).await;
     let after = setup.ledger(name).await;
+    let verbose = std::env::var("IMAGEGEN_BENCH_VERBOSE").is_ok_and(|v| !v.is_empty() && v != "0");
+    if verbose {
+        for entry in client.latency_estimates().entries {
+            let e = entry.estimate;
+            println!(
+                "  {name} {poller:?} estimate after the run: low {:.2} s, typical {:.2} s, high {:.2} s, {} samples",
+                setup.scale * e.low.as_secs_f64(),
+                setup.scale * e.typical.as_secs_f64(),
+                setup.scale * e.high.as_secs_f64(),
+                e.samples
+            );
+        }
+    }
     let client_requests: u64 = results.iter().map(|r| 1 + u64::from(r.3)).sum();
     let mut out = Detection {
         requests_per_job: if uses_completed_at {
@@ -231,7 +251,7 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
             setup.scaled(l.per) + setup.scaled(l.per) / 10
         });
         tokio::time::sleep(window).await;
-        for (i, (handle, known, _, _)) in results.iter().enumerate() {
+        for (i, (handle, known, _, _, estimate)) in results.iter().enumerate() {
             if i > 0 && i % 15 == 0 {
                 tokio::time::sleep(window).await;
             }
@@ -251,11 +271,26 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
             out.delays.push((known - completed) / 1000.0 * setup.scale);
             out.durations
                 .push((completed - created) / 1000.0 * setup.scale);
+            if verbose {
+                let aimed = estimate.map_or_else(String::new, |e| {
+                    format!(
+                        ", polled on low {:.2} / typical {:.2} / high {:.2} s ({} samples)",
+                        setup.scale * e.low.as_secs_f64(),
+                        setup.scale * e.typical.as_secs_f64(),
+                        setup.scale * e.high.as_secs_f64(),
+                        e.samples
+                    )
+                });
+                println!(
+                    "  job {i:>2}: task {:.2} s, delay {:.2} s, {} requests{aimed}",
+                    out.durations[i], out.delays[i], out.client_requests[i]
+                );
+            }
         }
         // The next client must find the window as empty as this one did.
         tokio::time::sleep(window).await;
     } else {
-        for (handle, known, finished, _) in &results {
+        for (handle, known, finished, _, _) in &results {
             let finished = finished.expect("observed");
             out.delays.push((known - finished) / 1000.0 * setup.scale);
             out.durations
@@ -359,13 +394,18 @@ fn main() {
         );
         println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for name in &providers {
-            let mut runs: Vec<Vec<Detection>> = vec![Vec::new(); Poller::ALL.len()];
+            // `IMAGEGEN_BENCH_POLLERS=imagegen` runs only the default client.
+            let pollers: Vec<Poller> = match std::env::var("IMAGEGEN_BENCH_POLLERS").as_deref() {
+                Ok("imagegen") => vec![Poller::Imagegen],
+                _ => Poller::ALL.to_vec(),
+            };
+            let mut runs: Vec<Vec<Detection>> = vec![Vec::new(); pollers.len()];
             for _ in 0..rounds {
-                for (i, poller) in Poller::ALL.iter().enumerate() {
+                for (i, poller) in pollers.iter().enumerate() {
                     runs[i].push(runtime.block_on(detection(&setup, name, *poller, jobs)));
                 }
             }
-            for (poller, runs) in Poller::ALL.iter().zip(runs) {
+            for (poller, runs) in pollers.iter().zip(runs) {
                 let med = |f: &dyn Fn(&Detection) -> f64| median(runs.iter().map(f).collect());
                 let task = med(&|r| mean(&r.durations));
                 let delay = med(&|r| mean(&r.delays));
@@ -396,7 +436,10 @@ fn main() {
             "\n| poller | first image | total | total / minimum ({minimum:.0} s) | requests | 429s |"
         );
         println!("|---|---:|---:|---:|---:|---:|");
-        let pollers = [Poller::Imagegen, Poller::FixedAdvised];
+        let pollers = match std::env::var("IMAGEGEN_BENCH_POLLERS").as_deref() {
+            Ok("imagegen") => vec![Poller::Imagegen],
+            _ => vec![Poller::Imagegen, Poller::FixedAdvised],
+        };
         let mut runs: Vec<Vec<Batch>> = vec![Vec::new(); pollers.len()];
         for _ in 0..rounds {
             for (i, poller) in pollers.iter().enumerate() {

@@ -27,10 +27,14 @@
 //!   finished from its `due` instant on. From then it goes **ahead of
 //!   waiting normal callers**: when 200 creates wait for a full budget, the
 //!   first tasks' results are not held back behind all of them. Before its
-//!   `due` it is not served while the budget is short: a poll of a task that
-//!   is probably still running would use a slot and, likely, find nothing
-//!   (each such poll costs a slot's whole window at the end of a batch).
-//!   Due polls go in order of their `due`.
+//!   `due` it waits behind normal callers: a poll of a task that is
+//!   probably still running would take a slot a create needs and, likely,
+//!   find nothing (each such poll costs a slot's whole window at the end of
+//!   a saturated batch). When only polls wait, a freed slot goes to the one
+//!   due soonest rather than stay idle: the polls that see a task finish
+//!   come before its `due`, and holding them back while nobody else wants
+//!   the slot would only make the result late. Due polls go in order of
+//!   their `due`.
 //! * **Creates keep most of a short budget.** While due polls and normal
 //!   callers both wait, they take turns: one due poll, then up to
 //!   [`CREATES_PER_POLL`] normal callers. The first due poll after a calm
@@ -39,6 +43,14 @@
 //!   its last create, whose task must still run after it, so creates slowed
 //!   to a trickle behind polls would leave the last windows idle while the
 //!   last tasks finish.
+//! * **The first poll of a short spell gets a slot by its due.** If a
+//!   normal caller would take the last slot free before a waiting poll is
+//!   due, the poll keeps it and starts at its due. A saturated batch's
+//!   creates take every slot the moment a window frees, so without this
+//!   its first polls, due a little later, would wait a whole window. Only
+//!   the first poll of a spell (until the queue empties): after it, due
+//!   polls take turns at freed slots, and a slot held idle would lengthen
+//!   the batch.
 //! * **No caller starves**: creates get at least `CREATES_PER_POLL` slots in
 //!   `CREATES_PER_POLL + 1` while polls wait, due polls at least one; and a
 //!   poll waits at most until its `due`.
@@ -181,6 +193,9 @@ struct State {
     /// poll; starts (and rests, when nobody contends) at
     /// [`CREATES_PER_POLL`], so the first due poll goes at once.
     normals_since_poll: u32,
+    /// A poll was served from the queue since it was last empty (see
+    /// [`State::held_for_first_poll`]).
+    polled_this_spell: bool,
     /// A queued caller is asking the shared backend: nobody else is served
     /// until it has its answer.
     asking: bool,
@@ -226,9 +241,9 @@ impl State {
         Ok(())
     }
 
-    /// The queued caller served at `at` if a slot is free then (by index),
-    /// or `None` when only polls not yet due wait.
-    fn pick(&self, at: Instant) -> Option<usize> {
+    /// The queued caller served next if a slot is free at `at` (by index),
+    /// and when it may start; `None` when nobody waits.
+    fn pick(&self, at: Instant, cap: usize, window: Duration) -> Option<(usize, Instant)> {
         let normal = self
             .queue
             .iter()
@@ -244,10 +259,60 @@ impl State {
             .min()
             .map(|(_, _, i)| i);
         match (due, normal) {
-            (Some(_), Some(normal)) if self.normals_since_poll < CREATES_PER_POLL => Some(normal),
-            (Some(poll), _) => Some(poll),
-            (None, normal) => normal,
+            (Some(_), Some(normal)) if self.normals_since_poll < CREATES_PER_POLL => {
+                Some((normal, at))
+            }
+            (Some(poll), _) => Some((poll, at)),
+            (None, Some(normal)) => Some(
+                self.held_for_first_poll(at, cap, window)
+                    .unwrap_or((normal, at)),
+            ),
+            // Only polls not yet due: nothing else wants the slot, so the
+            // one due soonest takes it rather than leave it idle.
+            (None, None) => self
+                .queue
+                .iter()
+                .enumerate()
+                .filter_map(|(i, q)| match q.priority {
+                    Priority::Poll { due } => Some((due, q.id, i)),
+                    Priority::Normal => None,
+                })
+                .min()
+                .map(|(_, _, i)| (i, at)),
         }
+    }
+
+    /// The first poll of a short spell keeps the last slot of a window: if
+    /// a normal caller taking the slot free at `at` would leave no other
+    /// slot free before a waiting poll is due, the poll due soonest gets it
+    /// at its due. Without it, a saturated batch's first polls find every
+    /// slot of the window in which they fall due taken by creates, and the
+    /// first image waits a whole window longer. Only the first poll: after
+    /// it, due polls take their turns at each freed slot, and holding slots
+    /// idle would lengthen the batch.
+    fn held_for_first_poll(
+        &self,
+        at: Instant,
+        cap: usize,
+        window: Duration,
+    ) -> Option<(usize, Instant)> {
+        if self.polled_this_spell {
+            return None;
+        }
+        let mut live = self.log.iter().filter(|&&t| t + window > at).peekable();
+        let next_free = live.peek().map_or(at, |&&t| t) + window;
+        if live.count() + 1 < cap {
+            return None;
+        }
+        self.queue
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| match q.priority {
+                Priority::Poll { due } if due > at && due < next_free => Some((due, q.id, i)),
+                _ => None,
+            })
+            .min()
+            .map(|(due, _, i)| (i, due))
     }
 
     /// Who is served next and when: the index of a queued caller and the
@@ -260,19 +325,7 @@ impl State {
             Ok(()) => now,
             Err(at) => at,
         };
-        if let Some(i) = self.pick(free) {
-            return Some((i, free));
-        }
-        // Only polls not yet due: the earliest due one, at its due.
-        self.queue
-            .iter()
-            .enumerate()
-            .filter_map(|(i, q)| match q.priority {
-                Priority::Poll { due } => Some((due, q.id, i)),
-                Priority::Normal => None,
-            })
-            .min()
-            .map(|(due, _, i)| (i, due.max(free)))
+        self.pick(free, cap, window)
     }
 
     /// Removes the queued caller `id`; wakes whoever is served next.
@@ -280,6 +333,9 @@ impl State {
         if let Some(i) = self.queue.iter().position(|q| q.id == id) {
             self.queue.remove(i);
             self.waiting -= 1;
+        }
+        if self.queue.is_empty() {
+            self.polled_this_spell = false;
         }
         if let Some((next, _)) = self.plan(now, cap, window) {
             self.queue[next].wake.notify_one();
@@ -355,6 +411,7 @@ impl RateBudget {
                 queue: Vec::new(),
                 next_id: 0,
                 normals_since_poll: CREATES_PER_POLL,
+                polled_this_spell: false,
                 asking: false,
                 shared_down_until: None,
                 shared_warned: false,
@@ -615,6 +672,9 @@ impl RateBudget {
             (Priority::Poll { .. }, true) => 0,
             (Priority::Normal, true) => state.normals_since_poll + 1,
         };
+        if matches!(priority, Priority::Poll { .. }) {
+            state.polled_this_spell = true;
+        }
         place.queued = false;
         state.leave(id, now, self.cap, self.window);
     }

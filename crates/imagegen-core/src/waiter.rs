@@ -405,15 +405,15 @@ pub(crate) struct Waiting<'a, P, R> {
 /// behind them when the budget is short (it would likely be wasted).
 ///
 /// A seed (nothing learned yet) says only the provider's typical duration,
-/// so its tasks are due at that `typical`. Waiting for the seed's `high`
-/// (1.5x) held a saturated batch's first wave a whole rate window behind
-/// creates: the window's slots all free at once, before any poll was due.
-/// A seed that guesses short costs at most the polls' share of a short
-/// budget (one slot in [`CREATES_PER_POLL`](crate::rate::CREATES_PER_POLL)
-/// + 1), and only until the first task finishes and teaches the estimate.
+/// so its tasks are due a quarter past that `typical` (halfway to the
+/// seed's `high`): late enough that a first poll rarely finds the task
+/// still running, where each poll found running costs a saturated batch a
+/// whole window at its end; early enough that the rate budget's slot kept
+/// for the first poll of a short spell (see [`crate::rate`]) hands out a
+/// saturated batch's first image within two windows.
 pub(crate) fn probably_done(estimate: &LatencyEstimate) -> Duration {
     if !estimate.is_learned() {
-        return estimate.typical;
+        return estimate.typical.mul_f64(1.25);
     }
     let spread = estimate.high.saturating_sub(estimate.low);
     estimate.high.saturating_add(spread / 4)
@@ -493,17 +493,25 @@ where
     // the last interval (or since it was last seen running); polled late
     // (held back by the rate budget, or resumed late), only since it was
     // last seen running, if it was.
-    let observe = |pending: Option<Duration>, done: Duration, on_time: bool| {
-        let after = match (on_time && !late_start, pending) {
-            (true, pending) => Some(
-                pending
-                    .unwrap_or_default()
-                    .max(done.saturating_sub(interval)),
-            ),
-            (false, pending) => pending,
+    let observe =
+        |status: &TaskStatus, pending: Option<Duration>, done: Duration, on_time: bool| {
+            if let Some(took) = status.reported_duration {
+                // The provider's own clock: exact, however late the poll.
+                return Observation {
+                    after: Some(took),
+                    done: took,
+                };
+            }
+            let after = match (on_time && !late_start, pending) {
+                (true, pending) => Some(
+                    pending
+                        .unwrap_or_default()
+                        .max(done.saturating_sub(interval)),
+                ),
+                (false, pending) => pending,
+            };
+            Observation { after, done }
         };
-        Observation { after, done }
-    };
 
     loop {
         tokio::select! {
@@ -524,7 +532,7 @@ where
                 {
                     tracing::debug!(provider, task_id, "finished, as a webhook hint confirmed");
                     if status.state == TaskState::Succeeded {
-                        outcome.observed = Some(observe(pending, since_create(), true));
+                        outcome.observed = Some(observe(&status, pending, since_create(), true));
                     }
                     outcome.result = Ok(status);
                     return outcome;
@@ -580,7 +588,7 @@ where
         match result {
             Ok(status) if status.state.is_terminal() => {
                 if status.state == TaskState::Succeeded {
-                    outcome.observed = Some(observe(pending, polled_at, on_time));
+                    outcome.observed = Some(observe(&status, pending, polled_at, on_time));
                 }
                 outcome.result = Ok(status);
                 return outcome;

@@ -22,6 +22,8 @@ use crate::{
 struct Timed {
     caps: Capabilities,
     durations: Vec<Duration>,
+    /// Whether a finished task's status reports how long it took.
+    reports_duration: bool,
     state: Mutex<TimedState>,
 }
 
@@ -41,8 +43,14 @@ impl Timed {
                 .iter()
                 .map(|&s| Duration::from_secs_f64(s))
                 .collect(),
+            reports_duration: false,
             state: Mutex::new(TimedState::default()),
         })
+    }
+    fn reporting_durations(durations: &[f64]) -> Arc<Timed> {
+        let mut timed = Arc::into_inner(Timed::new(durations)).expect("one owner");
+        timed.reports_duration = true;
+        Arc::new(timed)
     }
     fn polls_of(&self, task: &str) -> Vec<Duration> {
         let state = self.state.lock().unwrap();
@@ -87,15 +95,18 @@ impl ImageProvider for Timed {
         let mut state = self.state.lock().unwrap();
         let now = Instant::now();
         state.calls.push((task.id.clone(), now));
-        let (_, finishes) = state.tasks[&task.id];
+        let (created, finishes) = state.tasks[&task.id];
         if now >= finishes {
-            Ok(
+            let mut done =
                 TaskStatus::new(task.id.clone(), TaskState::Succeeded).with_outputs(vec![
                     crate::ImageOutput::Url {
                         url: format!("https://images.invalid/{}.png", task.id),
                     },
-                ]),
-            )
+                ]);
+            if self.reports_duration {
+                done.reported_duration = Some(finishes - created);
+            }
+            Ok(done)
         } else {
             Ok(TaskStatus::new(task.id.clone(), TaskState::Running))
         }
@@ -157,6 +168,32 @@ async fn waits_learn_and_then_poll_shortly_before_the_finish() {
         (7.0..10.5).contains(&secs(estimate.typical)),
         "{estimate:?}"
     );
+}
+
+/// A provider that reports how long a task took teaches the estimate that
+/// duration exactly, where a late poll alone says only "within the last
+/// interval".
+#[tokio::test(start_paused = true)]
+async fn a_reported_duration_is_learned_exactly_however_late_the_poll() {
+    let learned = |timed: Arc<Timed>| async move {
+        // A fixed 10 s poller: the 3 s task is seen done 7 s late.
+        let client = client(&timed)
+            .poll_policy(crate::PollPolicy::fixed(Duration::from_secs(10)))
+            .build()
+            .unwrap();
+        client.generate(ImageRequest::new("lamp")).await.unwrap();
+        assert_eq!(timed.polls_of("t0"), [Duration::from_secs(10)]);
+        client.latency_estimates().entries[0].estimate
+    };
+    let exact = learned(Timed::reporting_durations(&[3.0])).await;
+    assert_eq!(exact.samples, 1);
+    assert_eq!(exact.typical, Duration::from_secs(3));
+    // A fifth either side until more tasks teach the spread.
+    assert!((2.39..2.41).contains(&secs(exact.low)), "{exact:?}");
+    assert!((3.74..3.76).contains(&secs(exact.high)), "{exact:?}");
+    // Without the report: somewhere in the last interval, (0 s, 10 s].
+    let bounded = learned(Timed::new(&[3.0])).await;
+    assert_eq!(bounded.high, Duration::from_secs(10), "{bounded:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -293,6 +330,7 @@ async fn a_finished_task_is_seen_before_the_creates_waiting_for_a_full_budget() 
             ..tests_support::polled_api()
         },
         durations: vec![Duration::from_secs(1)],
+        reports_duration: false,
         state: Mutex::default(),
     });
     let mut snapshot = LatencyEstimates::default();
@@ -316,9 +354,11 @@ async fn a_finished_task_is_seen_before_the_creates_waiting_for_a_full_budget() 
     });
     let done = join_all(jobs).await;
     let first = done.iter().min().unwrap();
-    // The window is 1.1 s: the first two tasks finish at 1 s and are seen
-    // in the second window, not after all eight creates (four windows).
-    assert_eq!(*first, Duration::from_millis(2200), "{done:?}");
+    // The window is 1.1 s: the first two tasks finish at 1 s and are due
+    // at 1.15 s; the second window's last slot is kept for the first poll,
+    // not taken by a create (the next slot frees only at 2.2 s, four
+    // windows for all eight creates).
+    assert_eq!(*first, Duration::from_millis(1150), "{done:?}");
     let calls = timed.calls();
     let creates: Vec<Instant> = calls
         .iter()

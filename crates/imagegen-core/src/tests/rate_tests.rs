@@ -217,7 +217,7 @@ async fn a_due_poll_goes_ahead_of_waiting_creates() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_poll_not_yet_due_waits_behind_creates_until_it_is_due() {
+async fn a_poll_not_yet_due_waits_behind_creates_but_not_for_an_idle_slot() {
     let budget = Arc::new(RateBudget::new(limit(1, 1000)));
     let order = Arc::new(Mutex::new(Vec::new()));
     let t0 = Instant::now();
@@ -241,38 +241,106 @@ async fn a_poll_not_yet_due_waits_behind_creates_until_it_is_due() {
         task.await.unwrap();
     }
     let order = order.lock().unwrap().clone();
+    // The slot free at 1.1 s goes to a create (another frees at 2.2 s,
+    // before the poll is due); the one free at 2.2 s is the last before
+    // its due, and the first poll of the spell keeps it until then.
     assert_eq!(
         order,
         [
             ("create 0".to_owned(), ms(1100)),
-            ("create 1".to_owned(), ms(2200)),
-            ("poll".to_owned(), ms(3300)),
-            ("create 2".to_owned(), ms(4400)),
+            ("poll".to_owned(), ms(2500)),
+            ("create 1".to_owned(), ms(3600)),
+            ("create 2".to_owned(), ms(4700)),
         ]
     );
-    // Alone in the queue, with room, a poll not yet due still waits for
-    // its due, and no longer.
+    // With nobody else waiting, a poll not yet due takes the first slot
+    // that frees: it is how a task finishing early is seen.
     tokio::time::sleep(ms(1100)).await;
     let start_at = Instant::now();
     budget.acquire().await;
     let later = Priority::Poll {
-        due: start_at + ms(700),
-    };
-    budget.acquire_with(later).await;
-    assert_eq!(
-        start_at.elapsed(),
-        ms(1100),
-        "the window, then due long before"
-    );
-    tokio::time::sleep(ms(1100)).await;
-    let start_at = Instant::now();
-    budget.acquire().await;
-    let late = Priority::Poll {
         due: start_at + ms(5000),
     };
-    // The fast path is open and the window full: it queues, and waits.
-    budget.acquire_with(late).await;
-    assert_eq!(start_at.elapsed(), ms(5000));
+    budget.acquire_with(later).await;
+    assert_eq!(start_at.elapsed(), ms(1100), "the window, not its due");
+    // Two not yet due: the one due sooner goes first.
+    tokio::time::sleep(ms(1100)).await;
+    let t1 = Instant::now();
+    budget.acquire().await;
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let tasks = [
+        start(
+            &budget,
+            &order,
+            "due at 9 s".into(),
+            Priority::Poll { due: t1 + ms(9000) },
+            ms(0),
+            t1,
+        ),
+        start(
+            &budget,
+            &order,
+            "due at 3 s".into(),
+            Priority::Poll { due: t1 + ms(3000) },
+            ms(1),
+            t1,
+        ),
+    ];
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    assert_eq!(
+        order,
+        [
+            ("due at 3 s".to_owned(), ms(1100)),
+            ("due at 9 s".to_owned(), ms(2200)),
+        ]
+    );
+}
+
+/// A saturated window frees all its slots at once: creates take all but
+/// the last, which waits for the first poll's due; the second poll takes
+/// its turn at the next freed slots, with no slot held for it.
+#[tokio::test(start_paused = true)]
+async fn the_first_poll_of_a_short_spell_keeps_the_last_slot_until_its_due() {
+    let budget = Arc::new(RateBudget::new(limit(4, 1000)));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let t0 = Instant::now();
+    for _ in 0..4 {
+        budget.acquire().await;
+    }
+    let ms = Duration::from_millis;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let name = format!("create {i}");
+        tasks.push(start(&budget, &order, name, Priority::Normal, ms(i), t0));
+    }
+    for (name, due) in [("poll A", 1500), ("poll B", 2400)] {
+        let due = Priority::Poll { due: t0 + ms(due) };
+        tasks.push(start(&budget, &order, name.into(), due, ms(10), t0));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    let got: Vec<(&str, u128)> = order
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_millis()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("create 0", 1100),
+            ("create 1", 1100),
+            ("create 2", 1100),
+            ("poll A", 1500),
+            ("create 3", 2200),
+            ("create 4", 2200),
+            ("create 5", 2200),
+            ("poll B", 2600),
+        ]
+    );
 }
 
 /// Queues `creates` creates, then `polls` polls due at once, behind a
