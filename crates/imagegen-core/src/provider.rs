@@ -329,8 +329,8 @@ pub struct TaskStatus {
     #[serde(default, skip_serializing_if = "TaskLinks::is_empty")]
     pub links: TaskLinks,
     /// How long the task took from its create to done by the provider's
-    /// own clock, when its answer says (Runbase's `created_at` and
-    /// `completed_at`). The client learns task durations from it exactly,
+    /// own clock, when its answer says (Runbase's and Replicate's
+    /// `created_at` and `completed_at`). The client learns task durations from it exactly,
     /// however late its poll came.
     #[serde(
         default,
@@ -407,9 +407,18 @@ impl TaskStatus {
     /// );
     /// assert_eq!(status.reported_duration, Some(Duration::from_millis(9250)));
     /// ```
-    pub fn with_reported_times(mut self, created: Option<&str>, completed: Option<&str>) -> Self {
-        let parse = |text: Option<&str>| {
-            time::OffsetDateTime::parse(text?, &time::format_description::well_known::Rfc3339).ok()
+    pub fn with_reported_times<S: AsRef<str>>(
+        mut self,
+        created: Option<S>,
+        completed: Option<S>,
+    ) -> Self {
+        let parse = |text: Option<S>| {
+            let text = text?;
+            time::OffsetDateTime::parse(
+                text.as_ref(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()
         };
         if let (Some(created), Some(completed)) = (parse(created), parse(completed)) {
             self.reported_duration = Duration::try_from(completed - created).ok();

@@ -138,6 +138,7 @@ fn read(answer: &HttpResponse) -> Result<TaskStatus, Error> {
     let get = links.get.or(answer.header("location").map(Into::into));
     let task = TaskStatus::new(prediction.id, state).with_raw_status(prediction.status);
     task.with_links(TaskLinks::new(get, None, links.cancel))
+        .with_reported_times(prediction.created_at, prediction.completed_at)
         .with_urls(urls.unwrap_or_default())
 }
 

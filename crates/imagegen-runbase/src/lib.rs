@@ -95,7 +95,7 @@ fn read_run(answer: &HttpResponse) -> Result<TaskStatus, Error> {
     };
     TaskStatus::new(run.id, state)
         .with_raw_status(run.status)
-        .with_reported_times(run.created_at.as_deref(), run.completed_at.as_deref())
+        .with_reported_times(run.created_at, run.completed_at)
         .with_urls(urls)
 }
 

@@ -82,6 +82,26 @@ fn every_status_maps() {
 
 /// A create answers a prediction too: finished within the hold, or still
 /// running, to be polled at its `urls.get`, else at its `Location`.
+/// `created_at` and `completed_at` give the client the prediction's exact
+/// duration, which it learns its poll timing from.
+#[test]
+fn a_completed_prediction_reports_how_long_it_took() {
+    let times = json!({
+        "output": ["https://replicate.delivery/xezq/a/output_0.png"],
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "started_at": "2026-01-01T00:00:01.000Z",
+        "completed_at": "2026-01-01T00:00:09.500Z"
+    });
+    let done = polled(&prediction("succeeded", times)).unwrap();
+    assert_eq!(
+        done.reported_duration,
+        Some(std::time::Duration::from_millis(9500))
+    );
+    let running = json!({"created_at": "2026-01-01T00:00:00.000Z"});
+    let running = polled(&prediction("processing", running)).unwrap();
+    assert_eq!(running.reported_duration, None);
+}
+
 #[test]
 fn a_create_answers_a_prediction() {
     let done = prediction(
