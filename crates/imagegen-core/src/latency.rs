@@ -15,8 +15,9 @@
 //! says only "done by then" (an upper bound, which moves only the quantiles
 //! above it). A provider that reports its own creation and completion
 //! times ([`TaskStatus::reported_duration`](crate::TaskStatus::reported_duration):
-//! Runbase, Replicate) gives the duration exactly, however late the poll. Steps start large (the first observation replaces the
-//! provider's seed outright) and shrink to `η = 0.05`, so the estimate
+//! Runbase, Replicate) gives the duration exactly, however late the poll.
+//! Steps start large (the first observation replaces the provider's seed
+//! outright) and shrink to `η = 0.05`, so the estimate
 //! follows a provider that gets slower or faster within a few dozen tasks
 //! without jumping at every outlier.
 //!
