@@ -216,14 +216,8 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
     let verbose = std::env::var("IMAGEGEN_BENCH_VERBOSE").is_ok_and(|v| !v.is_empty() && v != "0");
     if verbose {
         for entry in client.latency_estimates().entries {
-            let e = entry.estimate;
-            println!(
-                "  {name} {poller:?} estimate after the run: low {:.2} s, typical {:.2} s, high {:.2} s, {} samples",
-                setup.scale * e.low.as_secs_f64(),
-                setup.scale * e.typical.as_secs_f64(),
-                setup.scale * e.high.as_secs_f64(),
-                e.samples
-            );
+            let estimate = describe(&entry.estimate, setup.scale);
+            println!("  {name} {poller:?} estimate after the run: {estimate}");
         }
     }
     let client_requests: u64 = results.iter().map(|r| 1 + u64::from(r.3)).sum();
@@ -273,13 +267,7 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
                 .push((completed - created) / 1000.0 * setup.scale);
             if verbose {
                 let aimed = estimate.map_or_else(String::new, |e| {
-                    format!(
-                        ", polled on low {:.2} / typical {:.2} / high {:.2} s ({} samples)",
-                        setup.scale * e.low.as_secs_f64(),
-                        setup.scale * e.typical.as_secs_f64(),
-                        setup.scale * e.high.as_secs_f64(),
-                        e.samples
-                    )
+                    format!(", polled on {}", describe(&e, setup.scale))
                 });
                 println!(
                     "  job {i:>2}: task {:.2} s, delay {:.2} s, {} requests{aimed}",
@@ -298,6 +286,18 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
         }
     }
     out
+}
+
+/// An estimate in real-time seconds.
+fn describe(estimate: &imagegen::LatencyEstimate, scale: f64) -> String {
+    let secs = |d: Duration| scale * d.as_secs_f64();
+    format!(
+        "low {:.2} / typical {:.2} / high {:.2} s ({} samples)",
+        secs(estimate.low),
+        secs(estimate.typical),
+        secs(estimate.high),
+        estimate.samples
+    )
 }
 
 /// What one saturated batch measured (real-time seconds).

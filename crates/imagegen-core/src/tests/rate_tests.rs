@@ -67,10 +67,7 @@ async fn waiters_are_served_in_order_and_never_overtaken() {
         }));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let order = order.lock().unwrap().clone();
+    let order = starts(tasks, &order).await;
     assert_eq!(
         order,
         [
@@ -187,6 +184,17 @@ fn start(
     })
 }
 
+/// Waits for every task, then returns who started when.
+async fn starts<T: Clone>(
+    tasks: impl IntoIterator<Item = tokio::task::JoinHandle<()>>,
+    order: &Arc<Mutex<Vec<T>>>,
+) -> Vec<T> {
+    for task in tasks {
+        task.await.unwrap();
+    }
+    order.lock().unwrap().clone()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_due_poll_goes_ahead_of_waiting_creates() {
     let budget = Arc::new(RateBudget::new(limit(2, 1000)));
@@ -203,10 +211,7 @@ async fn a_due_poll_goes_ahead_of_waiting_creates() {
     // Arrives last, probably finished since 500 ms: first when room frees.
     let due = Priority::Poll { due: t0 + ms(500) };
     tasks.push(start(&budget, &order, "poll".into(), due, ms(10), t0));
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let order = order.lock().unwrap().clone();
+    let order = starts(tasks, &order).await;
     let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -237,10 +242,7 @@ async fn a_poll_not_yet_due_waits_behind_creates_but_not_for_an_idle_slot() {
             t0,
         ));
     }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let order = order.lock().unwrap().clone();
+    let order = starts(tasks, &order).await;
     // The slot free at 1.1 s goes to a create (another frees at 2.2 s,
     // before the poll is due); the one free at 2.2 s is the last before
     // its due, and the first poll of the spell keeps it until then.
@@ -286,10 +288,7 @@ async fn a_poll_not_yet_due_waits_behind_creates_but_not_for_an_idle_slot() {
             t1,
         ),
     ];
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let order = order.lock().unwrap().clone();
+    let order = starts(tasks, &order).await;
     assert_eq!(
         order,
         [
@@ -320,10 +319,7 @@ async fn the_first_poll_of_a_short_spell_keeps_the_last_slot_until_its_due() {
         let due = Priority::Poll { due: t0 + ms(due) };
         tasks.push(start(&budget, &order, name.into(), due, ms(10), t0));
     }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let order = order.lock().unwrap().clone();
+    let order = starts(tasks, &order).await;
     let got: Vec<(&str, u128)> = order
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_millis()))
@@ -361,10 +357,7 @@ async fn contend(creates: usize, polls: usize) -> Vec<String> {
         let due = Priority::Poll { due: t0 };
         tasks.push(start(&budget, &order, format!("poll {i}"), due, ms(1), t0));
     }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let order = order.lock().unwrap().clone();
+    let order = starts(tasks, &order).await;
     for pair in order.windows(2) {
         assert!(pair[1].1 - pair[0].1 >= budget.window());
     }
