@@ -21,12 +21,12 @@
 //!
 //! All four are the same `Client` (same rate budget, retries, transport);
 //! only the poll policy differs. Detection delay = when `wait` returned
-//! minus when the task finished at the sim: Runbase's run object says
-//! (`completed_at`, read after the round); for a provider without it, an
-//! observer polls each task every 10 ms with the same key (those polls are
-//! not counted as the client's: requests per job are then the client's own
-//! count, creates plus `Generation::polls`). `IMAGEGEN_BENCH_VERBOSE=1`
-//! also prints each job (Runbase) and each client's estimate after its run.
+//! minus when the task finished at the sim (`SimHandle::task_times`, the
+//! simulator's own record, for every provider alike); requests per job =
+//! what the simulator's ledger counted for the provider (creates, polls,
+//! refusals) over the jobs. `IMAGEGEN_BENCH_VERBOSE=1` also prints each job
+//! and the estimate it was polled on, and each client's estimates after
+//! its run; `IMAGEGEN_BENCH_POLLERS=imagegen` runs only the default client.
 //!
 //! **Saturation**: 200 jobs at once on one Runbase key at its limit (20 per
 //! 10 s, scaled): time to the first image, total time, requests, 429s, and
@@ -45,7 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use imagegen::{Client, ImageRequest, PollPolicy, Quality};
 use imagegen_benches::interleave::median;
-use imagegen_benches::scaled::{KEY, ScaledSim};
+use imagegen_benches::scaled::ScaledSim;
 use tokio::sync::Semaphore;
 
 /// Jobs counted as the cold start: the first two waves of four.
@@ -56,27 +56,6 @@ fn now_ms() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64() * 1000.0)
         .unwrap_or(0.0)
-}
-
-/// Unix milliseconds of `2026-12-01T16:40:00.123Z`.
-fn parse_rfc3339_ms(text: &str) -> Option<f64> {
-    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':');
-    let (hh, mm) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let ss: f64 = t.next()?.parse().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss) * 1000.0)
 }
 
 /// One poller to compare.
@@ -154,38 +133,12 @@ struct Detection {
     rate_limited: u64,
 }
 
-/// When a task finished at the sim (Unix ms), by an observer polling it
-/// every 10 ms (for providers whose status carries no completion time).
-async fn observe_finish(http: reqwest::Client, status_url: String) -> f64 {
-    loop {
-        let done = match http.get(&status_url).bearer_auth(KEY).send().await {
-            Ok(answer) => answer
-                .text()
-                .await
-                .map(|body| body.contains("SUCCESS") || body.contains("\"status\":1"))
-                .unwrap_or(false),
-            Err(_) => false,
-        };
-        if done {
-            return now_ms() - 5.0;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> Detection {
     let client = setup.client(name, poller);
-    let http = reqwest::Client::new();
-    let url = format!(
-        "{}{}",
-        setup.sim.sim.base_url(),
-        imagegen::registration(name).unwrap().spec.sim_path
-    );
-    let uses_completed_at = name == "runbase";
     let before = setup.ledger(name).await;
     let gate = Arc::new(Semaphore::new(4));
     let runs = (0..jobs).map(|i| {
-        let (client, gate, http, url) = (client.clone(), gate.clone(), http.clone(), url.clone());
+        let (client, gate) = (client.clone(), gate.clone());
         async move {
             let _slot = gate.acquire().await.expect("open");
             let request =
@@ -198,21 +151,22 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
                 .into_iter()
                 .max_by_key(|e| e.estimate.samples)
                 .map(|e| e.estimate);
-            let observer = (!uses_completed_at).then(|| {
-                let status = format!("{url}/status?task_id={}", handle.task_id);
-                tokio::spawn(observe_finish(http.clone(), status))
-            });
             let generation = client.wait(&handle).await.expect("generated");
-            let known = now_ms();
-            let finished = match observer {
-                Some(observer) => Some(observer.await.expect("observer")),
-                None => None,
-            };
-            (handle, known, finished, generation.polls, estimate)
+            (handle, now_ms(), generation.polls, estimate)
         }
     });
     let results = join_all(runs).await;
     let after = setup.ledger(name).await;
+    let sent = after.creates_accepted + after.polls + after.errors_sent
+        - before.creates_accepted
+        - before.polls
+        - before.errors_sent;
+    let mut out = Detection {
+        requests_per_job: sent as f64 / jobs as f64,
+        rate_limited: after.rate_limited - before.rate_limited,
+        client_requests: results.iter().map(|r| 1.0 + f64::from(r.2)).collect(),
+        ..Detection::default()
+    };
     let verbose = std::env::var("IMAGEGEN_BENCH_VERBOSE").is_ok_and(|v| !v.is_empty() && v != "0");
     if verbose {
         for entry in client.latency_estimates().entries {
@@ -220,70 +174,37 @@ async fn detection(setup: &Setup, name: &str, poller: Poller, jobs: usize) -> De
             println!("  {name} {poller:?} estimate after the run: {estimate}");
         }
     }
-    let client_requests: u64 = results.iter().map(|r| 1 + u64::from(r.3)).sum();
-    let mut out = Detection {
-        requests_per_job: if uses_completed_at {
-            (after.creates_accepted + after.polls + after.errors_sent
-                - before.creates_accepted
-                - before.polls
-                - before.errors_sent) as f64
-                / jobs as f64
-        } else {
-            client_requests as f64 / jobs as f64
-        },
-        rate_limited: after.rate_limited - before.rate_limited,
-        client_requests: results.iter().map(|r| 1.0 + f64::from(r.3)).collect(),
-        ..Detection::default()
+    let unix_ms = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    if uses_completed_at {
-        // Let the rate window clear, then read each run's times, paced.
-        let limit = imagegen::registration(name)
-            .unwrap()
-            .capabilities()
-            .rate_limit;
-        let window = limit.map_or(Duration::ZERO, |l| {
-            setup.scaled(l.per) + setup.scaled(l.per) / 10
-        });
-        tokio::time::sleep(window).await;
-        for (i, (handle, known, _, _, estimate)) in results.iter().enumerate() {
-            if i > 0 && i % 15 == 0 {
-                tokio::time::sleep(window).await;
-            }
-            let run: serde_json::Value = http
-                .get(format!("{url}/runs/{}", handle.task_id))
-                .bearer_auth(KEY)
-                .send()
-                .await
-                .expect("run")
-                .json()
-                .await
-                .expect("run JSON");
-            let created =
-                parse_rfc3339_ms(run["created_at"].as_str().expect("created_at")).expect("a date");
-            let completed = parse_rfc3339_ms(run["completed_at"].as_str().expect("completed_at"))
-                .expect("a date");
-            out.delays.push((known - completed) / 1000.0 * setup.scale);
-            out.durations
-                .push((completed - created) / 1000.0 * setup.scale);
-            if verbose {
-                let aimed = estimate.map_or_else(String::new, |e| {
-                    format!(", polled on {}", describe(&e, setup.scale))
-                });
-                println!(
-                    "  job {i:>2}: task {:.2} s, delay {:.2} s, {} requests{aimed}",
-                    out.durations[i], out.delays[i], out.client_requests[i]
-                );
-            }
+    for (i, (handle, known, _, estimate)) in results.iter().enumerate() {
+        let (created, finished) = setup
+            .sim
+            .sim
+            .task_times(&handle.task_id)
+            .expect("the simulator holds the task");
+        let (created, finished) = (unix_ms(created), unix_ms(finished));
+        out.delays.push((known - finished) / 1000.0 * setup.scale);
+        out.durations
+            .push((finished - created) / 1000.0 * setup.scale);
+        if verbose {
+            let aimed = estimate.map_or_else(String::new, |e| {
+                format!(", polled on {}", describe(&e, setup.scale))
+            });
+            println!(
+                "  job {i:>2}: task {:.2} s, delay {:.2} s, {} requests{aimed}",
+                out.durations[i], out.delays[i], out.client_requests[i]
+            );
         }
-        // The next client must find the window as empty as this one did.
-        tokio::time::sleep(window).await;
-    } else {
-        for (handle, known, finished, _, _) in &results {
-            let finished = finished.expect("observed");
-            out.delays.push((known - finished) / 1000.0 * setup.scale);
-            out.durations
-                .push((finished - handle.submitted_at as f64) / 1000.0 * setup.scale);
-        }
+    }
+    // The next client must find the rate window as empty as this one did.
+    if let Some(limit) = imagegen::registration(name)
+        .expect("registered")
+        .capabilities()
+        .rate_limit
+    {
+        tokio::time::sleep(setup.scaled(limit.per) + setup.scaled(limit.per) / 10).await;
     }
     out
 }

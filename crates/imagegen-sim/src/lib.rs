@@ -369,6 +369,15 @@ impl SimHandle {
         self.state.id_mode
     }
 
+    /// When task `id` was created and when it ends (completes, fails or
+    /// is stopped), by the simulator's wall clock, whatever its provider:
+    /// what a benchmark measures a client's detection delay against.
+    pub fn task_times(&self, id: &str) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
+        self.state.tasks.with_id(id, |task| {
+            (task.created_wall.into(), task.end_wall().into())
+        })
+    }
+
     /// Number of tasks held in memory.
     pub fn tasks_in_store(&self) -> usize {
         self.state.tasks.len()

@@ -229,6 +229,13 @@ async fn statuses_cancel_and_deadlines() {
     let a = create(&sim, &[], &json!({"input": {"prompt": "walk"}})).await;
     let (seen, _) = until_done(a.body["urls"]["get"].as_str().unwrap()).await;
     assert_eq!(seen, ["starting", "processing", "succeeded"]);
+    // The simulator's own record of when it ran, as benchmarks read it.
+    let (created, ended) = sim.task_times(a.body["id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        ended.duration_since(created).ok(),
+        Some(Duration::from_millis(450))
+    );
+    assert_eq!(sim.task_times("no-such-prediction"), None);
 
     // Cancelled by the user: canceled, charged.
     let b = create(&sim, &[], &json!({"input": {"prompt": "cancel me"}})).await;
@@ -272,6 +279,12 @@ async fn statuses_cancel_and_deadlines() {
     let (seen, done) = until_done(e.body["urls"]["get"].as_str().unwrap()).await;
     assert_eq!(seen.last().unwrap(), "canceled");
     assert!(done.body["output"].is_null() && done.body["error"].is_null());
+    let (created, ended) = sim.task_times(e.body["id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        ended.duration_since(created).ok(),
+        Some(Duration::from_millis(250)),
+        "ends when stopped"
+    );
 
     let l = sim.ledger().entry("replicate", KEY).cloned().unwrap();
     assert_eq!((l.credits_charged, l.credits_refunded), (4, 1));
