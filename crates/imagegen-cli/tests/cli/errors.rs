@@ -1,15 +1,7 @@
 //! Every bad input: one `error:` line (plus `hint:`), a documented exit code,
 //! and nothing sent.
 
-use crate::support::{TestSim, imagegen, text};
-
-/// Runs and returns (exit code, stderr).
-fn fails(cmd: &mut assert_cmd::Command) -> (i32, String) {
-    let out = cmd.output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(stdout.is_empty(), "nothing on stdout on error: {stdout}");
-    (out.status.code().unwrap(), stderr)
-}
+use crate::support::{TestSim, fails, imagegen};
 
 #[test]
 fn unknown_provider_is_a_usage_error_with_a_suggestion() {

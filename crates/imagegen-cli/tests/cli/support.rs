@@ -103,6 +103,15 @@ pub fn text(out: &std::process::Output) -> (String, String) {
     )
 }
 
+/// Runs a command that must fail and returns (exit code, stderr); nothing
+/// may reach stdout.
+pub fn fails(cmd: &mut assert_cmd::Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.is_empty(), "nothing on stdout on error: {stdout}");
+    (out.status.code().unwrap(), stderr)
+}
+
 /// Width and height of a PNG file.
 pub fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());

@@ -16,7 +16,7 @@ use imagegen_jobs::{JobState, NewJob, PgStore};
 use imagegen_sim::{FaultConfig, SimConfig};
 use imagegen_test_support::postgres::TestDatabase;
 
-use crate::support::{TestSim, imagegen, pngs, prompts, signal, text};
+use crate::support::{TestSim, fails, imagegen, pngs, prompts, signal, text};
 
 /// Hang protection only: every wait below ends as soon as its condition
 /// holds; this bounds a run that would otherwise never end.
@@ -417,14 +417,6 @@ fn an_app_enqueues_100_generations_through_the_library_and_two_following_workers
     let ledger = sim.sim().ledger().totals("runbase");
     assert_eq!(ledger.creates_charged, 100, "{ledger:?}");
     assert_eq!(ledger.duplicate_creates, 0, "{ledger:?}");
-}
-
-/// Runs and returns (exit code, stderr); nothing may reach stdout.
-fn fails(cmd: &mut assert_cmd::Command) -> (i32, String) {
-    let out = cmd.output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(stdout.is_empty(), "nothing on stdout on error: {stdout}");
-    (out.status.code().unwrap(), stderr)
 }
 
 #[test]
