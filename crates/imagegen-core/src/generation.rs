@@ -51,6 +51,21 @@ pub struct TaskHandle {
     /// finished status, inline image bytes included (base64 in JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<TaskStatus>,
+    /// When this process made the handle, by the runtime's clock (see
+    /// [`TaskHandle::age`]); not stored.
+    #[serde(skip)]
+    made: MadeAt,
+}
+
+/// The runtime's instant a handle was made in this process. Not part of a
+/// handle's identity: a handle read back from a journal is the same task.
+#[derive(Debug, Clone, Copy, Default)]
+struct MadeAt(Option<tokio::time::Instant>);
+
+impl PartialEq for MadeAt {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl TaskHandle {
@@ -67,6 +82,21 @@ impl TaskHandle {
             request,
             submitted_at: unix_ms_now(),
             finished: None,
+            made: MadeAt(Some(tokio::time::Instant::now())),
+        }
+    }
+
+    /// How long ago the create was accepted. By the runtime's clock when
+    /// this process made the handle (so paused-time tests see exact
+    /// schedules, where `submitted_at`'s wall-clock milliseconds would put
+    /// a poll a millisecond early), unless `submitted_at` says the create is
+    /// more than a second older than that: a handle rebuilt from a record
+    /// (a resumed task), whose age only the wall clock knows.
+    pub(crate) fn age(&self) -> Duration {
+        let wall = Duration::from_millis(unix_ms_now().saturating_sub(self.submitted_at));
+        match self.made.0 {
+            Some(made) if wall <= made.elapsed() + Duration::from_secs(1) => made.elapsed(),
+            _ => wall,
         }
     }
 
@@ -312,5 +342,31 @@ pub(crate) fn add_usage(total: Option<TokenUsage>, more: Option<TokenUsage>) -> 
                 total_tokens: a.total_tokens + b.total_tokens,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handle_made_here_ages_by_the_runtime_clock_and_a_record_by_the_wall_clock() {
+        let handle = TaskHandle::new("runbase", "run_1", ImageRequest::new("lamp"));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // Paused time: exactly, whatever the wall clock did meanwhile.
+        assert_eq!(handle.age(), Duration::from_secs(5));
+        // The same handle read back from a journal: only the wall clock knows.
+        let json = serde_json::to_string(&handle).unwrap();
+        let read: TaskHandle = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, handle, "the same task");
+        assert!(read.age() < Duration::from_secs(1), "{:?}", read.age());
+        // Rebuilt from a record of a create a minute ago.
+        let mut resumed = TaskHandle::new("runbase", "run_1", ImageRequest::new("lamp"));
+        resumed.submitted_at = unix_ms_now() - 60_000;
+        let age = resumed.age();
+        assert!(
+            age >= Duration::from_secs(60) && age < Duration::from_secs(61),
+            "{age:?}"
+        );
     }
 }

@@ -248,16 +248,7 @@ impl State {
             .queue
             .iter()
             .position(|q| q.priority == Priority::Normal);
-        let due = self
-            .queue
-            .iter()
-            .enumerate()
-            .filter_map(|(i, q)| match q.priority {
-                Priority::Poll { due } if due <= at => Some((due, q.id, i)),
-                _ => None,
-            })
-            .min()
-            .map(|(_, _, i)| i);
+        let due = self.soonest_poll(|due| due <= at).map(|(i, _)| i);
         match (due, normal) {
             (Some(_), Some(normal)) if self.normals_since_poll < CREATES_PER_POLL => {
                 Some((normal, at))
@@ -269,17 +260,22 @@ impl State {
             ),
             // Only polls not yet due: nothing else wants the slot, so the
             // one due soonest takes it rather than leave it idle.
-            (None, None) => self
-                .queue
-                .iter()
-                .enumerate()
-                .filter_map(|(i, q)| match q.priority {
-                    Priority::Poll { due } => Some((due, q.id, i)),
-                    Priority::Normal => None,
-                })
-                .min()
-                .map(|(_, _, i)| (i, at)),
+            (None, None) => self.soonest_poll(|_| true).map(|(i, _)| (i, at)),
         }
+    }
+
+    /// The queued poll due soonest among those whose `due` passes `which`
+    /// (ties in arrival order): its index and due.
+    fn soonest_poll(&self, which: impl Fn(Instant) -> bool) -> Option<(usize, Instant)> {
+        self.queue
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| match q.priority {
+                Priority::Poll { due } if which(due) => Some((due, q.id, i)),
+                _ => None,
+            })
+            .min()
+            .map(|(due, _, i)| (i, due))
     }
 
     /// The first poll of a short spell keeps the last slot of a window: if
@@ -304,15 +300,7 @@ impl State {
         if live.count() + 1 < cap {
             return None;
         }
-        self.queue
-            .iter()
-            .enumerate()
-            .filter_map(|(i, q)| match q.priority {
-                Priority::Poll { due } if due > at && due < next_free => Some((due, q.id, i)),
-                _ => None,
-            })
-            .min()
-            .map(|(due, _, i)| (i, due))
+        self.soonest_poll(|due| due > at && due < next_free)
     }
 
     /// Who is served next and when: the index of a queued caller and the

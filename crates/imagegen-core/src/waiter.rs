@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::capabilities::Warning;
 use crate::error::{Error, ErrorKind};
-use crate::generation::{TaskHandle, unix_ms_now};
+use crate::generation::TaskHandle;
 use crate::jitter::Jitter;
 use crate::latency::LatencyEstimate;
 use crate::provider::{TaskState, TaskStatus};
@@ -461,9 +461,10 @@ where
     }
     .clamp(Duration::from_millis(1), interval);
     // Times are kept since the create. A resumed task may have been running
-    // for a while (its age, from the wall clock, once); from here on the
-    // runtime's clock counts, so paused-time tests see the schedule.
-    let age = Duration::from_millis(unix_ms_now().saturating_sub(handle.submitted_at));
+    // for a while (its age, from the wall clock, once: `TaskHandle::age`);
+    // from here on the runtime's clock counts, so paused-time tests see the
+    // schedule.
+    let age = handle.age();
     let created = start.checked_sub(age).unwrap_or(start);
     let since_create = || age.saturating_add(start.elapsed());
     let at = |since: Duration| crate::clock::later(created, since).max(start);
