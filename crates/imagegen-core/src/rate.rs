@@ -33,8 +33,9 @@
 //!   a saturated batch). When only polls wait, a freed slot goes to the one
 //!   due soonest rather than stay idle: the polls that see a task finish
 //!   come before its `due`, and holding them back while nobody else wants
-//!   the slot would only make the result late. Due polls go in order of
-//!   their `due`.
+//!   the slot would only make the result late. (With a window shared by
+//!   other processes, which may want the slot, it waits for its due.) Due
+//!   polls go in order of their `due`.
 //! * **Creates keep most of a short budget.** While due polls and normal
 //!   callers both wait, they take turns: one due poll, then up to
 //!   [`CREATES_PER_POLL`] normal callers. The first due poll after a calm
@@ -50,7 +51,8 @@
 //!   its first polls, due a little later, would wait a whole window. Only
 //!   the first poll of a spell (until the queue empties): after it, due
 //!   polls take turns at freed slots, and a slot held idle would lengthen
-//!   the batch.
+//!   the batch. Not with a shared window: this process's log does not hold
+//!   the others' starts, so it cannot tell which slot is a window's last.
 //! * **No caller starves**: creates get at least `CREATES_PER_POLL` slots in
 //!   `CREATES_PER_POLL + 1` while polls wait, due polls at least one; and a
 //!   poll waits at most until its `due`.
@@ -196,6 +198,8 @@ struct State {
     /// A poll was served from the queue since it was last empty (see
     /// [`State::held_for_first_poll`]).
     polled_this_spell: bool,
+    /// Other processes draw from the same window ([`RateBudget::with_shared`]).
+    window_shared: bool,
     /// A queued caller is asking the shared backend: nobody else is served
     /// until it has its answer.
     asking: bool,
@@ -258,9 +262,12 @@ impl State {
                 self.held_for_first_poll(at, cap, window)
                     .unwrap_or((normal, at)),
             ),
-            // Only polls not yet due: nothing else wants the slot, so the
-            // one due soonest takes it rather than leave it idle.
-            (None, None) => self.soonest_poll(|_| true).map(|(i, _)| (i, at)),
+            // Only polls not yet due: nothing else here wants the slot, so
+            // the one due soonest takes it rather than leave it idle; unless
+            // other processes share the window and may want it.
+            (None, None) => self
+                .soonest_poll(|_| true)
+                .map(|(i, due)| (i, if self.window_shared { due.max(at) } else { at })),
         }
     }
 
@@ -292,7 +299,9 @@ impl State {
         cap: usize,
         window: Duration,
     ) -> Option<(usize, Instant)> {
-        if self.polled_this_spell {
+        // Another process's starts are not in this log: it cannot tell
+        // which slot is a window's last.
+        if self.polled_this_spell || self.window_shared {
             return None;
         }
         let mut live = self.log.iter().filter(|&&t| t + window > at).peekable();
@@ -400,6 +409,7 @@ impl RateBudget {
                 next_id: 0,
                 normals_since_poll: CREATES_PER_POLL,
                 polled_this_spell: false,
+                window_shared: false,
                 asking: false,
                 shared_down_until: None,
                 shared_warned: false,
@@ -421,6 +431,7 @@ impl RateBudget {
             backend,
             account: account.into(),
         });
+        self.lock().window_shared = true;
         self
     }
 

@@ -275,6 +275,25 @@ async fn priority_still_orders_callers_inside_one_process() {
     assert_eq!(backend.granted().len(), 6);
 }
 
+/// Alone in its process's queue, a poll not yet due waits for its due: a
+/// freed slot this process does not want may be another process's, which
+/// its local queue cannot see (a poll of a running task there would cost
+/// the key a slot).
+#[tokio::test(start_paused = true)]
+async fn a_poll_not_yet_due_waits_for_its_due_when_other_processes_share_the_window() {
+    let backend = Arc::new(MemoryRate::default());
+    let other = process(&backend, limit(2, 1000));
+    let here = process(&backend, limit(2, 1000));
+    let t0 = Instant::now();
+    pace(&other).acquire().await;
+    pace(&other).acquire().await;
+    // The window frees at 1.1 s; the poll is due at 1.5 s.
+    pace(&here)
+        .acquire_with(Priority::Poll { due: t0 + ms(1500) })
+        .await;
+    assert_eq!(t0.elapsed(), ms(1500) + ASK, "its due and one ask");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_deadline_holds_while_the_shared_window_is_full() {
     let backend = Arc::new(MemoryRate::default());
