@@ -119,6 +119,20 @@ fn process(backend: &Arc<MemoryRate>, rate: RateLimit) -> Arc<AccountBudget> {
     account
 }
 
+/// Two processes on a key of 2 requests per second; the other one has
+/// just taken both slots. Returns this process's budget and when they
+/// were taken.
+async fn window_filled_by_another_process(
+    backend: &Arc<MemoryRate>,
+) -> (Arc<AccountBudget>, Instant) {
+    let other = process(backend, limit(2, 1000));
+    let here = process(backend, limit(2, 1000));
+    let t0 = Instant::now();
+    pace(&other).acquire().await;
+    pace(&other).acquire().await;
+    (here, t0)
+}
+
 fn pace(account: &AccountBudget) -> &RateBudget {
     account.rate().expect("a rate limit")
 }
@@ -204,11 +218,7 @@ async fn two_clients_on_one_key_share_the_budget_through_the_backend() {
 #[tokio::test(start_paused = true)]
 async fn a_denied_ask_records_no_start_and_holds_the_whole_local_account() {
     let backend = Arc::new(MemoryRate::default());
-    let other = process(&backend, limit(2, 1000));
-    let here = process(&backend, limit(2, 1000));
-    let t0 = Instant::now();
-    pace(&other).acquire().await;
-    pace(&other).acquire().await;
+    let (here, t0) = window_filled_by_another_process(&backend).await;
     let asks_before = backend.asks();
     let mut waiting = Vec::new();
     for _ in 0..3 {
@@ -240,11 +250,7 @@ async fn a_denied_ask_records_no_start_and_holds_the_whole_local_account() {
 #[tokio::test(start_paused = true)]
 async fn priority_still_orders_callers_inside_one_process() {
     let backend = Arc::new(MemoryRate::default());
-    let other = process(&backend, limit(2, 1000));
-    let here = process(&backend, limit(2, 1000));
-    let t0 = Instant::now();
-    pace(&other).acquire().await;
-    pace(&other).acquire().await;
+    let (here, t0) = window_filled_by_another_process(&backend).await;
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for (i, priority) in [
@@ -282,11 +288,7 @@ async fn priority_still_orders_callers_inside_one_process() {
 #[tokio::test(start_paused = true)]
 async fn a_poll_not_yet_due_waits_for_its_due_when_other_processes_share_the_window() {
     let backend = Arc::new(MemoryRate::default());
-    let other = process(&backend, limit(2, 1000));
-    let here = process(&backend, limit(2, 1000));
-    let t0 = Instant::now();
-    pace(&other).acquire().await;
-    pace(&other).acquire().await;
+    let (here, t0) = window_filled_by_another_process(&backend).await;
     // The window frees at 1.1 s; the poll is due at 1.5 s.
     pace(&here)
         .acquire_with(Priority::Poll { due: t0 + ms(1500) })
