@@ -94,8 +94,8 @@ impl TaskHandle {
     /// (a resumed task), whose age only the wall clock knows.
     pub(crate) fn age(&self) -> Duration {
         let wall = Duration::from_millis(unix_ms_now().saturating_sub(self.submitted_at));
-        match self.made.0 {
-            Some(made) if wall <= made.elapsed() + Duration::from_secs(1) => made.elapsed(),
+        match self.made.0.map(|made| made.elapsed()) {
+            Some(here) if wall <= here + Duration::from_secs(1) => here,
             _ => wall,
         }
     }
